@@ -1,0 +1,5 @@
+import sys
+
+from tens.cli import main
+
+sys.exit(main())

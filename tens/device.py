@@ -1,0 +1,194 @@
+"""The domain's device interface: capabilities as data, output commands, device events.
+
+Drivers in ``devices/`` implement :class:`Device`; the session runner is the only caller of
+its output methods, and only with setpoints that the safety governor allowed. Nothing here
+imports bleak: drivers translate their transport's errors into :class:`DeviceError`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+class IntensityUnit(enum.StrEnum):
+    """How a device expresses intensity: calibrated milliamperes, or the vendor's levels."""
+
+    MILLIAMP = "mA"
+    LEVEL = "level"
+
+
+class Waveform(enum.StrEnum):
+    """Waveforms a program may ask for; a device declares the ones it can render."""
+
+    CONTINUOUS = "continuous"
+    BURST = "burst"
+    MODULATED = "modulated"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a device can do. The governor, the faces and the CLI read ranges from here only."""
+
+    channels: int
+    intensity_unit: IntensityUnit
+    intensity_max: float
+    intensity_step: float
+    frequency_hz: tuple[float, float]
+    pulse_width_us: tuple[int, int]
+    waveforms: frozenset[Waveform]
+    keepalive_interval_s: float | None
+    """How often the controller must send something to keep output on; None: no keepalive."""
+    watchdog_timeout_s: float | None
+    """After this long without a valid command the device itself drops output to 0."""
+    reports_battery: bool = True
+    reports_electrodes: bool = True
+    max_ramp_per_s: float | None = None
+    """The device-side ramp limit, when the device enforces one itself."""
+
+    def channel_ids(self) -> range:
+        return range(self.channels)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """Identity of a connected device."""
+
+    address: str
+    name: str
+    driver: str
+    firmware: str = ""
+    profile_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelOutput:
+    """One channel's requested output, in the device's intensity unit."""
+
+    intensity: float
+    pulse_width_us: int
+    frequency_hz: float
+    waveform: Waveform = Waveform.CONTINUOUS
+
+
+class Fault(enum.StrEnum):
+    """Fault conditions a device can report. Any of them ends a running session."""
+
+    WATCHDOG = "watchdog"
+    ELECTRODE_OFF = "electrode_off"
+    LIMIT_REFUSED = "limit_refused"
+    LOW_BATTERY = "low_battery"
+    INTERNAL = "internal"
+    WHEEL_OVER_LIMIT = "wheel_over_limit"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatus:
+    """What one channel is delivering now, as the device reports it."""
+
+    delivered: float
+    contact: bool | None = None
+    impedance_ohm: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """A decoded status report from the device."""
+
+    channels: tuple[ChannelStatus, ...]
+    battery_percent: int | None = None
+    faults: frozenset[Fault] = frozenset()
+    acked_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkLost:
+    """The link to the device went down (the device drops output itself on disconnect)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolViolation:
+    """The device sent something we could not parse; treated as unsure, so output stops."""
+
+    detail: str
+
+
+DeviceEvent = DeviceStatus | LinkLost | ProtocolViolation
+EventSink = Callable[[DeviceEvent], None]
+
+
+class DeviceError(Exception):
+    """A device operation failed; the message says why in words a person can act on."""
+
+
+class DeviceRejected(DeviceError):
+    """The device refused a command (an ATT error from its firmware)."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DeviceTimeout(DeviceError):
+    """The device did not answer in time."""
+
+
+class DeviceNotFound(DeviceError):
+    """No device at that address or with that name answered."""
+
+
+class DeviceDisconnected(DeviceError):
+    """The link is down."""
+
+
+@runtime_checkable
+class Device(Protocol):
+    """A connected stimulator. Only the session runner calls the output methods.
+
+    ``stop`` must be written at once, never queued behind a stream or a pending ack.
+    """
+
+    @property
+    def info(self) -> DeviceInfo: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    def subscribe(self, sink: EventSink) -> Callable[[], None]:
+        """Register a sink for device events; returns a function that unregisters it."""
+        ...
+
+    async def connect(self) -> None: ...
+
+    async def disconnect(self) -> None: ...
+
+    async def arm(self, channels: tuple[int, ...]) -> None:
+        """Ready channels for a new start, from zero (clears a latched fault on the device)."""
+        ...
+
+    async def set_output(self, channel: int, output: ChannelOutput) -> None: ...
+
+    async def stop(self, channel: int | None = None) -> None:
+        """Output 0 on one channel, or all when None. Always allowed, never queued."""
+        ...
+
+    async def keepalive(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Advertisement:
+    """What a scan saw, independent of the BLE library."""
+
+    address: str
+    name: str | None
+    rssi: int | None
+    service_uuids: tuple[str, ...] = ()
+    manufacturer_data: dict[int, bytes] = field(default_factory=dict)
+    service_data: dict[str, bytes] = field(default_factory=dict)
