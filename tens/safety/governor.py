@@ -1,0 +1,435 @@
+"""The safety governor: pure functions from (limits, capabilities, state, request, time) to an
+allowed value or a refusal, each narrowing recorded with its reason.
+
+No I/O, no clock of its own, no device access: the session runner calls :func:`gate` right
+before every byte it sends, and the controller calls :func:`check_start` and
+:func:`check_target` for every request from every source. Stop never comes here: it is
+always allowed.
+
+Rules (hazard numbers from safety.md): peak intensity (H1), increase rate and manual step
+(H2), session length, daily time and rest (H3), r.m.s. current density (H9), frequency and
+pulse-width ranges, start at zero (H5, H6), contraindicated placements and the checklist (H8).
+A missing limit or an unknown capability means refusal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+from tens.device import Capabilities, IntensityUnit
+from tens.events import Decision, Source
+from tens.limits import HARD_CAPS, Limits
+from tens.programs import Program
+
+EPS = 1e-6
+PHASES_PER_PULSE = 2  # symmetric biphasic: the conservative assumption
+
+
+class GovernorRefusal(Exception):
+    """Raised where a refusal has no Decision to travel in (e.g. effective limits)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveLimits:
+    """The limits in force for one device: config narrowed by hard caps and the device."""
+
+    unit: IntensityUnit
+    peak: float
+    ramp_per_s: float
+    step: float
+    session_s: float
+    daily_s: float
+    rest_s: float
+    density_limit: float | None
+    electrode_area_cm2: float | None
+    frequency_hz: tuple[float, float]
+    pulse_width_us: tuple[int, int]
+    origins: dict[str, str] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()
+
+    def rows(self) -> list[dict[str, object]]:
+        """For `tens limits`: name, value, unit, where it came from."""
+        u = self.unit.value
+        rows: list[dict[str, object]] = [
+            {"limit": "peak intensity", "value": self.peak, "unit": u},
+            {"limit": "increase rate", "value": self.ramp_per_s, "unit": f"{u}/s"},
+            {"limit": "manual step", "value": self.step, "unit": u},
+            {"limit": "session length", "value": self.session_s / 60, "unit": "min"},
+            {"limit": "stimulation per day", "value": self.daily_s / 60, "unit": "min"},
+            {"limit": "rest between sessions", "value": self.rest_s / 60, "unit": "min"},
+            {"limit": "frequency", "value": list(self.frequency_hz), "unit": "Hz"},
+            {"limit": "pulse width", "value": list(self.pulse_width_us), "unit": "µs"},
+        ]
+        if self.density_limit is not None:
+            rows.append(
+                {"limit": "r.m.s. current density", "value": self.density_limit, "unit": "mA/cm²"}
+            )
+            rows.append(
+                {"limit": "electrode area", "value": self.electrode_area_cm2, "unit": "cm²"}
+            )
+        else:
+            rows.append({"limit": "r.m.s. current density", "value": None, "unit": "not checked"})
+        for r in rows:
+            r["from"] = self.origins.get(str(r["limit"]), "default")
+        return rows
+
+
+def _narrow(name: str, candidates: list[tuple[float, str]], origins: dict[str, str]) -> float:
+    value, origin = min(candidates, key=lambda c: c[0])
+    origins[name] = origin
+    return value
+
+
+def effective_limits(
+    limits: Limits,
+    caps: Capabilities,
+    driver: str,
+    config_origin: dict[str, str] | None = None,
+) -> EffectiveLimits:
+    """Combine configured limits, hard caps and the device's own ranges. Refuse when unsure."""
+    co = config_origin or {}
+
+    def cfg(key: str) -> str:
+        return f"config limits.{key} ({co.get(f'limits.{key}', 'default')})"
+
+    if caps.channels < 1:
+        raise GovernorRefusal("the device reports no output channels: refusing to drive it")
+    if not caps.intensity_max > 0 or not caps.intensity_step > 0:
+        raise GovernorRefusal("the device reports no usable intensity range: refusing")
+    if not caps.waveforms:
+        raise GovernorRefusal("the device reports no waveforms it can render: refusing")
+    flo = max(limits.frequency_hz[0], caps.frequency_hz[0])
+    fhi = min(limits.frequency_hz[1], caps.frequency_hz[1])
+    plo = max(limits.pulse_width_us[0], caps.pulse_width_us[0])
+    phi = min(limits.pulse_width_us[1], caps.pulse_width_us[1])
+    if flo > fhi or plo > phi:
+        raise GovernorRefusal(
+            "the device's frequency or pulse-width range does not overlap the configured one"
+        )
+    origins: dict[str, str] = {
+        "frequency": "config limits.frequency_hz and the device's range",
+        "pulse width": "config limits.pulse_width_us and the device's range",
+        "session length": cfg("session_minutes"),
+        "stimulation per day": cfg("daily_minutes"),
+        "rest between sessions": cfg("rest_minutes"),
+    }
+    notices: list[str] = []
+    if caps.intensity_unit is IntensityUnit.MILLIAMP:
+        peak = _narrow(
+            "peak intensity",
+            [
+                (limits.peak_ma, cfg("peak_ma")),
+                (HARD_CAPS.peak_ma, "hard cap"),
+                (caps.intensity_max, "device maximum"),
+            ],
+            origins,
+        )
+        rate_c = [
+            (limits.ramp_ma_per_s, cfg("ramp_ma_per_s")),
+            (HARD_CAPS.ramp_ma_per_s, "hard cap"),
+        ]
+        if caps.max_ramp_per_s:
+            rate_c.append((caps.max_ramp_per_s, "device ramp limit"))
+        rate = _narrow("increase rate", rate_c, origins)
+        step = _narrow(
+            "manual step",
+            [(limits.step_ma, cfg("step_ma")), (HARD_CAPS.step_ma, "hard cap")],
+            origins,
+        )
+        density: float | None = min(limits.current_density_ma_cm2, HARD_CAPS.current_density_ma_cm2)
+        area: float | None = limits.electrode_area_cm2
+        origins["r.m.s. current density"] = cfg("current_density_ma_cm2")
+        origins["electrode area"] = cfg("electrode_area_cm2")
+    else:
+        lv = limits.levels.get(driver)
+        if lv is None:
+            raise GovernorRefusal(
+                f"no level limits are configured for {driver} devices, which use abstract "
+                f"levels, not mA: set [limits.levels.{driver}] peak, ramp_per_s and step "
+                "in config.toml; refusing to drive it without them"
+            )
+        key = f"config limits.levels.{driver}"
+        peak = _narrow(
+            "peak intensity", [(lv.peak, key), (caps.intensity_max, "device maximum")], origins
+        )
+        rate_c = [(lv.ramp_per_s, key)]
+        if caps.max_ramp_per_s:
+            rate_c.append((caps.max_ramp_per_s, "device ramp limit"))
+        rate = _narrow("increase rate", rate_c, origins)
+        step = _narrow("manual step", [(lv.step, key)], origins)
+        density, area = None, None
+        notices.append(
+            f"{driver} reports intensity in abstract levels, not mA: r.m.s. current density "
+            "cannot be checked for this device; level limits apply instead"
+        )
+    return EffectiveLimits(
+        unit=caps.intensity_unit,
+        peak=peak,
+        ramp_per_s=rate,
+        step=step,
+        session_s=min(limits.session_minutes, HARD_CAPS.session_minutes) * 60,
+        daily_s=min(limits.daily_minutes, HARD_CAPS.daily_minutes) * 60,
+        rest_s=limits.rest_minutes * 60,
+        density_limit=density,
+        electrode_area_cm2=area,
+        frequency_hz=(flo, fhi),
+        pulse_width_us=(plo, phi),
+        origins=origins,
+        notices=tuple(notices),
+    )
+
+
+def rms_density(intensity_ma: float, program: Program, area_cm2: float) -> float:
+    """r.m.s. current density, mA/cm²: I_peak · √(phase duration × pulse rate × phases) / area."""
+    return intensity_ma * math.sqrt(program.duty() * PHASES_PER_PULSE) / area_cm2
+
+
+def max_intensity_for_density(lim: EffectiveLimits, program: Program) -> float | None:
+    if lim.density_limit is None or lim.electrode_area_cm2 is None:
+        return None
+    return lim.density_limit * lim.electrode_area_cm2 / math.sqrt(program.duty() * PHASES_PER_PULSE)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What the person has had already, from the persisted session records."""
+
+    stimulation_today_s: float
+    last_session_end: dt.datetime | None
+    checklist_answered: bool
+    checklist_any_yes: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    program: str | None = None
+    minutes: float | None = None
+    intensity: float | None = None
+    placement: str | None = None
+    channels: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartPlan:
+    program: Program
+    duration_s: float
+    target: float
+    channels: tuple[int, ...]
+    placement: str | None
+
+
+def _intensity_problem(
+    lim: EffectiveLimits, program: Program, value: float, what: str
+) -> str | None:
+    u = lim.unit.value
+    if not math.isfinite(value) or value < 0:
+        return f"{what} {value} {u} is not a valid intensity"
+    if value > lim.peak + EPS:
+        return (
+            f"{what} {value:g} {u} is above the peak intensity limit "
+            f"{lim.peak:g} {u} ({lim.origins.get('peak intensity', 'limit')})"
+        )
+    cap = max_intensity_for_density(lim, program)
+    if cap is not None and value > cap + EPS:
+        assert lim.electrode_area_cm2 is not None and lim.density_limit is not None
+        d = rms_density(value, program, lim.electrode_area_cm2)
+        return (
+            f"{what} {value:g} mA with program {program.name} on "
+            f"{lim.electrode_area_cm2:g} cm² electrodes is {d:.2f} mA/cm² r.m.s., above the "
+            f"current density limit {lim.density_limit:g} mA/cm² (highest allowed: {cap:.1f} mA)"
+        )
+    return None
+
+
+def program_problem(lim: EffectiveLimits, caps: Capabilities, program: Program) -> str | None:
+    reason = program.unrenderable_reason(caps)
+    if reason:
+        return reason
+    flo, fhi = program.frequencies()
+    if flo < lim.frequency_hz[0] - EPS or fhi > lim.frequency_hz[1] + EPS:
+        return (
+            f"program {program.name} uses {flo:g}–{fhi:g} Hz, outside the allowed "
+            f"{lim.frequency_hz[0]:g}–{lim.frequency_hz[1]:g} Hz"
+        )
+    wlo, whi = program.pulse_widths()
+    if wlo < lim.pulse_width_us[0] or whi > lim.pulse_width_us[1]:
+        return (
+            f"program {program.name} uses {wlo}–{whi} µs pulses, outside the allowed "
+            f"{lim.pulse_width_us[0]}–{lim.pulse_width_us[1]} µs"
+        )
+    return None
+
+
+def check_start(
+    lim: EffectiveLimits,
+    caps: Capabilities,
+    programs: dict[str, Program],
+    req: StartRequest,
+    usage: Usage,
+    now: dt.datetime,
+    source: Source,
+    *,
+    default_program: str,
+    default_minutes: float,
+    default_channels: tuple[int, ...],
+    contraindicated: dict[str, str],
+) -> tuple[Decision, StartPlan | None]:
+    """May a session start? Returns the decision and, when allowed, the plan.
+
+    `contraindicated` maps placement names where electrodes must never go to the reason.
+    """
+    reasons: list[str] = []
+
+    def refuse(reason: str) -> tuple[Decision, None]:
+        return (
+            Decision(source, "start", req.intensity, None, "refused", (reason, *reasons)),
+            None,
+        )
+
+    if not usage.checklist_answered:
+        return refuse(
+            "the contraindication checklist has not been answered: run `tens checklist` first"
+        )
+    if usage.checklist_any_yes:
+        return refuse(
+            "the contraindication checklist has a 'yes': TENS may not be safe for you. "
+            "Please talk to a healthcare provider before using it"
+        )
+    if req.placement is not None and req.placement in contraindicated:
+        return refuse(
+            f"electrodes must never be placed on the {req.placement.replace('-', ' ')}: "
+            f"{contraindicated[req.placement]}"
+        )
+    name = req.program or default_program
+    program = programs.get(name)
+    if program is None:
+        return refuse(f"unknown program {name!r}; known: {', '.join(sorted(programs))}")
+    problem = program_problem(lim, caps, program)
+    if problem:
+        return refuse(problem)
+    minutes = default_minutes if req.minutes is None else req.minutes
+    if not math.isfinite(minutes) or minutes <= 0:
+        return refuse(f"session length {minutes} min is not valid")
+    duration = minutes * 60
+    if duration > lim.session_s + EPS:
+        return refuse(
+            f"session length {minutes:g} min is above the limit {lim.session_s / 60:g} min "
+            f"({lim.origins.get('session length', 'limit')})"
+        )
+    left = lim.daily_s - usage.stimulation_today_s
+    if duration > left + EPS:
+        return refuse(
+            f"a {minutes:g} min session would exceed the daily limit of "
+            f"{lim.daily_s / 60:g} min: {usage.stimulation_today_s / 60:.0f} min used today, "
+            f"{max(0.0, left) / 60:.0f} min left"
+        )
+    if usage.last_session_end is not None and lim.rest_s > 0:
+        rested = (now - usage.last_session_end).total_seconds()
+        if rested < lim.rest_s - EPS:
+            wait = lim.rest_s - rested
+            return refuse(
+                f"rest between sessions is {lim.rest_s / 60:g} min: the last session ended "
+                f"{max(0.0, rested) / 60:.0f} min ago; start again in {math.ceil(wait / 60)} min"
+            )
+    channels = req.channels or default_channels
+    bad = [c for c in channels if c < 0 or c >= caps.channels]
+    if bad or not channels:
+        return refuse(f"channel(s) {bad or '(none)'} not on this device (it has {caps.channels})")
+    target = 0.0 if req.intensity is None else req.intensity
+    problem = _intensity_problem(lim, program, target, "intensity")
+    if problem:
+        return refuse(problem)
+    if req.placement is None:
+        reasons.append(
+            "no placement given: never place electrodes on the head, eyes, mouth, "
+            "front of the neck or chest"
+        )
+    reasons.append(f"starts at 0 and ramps at {lim.ramp_per_s:g} {lim.unit.value}/s")
+    reasons.extend(lim.notices)
+    plan = StartPlan(program, duration, target, tuple(channels), req.placement)
+    return Decision(source, "start", req.intensity, target, "allowed", tuple(reasons)), plan
+
+
+def check_target(
+    lim: EffectiveLimits,
+    program: Program,
+    current_target: float,
+    requested: float,
+    source: Source,
+    *,
+    manual: bool,
+    action: str = "intensity",
+) -> Decision:
+    """A request to change the target intensity during a session.
+
+    Decreases are always allowed. Increases above the peak or the density limit are refused;
+    a manual increase larger than one manual step is narrowed to one step.
+    """
+    if not math.isfinite(requested) or requested < 0:
+        return Decision(
+            source, action, requested, None, "refused", (f"{requested} is not a valid intensity",)
+        )
+    if requested <= current_target + EPS:
+        return Decision(source, action, requested, requested, "allowed", ())
+    problem = _intensity_problem(lim, program, requested, "intensity")
+    if problem:
+        return Decision(source, action, requested, None, "refused", (problem,))
+    if manual and requested - current_target > lim.step + EPS:
+        allowed = current_target + lim.step
+        return Decision(
+            source,
+            action,
+            requested,
+            allowed,
+            "narrowed",
+            (
+                f"manual step limit {lim.step:g} {lim.unit.value} "
+                f"({lim.origins.get('manual step', 'limit')}): raised to {allowed:g}; "
+                "ask again to go higher",
+            ),
+        )
+    return Decision(source, action, requested, requested, "allowed", ())
+
+
+def next_setpoint(lim: EffectiveLimits, setpoint: float, target: float, dt_s: float) -> float:
+    """One ramp tick: rise toward the target at no more than the rate; fall at once."""
+    if target <= setpoint:
+        return target
+    return min(target, setpoint + lim.ramp_per_s * max(0.0, dt_s))
+
+
+def gate(
+    lim: EffectiveLimits,
+    program: Program,
+    previous: float,
+    new: float,
+    dt_s: float,
+    elapsed_s: float,
+    duration_s: float,
+    source: Source = Source.SYSTEM,
+) -> Decision:
+    """The last check before a setpoint is written to a device. Anything but allowed: no byte.
+
+    `previous` is the last setpoint written (0 after any start), `dt_s` the time since it was
+    written, `elapsed_s` the session's stimulation time so far.
+    """
+
+    def refuse(reason: str) -> Decision:
+        return Decision(source, "output", new, None, "refused", (reason,))
+
+    if new <= EPS:
+        return Decision(source, "output", new, 0.0, "allowed", ())
+    problem = _intensity_problem(lim, program, new, "output")
+    if problem:
+        return refuse(problem)
+    if elapsed_s > duration_s + EPS or elapsed_s > lim.session_s + EPS:
+        return refuse("the session's time is up")
+    rise = new - previous
+    if rise > lim.ramp_per_s * max(dt_s, 0.0) + 1e-3:
+        return refuse(
+            f"output would rise {rise:.2f} {lim.unit.value} in {dt_s:.3f} s, faster than "
+            f"{lim.ramp_per_s:g} {lim.unit.value}/s"
+        )
+    return Decision(source, "output", new, new, "allowed", ())
