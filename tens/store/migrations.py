@@ -1,0 +1,97 @@
+"""The database schema as an ordered list of migrations; ``PRAGMA user_version`` is the index.
+
+Migration *n* (1-based) takes a database from version n-1 to n. Each runs in one transaction
+together with its ``user_version`` bump, so an interrupted upgrade leaves the old version
+intact. To change the schema, append a migration; never edit a released one.
+"""
+
+from __future__ import annotations
+
+# Tables shared with the session runner (sessions, audit, checklist) are part of migration 1
+# exactly as agreed; the journal's tables follow.
+_V1: tuple[str, ...] = (
+    """CREATE TABLE sessions(
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        device TEXT,
+        program TEXT,
+        placement TEXT,
+        target_intensity REAL,
+        unit TEXT,
+        state TEXT NOT NULL,
+        end_reason TEXT,
+        stimulation_seconds REAL NOT NULL DEFAULT 0,
+        max_delivered REAL NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE audit(
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        session_id INTEGER REFERENCES sessions(id),
+        source TEXT NOT NULL,
+        action TEXT NOT NULL,
+        requested TEXT,
+        allowed TEXT,
+        outcome TEXT NOT NULL,
+        reason TEXT
+    )""",
+    """CREATE TABLE checklist(
+        id INTEGER PRIMARY KEY,
+        answered_at TEXT NOT NULL,
+        answers TEXT NOT NULL,
+        any_yes INTEGER NOT NULL
+    )""",
+    """CREATE TABLE pain_entries(
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        score INTEGER NOT NULL CHECK (typeof(score) = 'integer' AND score BETWEEN 0 AND 10),
+        context TEXT NOT NULL CHECK (context IN ('before', 'after', 'other')),
+        session_id INTEGER REFERENCES sessions(id),
+        region TEXT,
+        kind TEXT,
+        red_flags TEXT NOT NULL DEFAULT '[]',
+        helped TEXT NOT NULL DEFAULT '[]',
+        note TEXT,
+        updated_at TEXT,
+        deleted_at TEXT,
+        CHECK ((context = 'other') = (session_id IS NULL))
+    )""",
+    """CREATE TABLE pain_entry_history(
+        id INTEGER PRIMARY KEY,
+        entry_id INTEGER NOT NULL REFERENCES pain_entries(id),
+        at TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('edit', 'delete')),
+        before TEXT NOT NULL,
+        after TEXT,
+        reason TEXT
+    )""",
+    """CREATE TABLE peg_entries(
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        pain INTEGER NOT NULL CHECK (typeof(pain) = 'integer' AND pain BETWEEN 0 AND 10),
+        enjoyment INTEGER NOT NULL
+            CHECK (typeof(enjoyment) = 'integer' AND enjoyment BETWEEN 0 AND 10),
+        activity INTEGER NOT NULL
+            CHECK (typeof(activity) = 'integer' AND activity BETWEEN 0 AND 10),
+        deleted_at TEXT
+    )""",
+)
+
+# Indexes for the reports (the 12-week report reads by time) and for audit look-ups.
+_V2: tuple[str, ...] = (
+    "CREATE INDEX pain_entries_at ON pain_entries(at)",
+    "CREATE INDEX pain_entries_session ON pain_entries(session_id)",
+    "CREATE INDEX pain_entry_history_entry ON pain_entry_history(entry_id)",
+    "CREATE INDEX peg_entries_at ON peg_entries(at)",
+    "CREATE INDEX sessions_started_at ON sessions(started_at)",
+    "CREATE INDEX audit_session ON audit(session_id)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+"""MIGRATIONS[n - 1] upgrades version n - 1 to n."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+APPLICATION_ID = 0x54454E53  # "TENS": marks the file as ours (PRAGMA application_id)

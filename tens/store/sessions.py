@@ -1,0 +1,292 @@
+"""Session records, the audit trail and the pre-session checklist (tables shared with the
+session runner). Synchronous functions on a ``sqlite3.Connection`` from :func:`open_db`;
+async code calls them through ``AsyncDB.run(fn, ...)``. Every write is committed when the
+function returns. Times go in and come out as aware datetimes (stored as UTC ISO-8601).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from tens.store.connection import write
+from tens.store.errors import NotFoundError
+from tens.store.timestamps import from_db, opt_from_db, to_db, utc_now
+
+SESSION_FIELDS: tuple[str, ...] = (
+    "started_at",
+    "ended_at",
+    "device",
+    "program",
+    "placement",
+    "target_intensity",
+    "unit",
+    "state",
+    "end_reason",
+    "stimulation_seconds",
+    "max_delivered",
+)
+_TIME_FIELDS = frozenset({"started_at", "ended_at"})
+AUDIT_OUTCOMES = frozenset({"allowed", "narrowed", "refused", "info"})
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    id: int
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    device: str | None
+    program: str | None
+    placement: str | None
+    target_intensity: float | None
+    unit: str | None
+    state: str
+    end_reason: str | None
+    stimulation_seconds: float
+    max_delivered: float
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    at: dt.datetime
+    session_id: int | None
+    source: str
+    action: str
+    requested: str | None
+    allowed: str | None
+    outcome: str
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistRecord:
+    id: int
+    answered_at: dt.datetime
+    answers: dict[str, Any]
+    any_yes: bool
+
+
+_SESSION_COLUMNS = "id, " + ", ".join(SESSION_FIELDS)
+
+
+def _session(row: sqlite3.Row | tuple[Any, ...]) -> SessionRecord:
+    return SessionRecord(
+        id=row[0],
+        started_at=from_db(row[1]),
+        ended_at=opt_from_db(row[2]),
+        device=row[3],
+        program=row[4],
+        placement=row[5],
+        target_intensity=row[6],
+        unit=row[7],
+        state=row[8],
+        end_reason=row[9],
+        stimulation_seconds=float(row[10]),
+        max_delivered=float(row[11]),
+    )
+
+
+def _session_values(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(fields) - set(SESSION_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown session field(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in _TIME_FIELDS and value is not None:
+            value = to_db(value)
+        elif name in ("started_at", "state", "stimulation_seconds", "max_delivered") and (
+            value is None
+        ):
+            raise ValueError(f"session field {name} cannot be empty")
+        values[name] = value
+    return values
+
+
+def create_session(conn: sqlite3.Connection, **fields: Any) -> int:
+    """Insert a session and return its id. ``started_at`` (aware datetime) is required;
+    ``state`` defaults to ``"running"``; other fields are the ``sessions`` columns."""
+    fields.setdefault("state", "running")
+    if fields.get("started_at") is None:
+        raise ValueError("session field started_at is required")
+    values = _session_values(fields)
+    names = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    with write(conn):
+        cur = conn.execute(
+            f"INSERT INTO sessions ({names}) VALUES ({marks})", tuple(values.values())
+        )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def update_session(conn: sqlite3.Connection, session_id: int, **fields: Any) -> None:
+    """Change some columns of a session; :class:`NotFoundError` when there is no such id."""
+    values = _session_values(fields)
+    if not values:
+        if get_session(conn, session_id) is None:
+            raise NotFoundError("session", session_id)
+        return
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    with write(conn):
+        cur = conn.execute(
+            f"UPDATE sessions SET {assignments} WHERE id = ?", (*values.values(), session_id)
+        )
+        if cur.rowcount == 0:
+            raise NotFoundError("session", session_id)
+
+
+def get_session(conn: sqlite3.Connection, session_id: int) -> SessionRecord | None:
+    row = conn.execute(
+        f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+    ).fetchone()
+    return None if row is None else _session(row)
+
+
+def session_exists(conn: sqlite3.Connection, session_id: int) -> bool:
+    row = conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    return row is not None
+
+
+def list_sessions(
+    conn: sqlite3.Connection,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list[SessionRecord]:
+    """Sessions that started in [since, until), oldest first."""
+    sql = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE 1"
+    params: list[str] = []
+    if since is not None:
+        sql += " AND started_at >= ?"
+        params.append(to_db(since))
+    if until is not None:
+        sql += " AND started_at < ?"
+        params.append(to_db(until))
+    sql += " ORDER BY started_at, id"
+    return [_session(row) for row in conn.execute(sql, params)]
+
+
+def stimulation_seconds_since(conn: sqlite3.Connection, since: dt.datetime) -> float:
+    """Seconds of stimulation in sessions that overlap [since, now).
+
+    A session counts in full if it started at or after ``since`` or ended at or after it
+    (so a session straddling ``since`` is over-counted, never under-counted). A session
+    that never got an end time (a crash) counts when it started at or after ``since``.
+    """
+    key = to_db(since)
+    row = conn.execute(
+        "SELECT COALESCE(SUM(stimulation_seconds), 0) FROM sessions "
+        "WHERE started_at >= ? OR (ended_at IS NOT NULL AND ended_at >= ?)",
+        (key, key),
+    ).fetchone()
+    return float(row[0])
+
+
+def last_session_end(conn: sqlite3.Connection) -> dt.datetime | None:
+    """When the most recent session that stimulated ended, or None if there was none.
+
+    Sessions with ``state = 'refused'`` (nothing delivered) are ignored. A session without an
+    end time (still running, or cut by a crash) counts as ending at
+    ``started_at + stimulation_seconds``, or now if that is later and it is still running.
+    """
+    ended = conn.execute(
+        "SELECT MAX(ended_at) FROM sessions WHERE ended_at IS NOT NULL AND state != 'refused'"
+    ).fetchone()[0]
+    latest = None if ended is None else from_db(ended)
+    for started, seconds, state in conn.execute(
+        "SELECT started_at, stimulation_seconds, state FROM sessions "
+        "WHERE ended_at IS NULL AND state != 'refused'"
+    ):
+        end = from_db(started) + dt.timedelta(seconds=float(seconds))
+        if state == "running":
+            end = max(end, utc_now())
+        if latest is None or end > latest:
+            latest = end
+    return latest
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def add_audit(
+    conn: sqlite3.Connection,
+    *,
+    source: str,
+    action: str,
+    outcome: str,
+    session_id: int | None = None,
+    requested: Any = None,
+    allowed: Any = None,
+    reason: str | None = None,
+    at: dt.datetime | None = None,
+) -> int:
+    """Append one audit row. ``outcome`` is allowed/narrowed/refused/info; ``requested`` and
+    ``allowed`` may be text or anything JSON can hold (stored as JSON text)."""
+    if outcome not in AUDIT_OUTCOMES:
+        raise ValueError(f"audit outcome must be one of {sorted(AUDIT_OUTCOMES)}, not {outcome!r}")
+    with write(conn):
+        cur = conn.execute(
+            "INSERT INTO audit (at, session_id, source, action, requested, allowed, outcome, "
+            "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                to_db(at or utc_now()),
+                session_id,
+                source,
+                action,
+                _as_text(requested),
+                _as_text(allowed),
+                outcome,
+                reason,
+            ),
+        )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def list_audit(conn: sqlite3.Connection, session_id: int | None = None) -> list[AuditRecord]:
+    """Audit rows in order; only one session's when ``session_id`` is given."""
+    sql = (
+        "SELECT id, at, session_id, source, action, requested, allowed, outcome, reason FROM audit"
+    )
+    params: tuple[int, ...] = ()
+    if session_id is not None:
+        sql += " WHERE session_id = ?"
+        params = (session_id,)
+    sql += " ORDER BY id"
+    return [
+        AuditRecord(r[0], from_db(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+        for r in conn.execute(sql, params)
+    ]
+
+
+def record_checklist(
+    conn: sqlite3.Connection,
+    answers: dict[str, Any],
+    any_yes: bool,
+    *,
+    at: dt.datetime | None = None,
+) -> int:
+    """Store one pre-session checklist (answers as JSON) and return its id."""
+    with write(conn):
+        cur = conn.execute(
+            "INSERT INTO checklist (answered_at, answers, any_yes) VALUES (?, ?, ?)",
+            (to_db(at or utc_now()), json.dumps(answers, sort_keys=True), int(bool(any_yes))),
+        )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def latest_checklist(conn: sqlite3.Connection) -> ChecklistRecord | None:
+    row = conn.execute(
+        "SELECT id, answered_at, answers, any_yes FROM checklist "
+        "ORDER BY answered_at DESC, id DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    return ChecklistRecord(row[0], from_db(row[1]), json.loads(row[2]), bool(row[3]))
