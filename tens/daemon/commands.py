@@ -1,0 +1,270 @@
+"""Network commands: the rules a message passes before it reaches the controller.
+
+- ``stop`` is obeyed whatever its payload (empty, garbage, stale, retained): the controller is
+  told to stop first, the payload is read afterwards only to echo an ``id``.
+- Every other verb needs a JSON object matching its model, a ``ts`` no older (and no further
+  ahead) than ``command_max_age_s``, and must not be a retained message: a queued or stored
+  message can never start or raise output late.
+- ``start`` is refused unless the config turns ``remote_start`` on.
+- What passes goes to the controller with ``Source.MQTT``, so the one governor applies every
+  limit (ramp rate, peak, session length, daily cap); its decision becomes the reply.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from tens.daemon.payloads import (
+    COMMAND_MODELS,
+    Command,
+    CommandResult,
+    IntensityCommand,
+    ProgramCommand,
+    StartCommand,
+)
+from tens.events import Decision, Snapshot, Source
+
+log = logging.getLogger("tens.daemon")
+
+MAX_PAYLOAD_BYTES = 4096
+
+
+class RemoteControl(Protocol):
+    """What the daemon needs of :class:`tens.controller.Controller`."""
+
+    async def start(self, request: Any, source: Source) -> Decision: ...
+
+    async def stop(self, source: Source) -> Any: ...
+
+    async def pause(self, source: Source) -> Decision: ...
+
+    async def resume(self, source: Source) -> Decision: ...
+
+    async def set_intensity(self, value: float, source: Source) -> Decision: ...
+
+    def snapshot(self) -> Snapshot: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRefusal:
+    """A command that did not reach the controller, with the reason for the reply."""
+
+    reason: str
+    outcome: str = "error"  # "error": not understood; "refused": understood, not allowed
+    id: str | None = None
+
+
+def _format_validation(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "payload"
+        if e["type"] == "extra_forbidden":
+            parts.append(f"unknown key {loc}")
+        else:
+            parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def _peek_id(payload: bytes) -> str | None:
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("id"), str) and len(data["id"]) <= 64:
+        return str(data["id"])
+    return None
+
+
+def parse_command(
+    verb: str,
+    payload: bytes,
+    *,
+    now: dt.datetime,
+    max_age_s: float,
+    retained: bool = False,
+) -> Command | CommandRefusal:
+    """Validate one command message. Pure: no controller, no I/O."""
+    model = COMMAND_MODELS.get(verb)
+    if model is None:
+        known = ", ".join(sorted(COMMAND_MODELS))
+        return CommandRefusal(f"unknown command {verb!r} (known: {known})", id=_peek_id(payload))
+    if retained:
+        return CommandRefusal(
+            "retained commands are refused (publish commands without the retain flag)",
+            outcome="refused",
+            id=_peek_id(payload),
+        )
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return CommandRefusal(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return CommandRefusal("payload is not valid JSON")
+    if not isinstance(data, dict):
+        return CommandRefusal("payload must be a JSON object")
+    try:
+        cmd = model.model_validate(data)
+    except ValidationError as exc:
+        return CommandRefusal(_format_validation(exc), id=_peek_id(payload))
+    if cmd.ts is None:
+        return CommandRefusal("ts (when the command was issued) is required", id=cmd.id)
+    issued = cmd.ts if cmd.ts.tzinfo is not None else cmd.ts.replace(tzinfo=dt.UTC)
+    age = (now - issued).total_seconds()
+    if age > max_age_s:
+        return CommandRefusal(
+            f"command is {age:.1f} s old (limit {max_age_s:g} s): refused so a queued "
+            "message cannot act late",
+            outcome="refused",
+            id=cmd.id,
+        )
+    if age < -max_age_s:
+        return CommandRefusal(
+            f"command is dated {-age:.1f} s in the future (limit {max_age_s:g} s): "
+            "check the clocks",
+            outcome="refused",
+            id=cmd.id,
+        )
+    return cmd
+
+
+@dataclass
+class CommandHandler:
+    """Turns one command message into controller calls and a :class:`CommandResult`."""
+
+    control: RemoteControl
+    remote_start: bool
+    max_age_s: float
+    wall: Any  # () -> aware datetime (the injected clock's wall())
+    default_program: str | None = None
+    program_names: Any = None  # () -> list[str]; None accepts any name
+    selected_program: str | None = field(default=None)
+
+    def _result(
+        self,
+        verb: str,
+        *,
+        ok: bool,
+        outcome: str,
+        reason: str | None = None,
+        id: str | None = None,
+        requested: float | str | None = None,
+        allowed: float | str | None = None,
+    ) -> CommandResult:
+        return CommandResult(
+            ts=self.wall(),
+            verb=verb,
+            ok=ok,
+            outcome=outcome,
+            reason=reason,
+            id=id,
+            requested=requested,
+            allowed=allowed,
+        )
+
+    def _from_decision(self, verb: str, d: Decision, id: str | None) -> CommandResult:
+        ok = not d.refused
+        outcome = d.outcome if d.outcome in ("allowed", "narrowed", "refused") else "allowed"
+        return self._result(
+            verb,
+            ok=ok,
+            outcome=outcome,
+            reason=d.reason or None,
+            id=id,
+            requested=d.requested,
+            allowed=d.allowed,
+        )
+
+    async def stop(self, payload: bytes) -> CommandResult:
+        """Stop at once, whatever the payload; then read the payload for an id."""
+        try:
+            await self.control.stop(Source.MQTT)
+        except Exception as exc:  # the reply must still say what happened
+            log.error("stop from MQTT failed: %s", exc)
+            return self._result(
+                "stop",
+                ok=False,
+                outcome="error",
+                reason=f"stop failed: {exc}",
+                id=_peek_id(payload),
+            )
+        return self._result("stop", ok=True, outcome="allowed", id=_peek_id(payload))
+
+    async def handle(self, verb: str, payload: bytes, *, retained: bool = False) -> CommandResult:
+        if verb == "stop":
+            return await self.stop(payload)
+        parsed = parse_command(
+            verb, payload, now=self.wall(), max_age_s=self.max_age_s, retained=retained
+        )
+        if isinstance(parsed, CommandRefusal):
+            return self._result(
+                verb, ok=False, outcome=parsed.outcome, reason=parsed.reason, id=parsed.id
+            )
+        if isinstance(parsed, StartCommand):
+            return await self._start(parsed)
+        if isinstance(parsed, IntensityCommand):
+            d = await self.control.set_intensity(parsed.value, Source.MQTT)
+            return self._from_decision(verb, d, parsed.id)
+        if isinstance(parsed, ProgramCommand):
+            return self._select_program(parsed)
+        if verb == "pause":
+            return self._from_decision(verb, await self.control.pause(Source.MQTT), parsed.id)
+        if verb == "resume":
+            return self._from_decision(verb, await self.control.resume(Source.MQTT), parsed.id)
+        return self._result(verb, ok=False, outcome="error", reason="not handled", id=parsed.id)
+
+    def _known_programs(self) -> list[str] | None:
+        return None if self.program_names is None else list(self.program_names())
+
+    def _select_program(self, cmd: ProgramCommand) -> CommandResult:
+        known = self._known_programs()
+        if known is not None and cmd.program not in known:
+            return self._result(
+                "program",
+                ok=False,
+                outcome="refused",
+                id=cmd.id,
+                requested=cmd.program,
+                reason=f"unknown program {cmd.program!r} (known: {', '.join(known)})",
+            )
+        self.selected_program = cmd.program
+        return self._result(
+            "program",
+            ok=True,
+            outcome="allowed",
+            id=cmd.id,
+            requested=cmd.program,
+            allowed=cmd.program,
+        )
+
+    async def _start(self, cmd: StartCommand) -> CommandResult:
+        if not self.remote_start:
+            return self._result(
+                "start",
+                ok=False,
+                outcome="refused",
+                id=cmd.id,
+                reason="remote start is off (set mqtt.remote_start = true in the config)",
+            )
+        from tens.controller import StartRequest  # the controller module, loaded when needed
+
+        kwargs: dict[str, Any] = {
+            "program": cmd.program or self.selected_program or self.default_program,
+            "intensity": cmd.intensity,
+        }
+        if cmd.minutes is not None:
+            kwargs["minutes"] = cmd.minutes
+        if cmd.placement is not None:
+            kwargs["placement"] = cmd.placement
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        try:
+            request = StartRequest(**kwargs)
+        except (TypeError, ValueError) as exc:
+            return self._result("start", ok=False, outcome="error", reason=str(exc), id=cmd.id)
+        d = await self.control.start(request, Source.MQTT)
+        return self._from_decision("start", d, cmd.id)
