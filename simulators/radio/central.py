@@ -1,0 +1,110 @@
+"""The central side of a virtual radio: one bumble ``Device`` every bleak client shares.
+
+A BLE central can hold several links at once, so all ``BumbleClient`` instances on a radio
+connect through the same bumble host; connection attempts take turns (a controller initiates
+one connection at a time) and scanning is reference-counted across ``BumbleScanner``s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from bumble import core, hci
+from bumble.device import Advertisement, Connection, Device
+
+from simulators.radio.controller import RadioController
+
+log = logging.getLogger(__name__)
+
+AdvertListener = Callable[[Advertisement], None]
+
+
+class Central:
+    """Shared central host: scanning for many listeners, one connection attempt at a time."""
+
+    def __init__(self, device: Device, controller: RadioController | None) -> None:
+        self.device = device
+        self.controller = controller
+        """The controller when it lives in this process (None over TCP)."""
+        self._connect_lock = asyncio.Lock()
+        self._scan_lock = asyncio.Lock()
+        self._listeners: dict[object, AdvertListener] = {}
+        self._scanning = False
+        self._typed: dict[str, hci.Address] = {}
+        device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
+
+    # -- scanning -------------------------------------------------------------------------
+
+    def _on_advertisement(self, advertisement: Advertisement) -> None:
+        address = advertisement.address
+        self._typed[address.to_string(with_type_qualifier=False)] = address
+        for listener in list(self._listeners.values()):
+            listener(advertisement)
+
+    async def add_listener(self, listener: AdvertListener) -> object:
+        """Deliver every advertisement to ``listener`` until :meth:`remove_listener`."""
+        token = object()
+        async with self._scan_lock:
+            self._listeners[token] = listener
+            if not self._scanning:
+                await self.device.start_scanning(active=True, filter_duplicates=False)
+                self._scanning = True
+        return token
+
+    async def remove_listener(self, token: object) -> None:
+        async with self._scan_lock:
+            self._listeners.pop(token, None)
+            if not self._listeners and self._scanning:
+                self._scanning = False
+                await self.device.stop_scanning()
+
+    def typed_address(self, address: str) -> hci.Address:
+        """The typed address last seen advertising as ``address``; random if never seen."""
+        key = address.upper()
+        seen = self._typed.get(key)
+        if seen is not None:
+            return seen
+        return hci.Address(key, hci.Address.RANDOM_DEVICE_ADDRESS)
+
+    # -- connecting -----------------------------------------------------------------------
+
+    async def connect(self, address: hci.Address, timeout_s: float) -> Connection:
+        """Open an LE link to ``address`` or raise TimeoutError after ``timeout_s`` seconds.
+
+        bumble's own connect timeout relies on the controller completing LE Create Connection
+        Cancel; the outer ``wait_for`` bounds it even against a controller that never does,
+        and the cleanup below leaves controller and host ready for the next attempt.
+        """
+        async with self._connect_lock:
+            try:
+                return await asyncio.wait_for(
+                    self.device.connect(address, timeout=timeout_s), timeout=timeout_s + 1.0
+                )
+            except (TimeoutError, asyncio.CancelledError):
+                self._clear_pending()
+                raise
+            except Exception as exc:
+                self._clear_pending()
+                if isinstance(exc, core.TimeoutError | core.ConnectionError):
+                    raise TimeoutError(f"no connection to {address} within {timeout_s} s") from exc
+                raise
+
+    def _clear_pending(self) -> None:
+        if self.controller is not None:
+            self.controller.pending_le_connection = None
+        self.device.le_connecting = False
+
+    async def close(self) -> None:
+        for connection in list(self.device.connections.values()):
+            try:
+                await asyncio.wait_for(connection.disconnect(), 2.0)
+            except Exception as exc:
+                log.debug("closing radio: disconnect of %s failed: %s", connection, exc)
+        if self._scanning:
+            self._scanning = False
+            try:
+                await self.device.stop_scanning()
+            except Exception as exc:
+                log.debug("closing radio: stop scanning failed: %s", exc)

@@ -1,0 +1,226 @@
+"""``BumbleClient``: bleak's client backend over a virtual bumble radio.
+
+Use it through bleak, never directly::
+
+    client = BleakClient(ble_device, **radio.transport().client_options())
+
+Behaviour follows bleak's BlueZ backend where the two could differ, because that is what runs
+on the Raspberry Pi: the disconnected callback fires on every disconnection (also one this
+client asked for), connect raises ``TimeoutError`` when nothing answers, ATT error responses
+raise ``BleakGATTProtocolError`` carrying the ATT error code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from bleak.args import SizedBuffer
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.client import BaseBleakClient, NotifyCallback
+from bleak.backends.descriptor import BleakGATTDescriptor
+from bleak.backends.device import BLEDevice
+from bleak.exc import BleakError, BleakGATTProtocolError
+from bumble import att, core, hci
+from bumble.device import Connection, Peer
+
+from simulators.radio.gatt_map import discover
+
+if TYPE_CHECKING:
+    from simulators.radio.radio import VirtualRadio
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PREFERRED_MTU = 247
+"""ATT MTU asked for after connecting, as BlueZ does (the peer may grant less)."""
+
+DISCONNECT_TIMEOUT_S = 5.0
+
+
+def _radio_from(kwargs: dict[str, Any]) -> VirtualRadio:
+    radio = kwargs.get("radio")
+    if radio is None:
+        raise BleakError(
+            "the bumble backend needs radio=<VirtualRadio>; "
+            "pass **VirtualRadio.transport().client_options() to BleakClient"
+        )
+    return radio
+
+
+class BumbleClient(BaseBleakClient):
+    """A bleak client backend that talks GATT through a :class:`VirtualRadio`'s central."""
+
+    def __init__(
+        self,
+        address_or_ble_device: BLEDevice | str,
+        *,
+        disconnected_callback: Callable[[], None] | None = None,
+        timeout: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            address_or_ble_device, disconnected_callback=disconnected_callback, timeout=timeout
+        )
+        self._radio = _radio_from(kwargs)
+        self._typed_address: hci.Address | None = None
+        self._device_name: str | None = None
+        if isinstance(address_or_ble_device, BLEDevice):
+            self._device_name = address_or_ble_device.name
+            if isinstance(address_or_ble_device.details, hci.Address):
+                self._typed_address = address_or_ble_device.details
+        self._connection: Connection | None = None
+        self._peer: Peer | None = None
+        self._subscribers: dict[int, Callable[[bytes], None]] = {}
+
+    # -- identity ---------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._device_name or self.address.replace(":", "-")
+
+    @property
+    def mtu_size(self) -> int:
+        if self._connection is None:
+            return att.ATT_DEFAULT_MTU
+        return int(self._connection.att_mtu)
+
+    def _max_write_without_response(self) -> int:
+        return self.mtu_size - 3
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connection is not None
+
+    # -- connection -------------------------------------------------------------------------
+
+    async def connect(self, pair: bool, **kwargs: Any) -> None:
+        if pair:
+            log.warning("the virtual radio has no pairing; connecting without it")
+        if self._connection is not None:
+            return
+        timeout = float(kwargs.get("timeout", self._timeout))
+        central = self._radio.central
+        address = self._typed_address or central.typed_address(self.address)
+        connection = await central.connect(address, timeout)
+        self._connection = connection
+        connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
+        peer = Peer(connection)
+        self._peer = peer
+        try:
+            async with asyncio.timeout(timeout):
+                await self._bumble(peer.request_mtu(PREFERRED_MTU))
+                self.services = await self._bumble(discover(peer, self._max_write_without_response))
+        except BaseException:
+            await self.disconnect()
+            raise
+
+    def _on_disconnection(self, reason: int) -> None:
+        log.debug("%s disconnected, reason 0x%02X", self.address, reason)
+        self._connection = None
+        self._peer = None
+        self._subscribers.clear()
+        if self._disconnected_callback is not None:
+            self._disconnected_callback()
+
+    async def disconnect(self) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        try:
+            await asyncio.wait_for(connection.disconnect(), DISCONNECT_TIMEOUT_S)
+        except Exception as exc:  # the link is gone either way
+            log.debug("disconnect from %s: %s", self.address, exc)
+        if self._connection is connection:  # no disconnection event came
+            self._on_disconnection(hci.HCI_CONNECTION_TERMINATED_BY_LOCAL_HOST_ERROR)
+
+    async def pair(self, *args: Any, **kwargs: Any) -> None:
+        raise BleakError("the virtual radio does not support pairing")
+
+    async def unpair(self) -> None:
+        raise BleakError("the virtual radio does not support pairing")
+
+    # -- GATT -------------------------------------------------------------------------------
+
+    def _require_peer(self) -> Peer:
+        if self._peer is None:
+            raise BleakError("Not connected")
+        return self._peer
+
+    async def _bumble(self, awaitable: Coroutine[Any, Any, T]) -> T:
+        """Await a bumble GATT call, turning bumble's errors into bleak's."""
+        try:
+            return await awaitable
+        except att.ATT_Error as exc:
+            raise BleakGATTProtocolError(int(exc.error_code)) from exc
+        except core.BaseBumbleError as exc:
+            raise BleakError(f"{self.address}: {exc}") from exc
+
+    async def read_gatt_char(
+        self,
+        characteristic: BleakGATTCharacteristic,
+        *,
+        use_cached: bool = False,
+        **kwargs: Any,
+    ) -> bytearray:
+        peer = self._require_peer()
+        value = await self._bumble(peer.gatt_client.read_value(characteristic.handle))
+        return bytearray(value)
+
+    async def read_gatt_descriptor(
+        self,
+        descriptor: BleakGATTDescriptor,
+        *,
+        use_cached: bool = False,
+        **kwargs: Any,
+    ) -> bytearray:
+        peer = self._require_peer()
+        value = await self._bumble(peer.gatt_client.read_value(descriptor.handle))
+        return bytearray(value)
+
+    async def write_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool
+    ) -> None:
+        peer = self._require_peer()
+        await self._bumble(
+            peer.gatt_client.write_value(characteristic.handle, bytes(data), response)
+        )
+
+    async def write_gatt_descriptor(
+        self, descriptor: BleakGATTDescriptor, data: SizedBuffer
+    ) -> None:
+        peer = self._require_peer()
+        await self._bumble(peer.gatt_client.write_value(descriptor.handle, bytes(data), True))
+
+    def _proxy(self, characteristic: BleakGATTCharacteristic) -> Any:
+        current = self.services.get_characteristic(characteristic.handle) if self.services else None
+        if current is None:
+            raise BleakError(f"characteristic {characteristic.uuid} is not on this connection")
+        return current.obj
+
+    async def start_notify(
+        self,
+        characteristic: BleakGATTCharacteristic,
+        callback: NotifyCallback,
+        **kwargs: Any,
+    ) -> None:
+        peer = self._require_peer()
+        proxy = self._proxy(characteristic)
+
+        def subscriber(value: bytes) -> None:
+            callback(bytearray(value))
+
+        old = self._subscribers.pop(characteristic.handle, None)
+        if old is not None:
+            await self._bumble(peer.unsubscribe(proxy, old))
+        self._subscribers[characteristic.handle] = subscriber
+        await self._bumble(peer.subscribe(proxy, subscriber, prefer_notify=True))
+
+    async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
+        peer = self._require_peer()
+        proxy = self._proxy(characteristic)
+        subscriber = self._subscribers.pop(characteristic.handle, None)
+        await self._bumble(peer.unsubscribe(proxy, subscriber))
