@@ -1,0 +1,663 @@
+"""The controller: the one API the CLI, the TUI and the daemon drive (docs/controller-api.md).
+
+Every request from every source passes the safety governor here; every decision and every
+output change is recorded with its source and reason (the audit trail, in SQLite). Stop is
+always allowed: it cancels the output task and writes STOP to the device at once. Link loss,
+peel-off, faults and unparseable notifications abort the session; nothing resumes by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tens.clock import Clock, LoopClock
+from tens.config import LoadedConfig, TensConfig
+from tens.device import (
+    Device,
+    DeviceError,
+    DeviceEvent,
+    DeviceStatus,
+    Fault,
+    LinkLost,
+    ProtocolViolation,
+)
+from tens.events import (
+    ControllerEvent,
+    Decision,
+    LinkState,
+    Narrowed,
+    Notice,
+    OutputDelivered,
+    Refused,
+    SessionEnded,
+    SessionState,
+    Snapshot,
+    Source,
+    StateChanged,
+)
+from tens.programs import Program
+from tens.safety import (
+    EffectiveLimits,
+    GovernorRefusal,
+    StartRequest,
+    Usage,
+    check_start,
+    check_target,
+    effective_limits,
+)
+from tens.session import OutputTask, Session, SessionHalted
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Controller", "StartRequest"]
+
+DeviceOpener = Callable[[], Awaitable[Device]]
+MANUAL_SOURCES = frozenset({Source.CLI, Source.TUI, Source.MQTT})
+FAULT_TEXT: dict[Fault, str] = {
+    Fault.WATCHDOG: "the device's watchdog tripped (it heard nothing from us in time)",
+    Fault.ELECTRODE_OFF: "an electrode came off: reattach it and start again from zero",
+    Fault.LIMIT_REFUSED: "the device refused a value above its own limit",
+    Fault.LOW_BATTERY: "the device's battery is low: charge it before the next session",
+    Fault.INTERNAL: "the device reports an internal fault",
+    Fault.WHEEL_OVER_LIMIT: "the device's own control raised output above the limit",
+}
+PERSIST_EVERY_S = 10.0
+
+
+CONTRAINDICATION_WHY: dict[str, str] = {
+    "head": "no current across the head",
+    "eyes": "no stimulation on the eyes",
+    "mouth": "no stimulation over the mouth",
+    "jaw": "no current across the head",
+    "front-of-neck": "the carotid sinus is there (blood pressure, heart rhythm)",
+    "chest": "current across the chest can disturb the heart's rhythm",
+}
+
+
+def contraindicated_placements() -> dict[str, str]:
+    """Placement key -> why electrodes must never go there (from the journal's regions)."""
+    from tens.journal.regions import REGIONS
+
+    return {
+        key: CONTRAINDICATION_WHY.get(r.area, "a contraindicated placement")
+        for key, r in REGIONS.items()
+        if r.contraindicated_for_electrodes
+    }
+
+
+@dataclass
+class _Subscriber:
+    queue: asyncio.Queue[ControllerEvent]
+
+
+class Controller:
+    """See the module docstring and docs/controller-api.md."""
+
+    def __init__(
+        self,
+        config: TensConfig | LoadedConfig,
+        open_device: DeviceOpener,
+        store: Any = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if isinstance(config, LoadedConfig):
+            self._origins = dict(config.origins)
+            self.config = config.config
+        else:
+            self._origins = {}
+            self.config = config
+        self._open_device = open_device
+        self.store = store  # tens.store.AsyncDB or None (no persistence: tests of pure flow)
+        self.clock: Clock = clock or LoopClock()
+        self.device: Device | None = None
+        self.limits_in_force: EffectiveLimits | None = None
+        self._limits_refusal: str | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._link = LinkState.DISCONNECTED
+        self._session: Session | None = None
+        self._last_session: Session | None = None
+        self._task: asyncio.Task[SessionState] | None = None
+        self._paused = False
+        self._halting = False
+        self._delivered: tuple[float, ...] = ()
+        self._battery: int | None = None
+        self._electrodes: tuple[bool | None, ...] = ()
+        self._notices: list[str] = []
+        self._subs: list[_Subscriber] = []
+        self._listeners: list[Callable[[ControllerEvent], None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self._ended = asyncio.Event()
+        self._persist_at = 0.0
+        self._lock = asyncio.Lock()  # serialises start/resume/connect, never stop
+        self.programs_table: dict[str, Program] = self.config.program_table()
+
+    # ---------------------------------------------------------------- events
+    def add_listener(self, fn: Callable[[ControllerEvent], None]) -> Callable[[], None]:
+        """A synchronous callback for every event; returns a function that removes it."""
+        self._listeners.append(fn)
+        return lambda: self._listeners.remove(fn) if fn in self._listeners else None
+
+    @contextlib.asynccontextmanager
+    async def events(self, maxsize: int = 1000) -> AsyncIterator[AsyncIterator[ControllerEvent]]:
+        """Every event from now on, as an async iterator (oldest dropped if a reader lags)."""
+        sub = _Subscriber(asyncio.Queue(maxsize))
+        self._subs.append(sub)
+
+        async def gen() -> AsyncIterator[ControllerEvent]:
+            while True:
+                yield await sub.queue.get()
+
+        try:
+            yield gen()
+        finally:
+            self._subs.remove(sub)
+
+    def _emit(self, event: ControllerEvent) -> None:
+        for sub in list(self._subs):
+            if sub.queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    sub.queue.get_nowait()
+            sub.queue.put_nowait(event)
+        for fn in list(self._listeners):
+            try:
+                fn(event)
+            except Exception:  # a face's bug must never reach the output path
+                log.exception("event listener failed")
+
+    def _changed(self) -> None:
+        self._emit(StateChanged(self.snapshot()))
+
+    def _notice(self, level: str, text: str) -> None:
+        self._notices = [*self._notices[-4:], text]
+        self._emit(Notice(level, text))
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ---------------------------------------------------------------- state
+    @property
+    def session_state(self) -> SessionState:
+        if self._session is not None:
+            return SessionState.PAUSED if self._paused else self._session.state
+        if self._last_session is not None:
+            return self._last_session.state
+        if self._link is LinkState.CONNECTED:
+            return SessionState.READY
+        if self._link is LinkState.CONNECTING:
+            return SessionState.CONNECTING
+        return SessionState.IDLE
+
+    def snapshot(self) -> Snapshot:
+        s = self._session or self._last_session
+        dev = self.device
+        info = dev.info if dev is not None and self._link is not LinkState.DISCONNECTED else None
+        lim = self.limits_in_force
+        return Snapshot(
+            link=self._link,
+            session=self.session_state,
+            device_name=info.name if info else None,
+            device_address=info.address if info else None,
+            driver=info.driver if info else None,
+            unit=lim.unit.value if lim else "mA",
+            program=s.plan.program.name if s else None,
+            target=s.target if s else 0.0,
+            setpoint=self._session.setpoint if self._session is not None else 0.0,
+            delivered=self._delivered,
+            limit=lim.peak if lim else None,
+            elapsed_s=s.elapsed_s if s else 0.0,
+            remaining_s=s.remaining_s if s else None,
+            battery_percent=self._battery,
+            electrodes_ok=self._electrodes,
+            session_id=s.id if s else None,
+            end_reason=s.end_reason if s and self._session is None else None,
+            notices=tuple(self._notices),
+        )
+
+    def programs(self) -> list[tuple[Program, str | None]]:
+        """Every program with the reason the connected device cannot render it (or None)."""
+        caps = self.device.capabilities if self.device and self._connected() else None
+        return [
+            (p, p.unrenderable_reason(caps) if caps else None) for p in self.programs_table.values()
+        ]
+
+    def limits(self) -> EffectiveLimits | None:
+        """The limits in force for the connected device (None before a device is known)."""
+        return self.limits_in_force
+
+    @property
+    def limits_refusal(self) -> str | None:
+        """Why this device may not be driven at all (e.g. missing level limits), or None."""
+        return self._limits_refusal
+
+    def _connected(self) -> bool:
+        return self.device is not None and self._link is LinkState.CONNECTED
+
+    # ---------------------------------------------------------------- store
+    async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.store is None:
+            return None
+        return await self.store.run(fn, *args, **kwargs)
+
+    async def _audit(self, decision: Decision, session_id: int | None = None) -> None:
+        if self.store is None:
+            return
+        from tens.store.sessions import add_audit
+
+        try:
+            await self._db(
+                add_audit,
+                source=decision.source.value,
+                action=decision.action,
+                outcome=decision.outcome,
+                session_id=session_id,
+                requested=decision.requested,
+                allowed=decision.allowed,
+                reason=decision.reason or None,
+                at=self.clock.wall(),
+            )
+        except Exception:
+            log.exception("could not write the audit trail")
+
+    def _publish_decision(self, decision: Decision) -> None:
+        if decision.outcome == "refused":
+            self._emit(Refused(decision))
+        elif decision.outcome == "narrowed":
+            self._emit(Narrowed(decision))
+
+    async def _usage(self) -> Usage:
+        if self.store is None:
+            return Usage(0.0, None, True, False)
+        from tens.store.sessions import (
+            last_session_end,
+            latest_checklist,
+            stimulation_seconds_since,
+        )
+
+        now = self.clock.wall().astimezone()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        used = await self._db(stimulation_seconds_since, midnight.astimezone(dt.UTC))
+        last = await self._db(last_session_end)
+        checklist = await self._db(latest_checklist)
+        return Usage(
+            stimulation_today_s=float(used or 0.0),
+            last_session_end=last,
+            checklist_answered=checklist is not None,
+            checklist_any_yes=bool(checklist.any_yes) if checklist else False,
+        )
+
+    async def _persist(self, s: Session, **fields: Any) -> None:
+        if self.store is None or s.id is None:
+            return
+        from tens.store.sessions import update_session
+
+        try:
+            await self._db(
+                update_session,
+                s.id,
+                stimulation_seconds=round(s.elapsed_s, 3),
+                max_delivered=max(s.max_setpoint, max(self._delivered, default=0.0)),
+                target_intensity=s.target,
+                **fields,
+            )
+        except Exception:
+            log.exception("could not update the session record")
+
+    # ---------------------------------------------------------------- link
+    async def connect(self) -> None:
+        """Open and connect the device; compute the limits in force. Raises DeviceError."""
+        async with self._lock:
+            if self._connected():
+                return
+            self._link = LinkState.CONNECTING
+            self._changed()
+            try:
+                device = await self._open_device()
+                if not device.connected:
+                    await device.connect()
+            except BaseException as exc:
+                self._link = LinkState.DISCONNECTED
+                self._changed()
+                if isinstance(exc, DeviceError):
+                    self._notice("error", f"could not connect: {exc}")
+                raise
+            self.device = device
+            self._unsubscribe = device.subscribe(self._on_device_event)
+            self._link = LinkState.CONNECTED
+            self._delivered = tuple(0.0 for _ in range(device.capabilities.channels))
+            self._last_session = None
+            try:
+                self.limits_in_force = effective_limits(
+                    self.config.limits, device.capabilities, device.info.driver, self._origins
+                )
+                self._limits_refusal = None
+                for n in self.limits_in_force.notices:
+                    self._notice("info", n)
+                await self._push_device_limits(device, self.limits_in_force)
+            except GovernorRefusal as exc:
+                self.limits_in_force = None
+                self._limits_refusal = str(exc)
+                self._notice("error", str(exc))
+            self._notice("info", f"connected to {device.info.name} ({device.info.address})")
+            self._changed()
+
+    async def _push_device_limits(self, device: Device, lim: EffectiveLimits) -> None:
+        """Loop's second layer: the device enforces our limits too, where it can."""
+        push = getattr(device, "set_device_limits", None)
+        if push is None:
+            return
+        watchdog = device.capabilities.watchdog_timeout_s
+        try:
+            await push(lim.peak, lim.ramp_per_s, watchdog)
+        except DeviceError as exc:
+            self._notice("warning", f"could not set the device's own limits: {exc}")
+
+    async def disconnect(self) -> None:
+        await self.stop(Source.SYSTEM, "disconnecting")
+        dev, self.device = self.device, None
+        if self._unsubscribe:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if dev is not None:
+            with contextlib.suppress(DeviceError, asyncio.TimeoutError):
+                await dev.disconnect()
+        self._link = LinkState.DISCONNECTED
+        self._changed()
+
+    async def close(self) -> None:
+        """Stop output, disconnect, and finish pending records."""
+        await self.disconnect()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    # ---------------------------------------------------------------- device events
+    def _on_device_event(self, event: DeviceEvent) -> None:
+        if isinstance(event, LinkLost):
+            if self._link is not LinkState.CONNECTED:
+                return
+            self._link = LinkState.LOST
+            self._delivered = tuple(0.0 for _ in self._delivered)
+            self._notice("error", f"link to the device lost: {event.reason}")
+            self._abort(f"link lost: {event.reason}", write_stop=False)
+            self._changed()
+        elif isinstance(event, ProtocolViolation):
+            self._notice("error", f"unreadable message from the device: {event.detail}")
+            self._abort(f"unreadable message from the device ({event.detail})")
+            self._changed()
+        elif isinstance(event, DeviceStatus):
+            self._on_status(event)
+
+    def _on_status(self, st: DeviceStatus) -> None:
+        delivered = tuple(c.delivered for c in st.channels)
+        changed = delivered != self._delivered
+        self._delivered = delivered
+        if st.battery_percent is not None:
+            changed |= st.battery_percent != self._battery
+            self._battery = st.battery_percent
+        electrodes = tuple(c.contact for c in st.channels)
+        changed |= electrodes != self._electrodes
+        self._electrodes = electrodes
+        if delivered:
+            self._emit(OutputDelivered(self.clock.monotonic(), delivered))
+        faults = st.faults - {Fault.LIMIT_REFUSED} if self._session is None else st.faults
+        if faults and self._session is not None:
+            text = "; ".join(FAULT_TEXT[f] for f in sorted(faults))
+            self._abort(text)
+        elif self._session is not None and self.limits_in_force is not None:
+            s = self._session
+            allowed = max(s.setpoint, s.max_setpoint if not self._paused else 0.0)
+            over = max(delivered, default=0.0)
+            tolerance = max(self.limits_in_force.step, 0.5)
+            if over > self.limits_in_force.peak + 1e-6 or over > allowed + tolerance:
+                self._abort(
+                    f"the device delivers {over:g} {self.limits_in_force.unit.value}, more than "
+                    "was allowed: output stopped"
+                )
+        if changed:
+            self._changed()
+
+    # ---------------------------------------------------------------- commands
+    async def start(self, request: StartRequest, source: Source) -> Decision:
+        """Start a session from zero, if the governor allows it."""
+        async with self._lock:
+            decision, plan = await self._check_start(request, source)
+            self._publish_decision(decision)
+            if plan is None or self.device is None or self.limits_in_force is None:
+                await self._audit(decision)
+                return decision
+            s = Session(plan, self.limits_in_force, self.config.session.ramp_down_s)
+            s.target = plan.target
+            if self.store is not None:
+                from tens.store.sessions import create_session
+
+                s.id = await self._db(
+                    create_session,
+                    started_at=self.clock.wall(),
+                    device=self.device.info.address,
+                    program=plan.program.name,
+                    placement=plan.placement,
+                    target_intensity=plan.target,
+                    unit=self.limits_in_force.unit.value,
+                    state="running",
+                )
+            await self._audit(decision, s.id)
+            self._session = s
+            self._last_session = None
+            self._paused = False
+            self._ended.clear()
+            self._launch(s)
+            self._changed()
+            return decision
+
+    async def _check_start(self, request: StartRequest, source: Source) -> tuple[Decision, Any]:
+        def refused(reason: str) -> tuple[Decision, None]:
+            return Decision(source, "start", request.intensity, None, "refused", (reason,)), None
+
+        if self._session is not None:
+            return refused("a session is already running: stop it first")
+        if not self._connected() or self.device is None:
+            return refused("no device connected")
+        if self.limits_in_force is None:
+            return refused(self._limits_refusal or "no limits in force for this device")
+        usage = await self._usage()
+        cfg = self.config.session
+        return check_start(
+            self.limits_in_force,
+            self.device.capabilities,
+            self.programs_table,
+            request if request.placement is not None else replace(request, placement=cfg.placement),
+            usage,
+            self.clock.wall(),
+            source,
+            default_program=cfg.program,
+            default_minutes=cfg.minutes,
+            default_channels=cfg.channels,
+            contraindicated=contraindicated_placements(),
+        )
+
+    def _launch(self, s: Session) -> None:
+        assert self.device is not None
+        task = OutputTask(s, self.device, self.clock, self._on_write, self._changed)
+        self._task = asyncio.ensure_future(task.run())
+        self._task.add_done_callback(lambda t: self._on_task_done(s, t))
+
+    async def _on_write(self, decision: Decision) -> None:
+        s = self._session
+        self._changed()
+        if decision.refused:
+            self._publish_decision(decision)
+        self._spawn(self._audit(decision, s.id if s else None))
+        now = self.clock.monotonic()
+        if s is not None and now >= self._persist_at:
+            self._persist_at = now + PERSIST_EVERY_S
+            self._spawn(self._persist(s))
+
+    def _on_task_done(self, s: Session, task: asyncio.Task[SessionState]) -> None:
+        if task.cancelled() or self._session is not s:
+            return  # stop/pause/abort own the ending
+        exc = task.exception()
+        if exc is None:
+            self._end(s, SessionState.FINISHED, "finished on time", write_stop=True)
+        elif isinstance(exc, SessionHalted):
+            self._end(s, exc.state, exc.reason, write_stop=True)
+        elif isinstance(exc, DeviceError):
+            self._end(s, SessionState.ABORTED, f"device error: {exc}", write_stop=True)
+        else:
+            log.error("session task failed", exc_info=exc)
+            self._end(s, SessionState.ABORTED, f"unexpected error: {exc!r}", write_stop=True)
+
+    async def _write_stop(self) -> None:
+        dev = self.device
+        if dev is None or not dev.connected:
+            return
+        try:
+            await dev.stop(None)
+        except DeviceError as exc:
+            self._notice("error", f"stop could not be written: {exc}")
+
+    def _end(self, s: Session, state: SessionState, reason: str, *, write_stop: bool) -> None:
+        """End the session now. Synchronous up to the point where STOP is handed to the device."""
+        if self._session is not s:
+            return
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+        if write_stop:
+            self._spawn(self._write_stop())
+        s.state = state
+        s.end_reason = reason
+        s.setpoint = 0.0
+        self._session = None
+        self._last_session = s
+        self._paused = False
+        level = "info" if state is SessionState.FINISHED else "warning"
+        if state is SessionState.ABORTED:
+            level = "error"
+        self._notice(level, f"session {state.value}: {reason}")
+        self._spawn(
+            self._persist(s, state=state.value, end_reason=reason, ended_at=self.clock.wall())
+        )
+        self._spawn(
+            self._audit(
+                Decision(Source.SYSTEM, "end", None, 0.0, "info", (f"{state.value}: {reason}",)),
+                s.id,
+            )
+        )
+        self._emit(SessionEnded(s.id, state, reason))
+        self._ended.set()
+        self._changed()
+
+    def _abort(self, reason: str, *, write_stop: bool = True) -> None:
+        if self._session is not None:
+            self._end(self._session, SessionState.ABORTED, reason, write_stop=write_stop)
+        elif write_stop:
+            self._spawn(self._write_stop())
+
+    async def stop(self, source: Source, reason: str = "stopped") -> None:
+        """Output 0 on every channel, at once. Always allowed; never waits behind anything."""
+        s = self._session
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()  # no further byte from the output task
+        dev = self.device
+        wrote = False
+        if dev is not None and dev.connected:
+            try:
+                await dev.stop(None)
+                wrote = True
+            except DeviceError as exc:
+                self._notice("error", f"stop could not be written: {exc}")
+        decision = Decision(source, "stop", None, 0.0, "allowed", (reason,))
+        if s is not None and self._session is s:
+            self._end(s, SessionState.STOPPED, f"{reason} ({source.value})", write_stop=False)
+        elif wrote:
+            self._changed()
+        self._spawn(self._audit(decision, s.id if s else None))
+
+    async def pause(self, source: Source) -> Decision:
+        s = self._session
+        if s is None or self._paused:
+            d = Decision(source, "pause", None, None, "refused", ("no running session to pause",))
+            self._publish_decision(d)
+            return d
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        self._paused = True
+        await self._write_stop()
+        s.setpoint = 0.0
+        s._last_tick_t = None
+        d = Decision(source, "pause", None, 0.0, "allowed", ("output 0; resume ramps from zero",))
+        self._spawn(self._audit(d, s.id))
+        self._changed()
+        return d
+
+    async def resume(self, source: Source) -> Decision:
+        async with self._lock:
+            s = self._session
+            if s is None or not self._paused:
+                d = Decision(source, "resume", None, None, "refused", ("no paused session",))
+                self._publish_decision(d)
+                return d
+            if not self._connected():
+                d = Decision(source, "resume", None, None, "refused", ("no device connected",))
+                self._publish_decision(d)
+                return d
+            self._paused = False
+            s.state = SessionState.RAMPING
+            s.setpoint = 0.0
+            d = Decision(source, "resume", s.target, s.target, "allowed", ("ramps from zero",))
+            await self._audit(d, s.id)
+            self._launch(s)
+            self._changed()
+            return d
+
+    async def set_intensity(self, value: float, source: Source) -> Decision:
+        """Ask for a new target intensity; it is reached at the governed ramp rate."""
+        return await self._change_target(value, source, "intensity")
+
+    async def step_intensity(self, steps: int, source: Source) -> Decision:
+        """Raise or lower the target by whole manual steps (one step per request up)."""
+        lim = self.limits_in_force
+        s = self._session
+        if lim is None or s is None:
+            return await self._change_target(float("nan"), source, "step")
+        value = max(0.0, s.target + steps * lim.step)
+        return await self._change_target(round(value, 6), source, "step")
+
+    async def _change_target(self, value: float, source: Source, action: str) -> Decision:
+        s = self._session
+        lim = self.limits_in_force
+        if s is None or lim is None:
+            d = Decision(source, action, value, None, "refused", ("no session running",))
+        else:
+            d = check_target(
+                lim,
+                s.plan.program,
+                s.target,
+                value,
+                source,
+                manual=source in MANUAL_SOURCES,
+                action=action,
+            )
+            if d.allowed is not None and isinstance(d.allowed, float | int):
+                s.set_target(float(d.allowed))
+        self._publish_decision(d)
+        self._spawn(self._audit(d, s.id if s else None))
+        self._changed()
+        return d
+
+    async def wait_ended(self) -> Snapshot:
+        """Wait until the current session ends; returns the final snapshot."""
+        if self._session is not None:
+            await self._ended.wait()
+        if self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        return self.snapshot()
