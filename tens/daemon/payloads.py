@@ -179,8 +179,8 @@ class Command(BaseModel):
 class StartCommand(Command):
     program: str | None = Field(default=None, min_length=1, max_length=64)
     minutes: float | None = Field(default=None, gt=0, le=720)
-    intensity: float = Field(default=0.0, ge=0)
-    """Target intensity; the session ramps to it from zero at the governed rate."""
+    intensity: float | None = Field(default=None, ge=0)
+    """Target intensity; the session starts at zero and ramps to it at the governed rate."""
     placement: str | None = Field(default=None, min_length=1, max_length=64)
 
 

@@ -1,0 +1,221 @@
+"""The daemon's main: one asyncio loop holding the device link, the schedules and MQTT.
+
+``Daemon.run()`` keeps the device connected (retry with backoff; a lost link ends the session
+and nothing resumes by itself: only a new start ramps from zero), runs the configured
+schedules through the controller (``Source.SCHEDULER``, so every limit applies), serves MQTT
+through :class:`tens.daemon.bridge.MqttBridge`, and talks to systemd (READY, WATCHDOG, STATUS,
+STOPPING). :meth:`Daemon.shutdown` (SIGTERM, SIGINT) stops output first, then publishes
+``offline``, then disconnects and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from tens import __version__
+from tens.clock import Clock
+from tens.daemon.bridge import MqttBridge
+from tens.daemon.payloads import LimitsPayload
+from tens.daemon.sdnotify import SdNotifier
+from tens.daemon.settings import MqttSettings
+from tens.device import DeviceError
+from tens.events import LinkState, Source
+from tens.schedule import Schedule, next_due
+
+log = logging.getLogger("tens.daemon")
+
+DEVICE_RETRY_MIN_S = 2.0
+DEVICE_RETRY_MAX_S = 60.0
+DEVICE_POLL_S = 1.0
+SCHEDULE_RECHECK_S = 30.0
+"""Wall-clock waits are cut into slices this long, so a clock jump is noticed."""
+SCHEDULE_LATE_S = 120.0
+"""A scheduled start found this late (suspend, a long outage) is skipped, never squeezed in."""
+
+
+def limits_of(controller: Any) -> LimitsPayload:
+    """The controller's effective limits as the payload HA's number entity reads."""
+    lim = controller.limits()
+    if lim is None:
+        return LimitsPayload(unit=controller.snapshot().unit, max=None)
+    return LimitsPayload(
+        unit=lim.unit.value, min=0.0, max=lim.peak, step=lim.step, ramp_per_s=lim.ramp_per_s
+    )
+
+
+def program_names_of(controller: Any) -> list[str]:
+    """Programs the connected device can render (all of them before a device is known)."""
+    return [p.name for p, why in controller.programs() if why is None]
+
+
+class Daemon:
+    def __init__(
+        self,
+        controller: Any,
+        settings: MqttSettings,
+        *,
+        clock: Clock,
+        schedules: Sequence[Schedule] = (),
+        default_program: str | None = None,
+        notifier: SdNotifier | None = None,
+    ) -> None:
+        self.controller = controller
+        self.settings = settings
+        self.clock = clock
+        self.schedules = [s for s in schedules if s.enabled]
+        self.notifier = notifier or SdNotifier()
+        self.bridge: MqttBridge | None = None
+        if settings.enabled:
+            self.bridge = MqttBridge(
+                controller,
+                settings,
+                clock=clock,
+                version=__version__,
+                limits=lambda: limits_of(controller),
+                programs=lambda: program_names_of(controller),
+                default_program=default_program,
+                model=lambda: controller.snapshot().driver,
+            )
+            self.bridge.on_status = self._status
+        self._stop_requested = asyncio.Event()
+        self._stopped = asyncio.Event()
+
+    def _status(self, text: str) -> None:
+        log.info("%s", text)
+        self.notifier.status(text)
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to shut down (signal handlers call this)."""
+        self._stop_requested.set()
+
+    # ---- device link ----------------------------------------------------------------------
+
+    async def _keep_device(self) -> None:
+        delay = DEVICE_RETRY_MIN_S
+        while True:
+            link = self.controller.snapshot().link
+            if link is LinkState.CONNECTED:
+                delay = DEVICE_RETRY_MIN_S
+                await self.clock.sleep(DEVICE_POLL_S)
+                continue
+            if link is LinkState.LOST:
+                # The session has already ended (aborted); drop the dead link before retrying.
+                with contextlib.suppress(DeviceError, asyncio.TimeoutError):
+                    await self.controller.disconnect()
+            try:
+                await self.controller.connect()
+                self._status("device connected")
+                continue
+            except Exception as exc:  # DeviceError, or a transport error the opener let through
+                self._status(f"device not connected ({exc}); retrying in {delay:.0f} s")
+            await self.clock.sleep(delay)
+            delay = min(delay * 2, DEVICE_RETRY_MAX_S)
+
+    # ---- schedules ------------------------------------------------------------------------
+
+    def _local_now(self) -> dt.datetime:
+        return self.clock.wall().astimezone().replace(tzinfo=None)
+
+    async def _run_schedules(self) -> None:
+        from tens.controller import StartRequest
+
+        if not self.schedules:
+            return
+        while True:
+            due = next_due(self.schedules, self._local_now())
+            if due is None:
+                await self.clock.sleep(SCHEDULE_RECHECK_S)
+                continue
+            schedule, at = due
+            while (wait := (at - self._local_now()).total_seconds()) > 0:
+                await self.clock.sleep(min(wait, SCHEDULE_RECHECK_S))
+            if -wait > SCHEDULE_LATE_S:
+                log.warning("schedule %s: %s missed (clock jump or suspend)", schedule.name, at)
+                continue
+            decision = await self.controller.start(
+                StartRequest(
+                    program=schedule.program,
+                    minutes=schedule.minutes,
+                    intensity=schedule.intensity,
+                    placement=schedule.placement,
+                ),
+                Source.SCHEDULER,
+            )
+            if decision.refused:
+                log.warning("schedule %s at %s skipped: %s", schedule.name, at, decision.reason)
+            else:
+                log.info("schedule %s started a session", schedule.name)
+
+    # ---- systemd watchdog -----------------------------------------------------------------
+
+    async def _watchdog(self) -> None:
+        interval = self.notifier.watchdog_interval_s
+        if interval is None:
+            return
+        while True:
+            self.notifier.watchdog()
+            await self.clock.sleep(interval)
+
+    # ---- main -----------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+
+    async def run(self) -> int:
+        """Serve until :meth:`request_stop`; then shut down in the safe order."""
+        tasks: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self._keep_device(), name="device"),
+            asyncio.create_task(self._run_schedules(), name="schedules"),
+            asyncio.create_task(self._watchdog(), name="watchdog"),
+        ]
+        if self.bridge is not None:
+            tasks.append(asyncio.create_task(self.bridge.run(), name="mqtt"))
+        self.notifier.ready("serving")
+        log.info(
+            "tens daemon %s serving%s",
+            __version__,
+            f"; MQTT {self.settings.describe()}" if self.bridge else "; MQTT off",
+        )
+        stop_wait = asyncio.create_task(self._stop_requested.wait())
+        try:
+            done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            crashed = [t for t in done if t is not stop_wait and not t.cancelled()]
+            for t in crashed:
+                exc = t.exception()
+                if exc is not None:
+                    log.error("daemon task %s failed: %r", t.get_name(), exc)
+            return await self._shutdown(tasks, code=1 if crashed and not stop_wait.done() else 0)
+        finally:
+            stop_wait.cancel()
+
+    async def _shutdown(self, tasks: list[asyncio.Task[Any]], *, code: int) -> int:
+        self.notifier.stopping("stopping output")
+        # 1. Output first: nothing else may delay the STOP write.
+        try:
+            await self.controller.stop(Source.SYSTEM, "daemon stopping")
+        except Exception:
+            log.exception("stop on shutdown failed")
+        # 2. Tell the bus we are going, while the connection is still up.
+        if self.bridge is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.bridge.goodbye(), 5.0)
+        # 3. Then end the loops (the MQTT client disconnects cleanly) and the device link.
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await asyncio.wait_for(self.controller.close(), 10.0)
+        except Exception:
+            log.exception("closing the controller failed")
+        self.notifier.close()
+        self._stopped.set()
+        log.info("tens daemon stopped")
+        return code
