@@ -1,0 +1,85 @@
+"""`tens checklist`: the contraindication checklist, answered before the first session."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tens.cli.common import add_json
+from tens.cli.output import emit_json, fail
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "checklist", help="answer the contraindication checklist (needed before a first session)"
+    )
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--none-apply", action="store_true", help="record that none of the questions apply"
+    )
+    g.add_argument("--show", action="store_true", help="show the last answers")
+    add_json(p)
+    p.set_defaults(handler=run)
+
+
+def _ask(question: str) -> bool:
+    while True:
+        sys.stdout.write(f"{question} [y/n] ")
+        sys.stdout.flush()
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        answer = line.strip().lower()
+        if answer in ("y", "yes"):
+            return True
+        if answer in ("n", "no"):
+            return False
+        print("Please answer y or n.")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tens.checklist import ADVICE, QUESTIONS, none_apply, validate_answers
+    from tens.store import StoreError, open_db
+    from tens.store.sessions import latest_checklist, record_checklist
+
+    try:
+        conn = open_db()
+    except StoreError as exc:
+        return fail(str(exc), 4, as_json=args.json)
+    try:
+        if args.show:
+            rec = latest_checklist(conn)
+            if rec is None:
+                return fail("the checklist has not been answered yet", 1, as_json=args.json)
+            if args.json:
+                emit_json(
+                    {"answered_at": rec.answered_at, "answers": rec.answers, "any_yes": rec.any_yes}
+                )
+            else:
+                print(f"answered {rec.answered_at:%Y-%m-%d %H:%M}")
+                for q in QUESTIONS:
+                    print(f"  {'yes' if rec.answers.get(q.key) else 'no ':3}  {q.text}")
+            return 0
+        if args.none_apply:
+            answers = none_apply()
+        else:
+            if not sys.stdin.isatty() and not args.json:
+                print("Answer each question (y/n). Use --none-apply in scripts.")
+            try:
+                answers = {q.key: _ask(q.text) for q in QUESTIONS}
+            except (EOFError, KeyboardInterrupt):
+                return fail("checklist not completed: nothing recorded", 1, as_json=args.json)
+        answers = validate_answers(answers)
+        any_yes = any(answers.values())
+        record_checklist(conn, answers, any_yes)
+    except StoreError as exc:
+        return fail(str(exc), 4, as_json=args.json)
+    finally:
+        conn.close()
+    if args.json:
+        emit_json({"recorded": True, "any_yes": any_yes, "advice": ADVICE if any_yes else None})
+    elif any_yes:
+        print(ADVICE)
+    else:
+        print("Recorded: none of the contraindications apply. Talk to a clinician about TENS.")
+    return 5 if any_yes else 0
