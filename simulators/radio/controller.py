@@ -10,13 +10,44 @@ LE Connection Complete with status Unknown Connection Identifier.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from typing import Any
 
 from bumble import hci
 from bumble.controller import Controller
+from bumble.link import LocalLink
+
+RssiTable = dict[str, int]
+"""Signal strength (dBm) a central hears from each advertiser address (``AA:BB:..``)."""
+
+_REPORT_EVENTS = (hci.HCI_LE_Advertising_Report_Event, hci.HCI_LE_Extended_Advertising_Report_Event)
 
 
 class RadioController(Controller):
-    """A ``bumble.controller.Controller`` whose connection cancel completes."""
+    """A ``bumble.controller.Controller`` whose connection cancel completes.
+
+    ``rssi`` is shared by every controller of a radio: advertising reports for an address in
+    it carry that RSSI instead of bumble's fixed -50 dBm.
+    """
+
+    def __init__(
+        self, name: str, *, link: LocalLink, rssi: RssiTable | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(name, link=link, **kwargs)
+        self.rssi: RssiTable = rssi if rssi is not None else {}
+
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        if self.rssi and isinstance(packet, _REPORT_EVENTS):
+            packet = self._with_rssi(packet)
+        super().send_hci_packet(packet)
+
+    def _with_rssi(self, event: Any) -> Any:
+        reports = []
+        for report in event.reports:
+            key = report.address.to_string(with_type_qualifier=False)
+            rssi = self.rssi.get(key)
+            reports.append(report if rssi is None else dataclasses.replace(report, rssi=rssi))
+        return type(event)(reports)
 
     def on_hci_le_create_connection_cancel_command(
         self, _command: hci.HCI_LE_Create_Connection_Cancel_Command

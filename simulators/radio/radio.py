@@ -21,7 +21,7 @@ from bumble.transport.common import AsyncPipeSink
 from devices.transport import BleTransport
 from simulators.radio.central import Central
 from simulators.radio.client import BumbleClient
-from simulators.radio.controller import RadioController
+from simulators.radio.controller import RadioController, RssiTable
 from simulators.radio.scanner import BumbleScanner
 from simulators.radio.tcp import CentralSession
 
@@ -38,9 +38,9 @@ def _random_static_address(taken: set[str]) -> hci.Address:
 
 
 def _local_device(
-    link: LocalLink, name: str, address: hci.Address
+    link: LocalLink, name: str, address: hci.Address, rssi: RssiTable
 ) -> tuple[Device, RadioController]:
-    controller = RadioController(name, link=link)
+    controller = RadioController(name, link=link, rssi=rssi)
     host = Host(controller, AsyncPipeSink(controller))
     return Device(name=name, address=address, host=host), controller
 
@@ -54,6 +54,7 @@ class VirtualRadio:
         link: LocalLink | None = None,
         hci_transport: Transport | None = None,
         description: str = "virtual radio",
+        rssi: RssiTable | None = None,
     ) -> None:
         self._central = central
         self._link = link
@@ -62,6 +63,7 @@ class VirtualRadio:
         self._peripherals: list[tuple[Device, RadioController]] = []
         self._servers: list[asyncio.Server] = []
         self._sessions: set[CentralSession] = set()
+        self._rssi: RssiTable = rssi if rssi is not None else {}
         self._closed = False
 
     # -- construction -----------------------------------------------------------------------
@@ -70,9 +72,16 @@ class VirtualRadio:
     async def local(cls) -> VirtualRadio:
         """A radio in this process on a fresh ``LocalLink``."""
         link = LocalLink()
-        device, controller = _local_device(link, "tens-central", _random_static_address(set()))
+        rssi: RssiTable = {}
+        address = _random_static_address(set())
+        device, controller = _local_device(link, "tens-central", address, rssi)
         await asyncio.wait_for(device.power_on(), POWER_ON_TIMEOUT_S)
-        return cls(Central(device, controller), link=link, description="in-process virtual radio")
+        return cls(
+            Central(device, controller),
+            link=link,
+            description="in-process virtual radio",
+            rssi=rssi,
+        )
 
     @classmethod
     async def connect(cls, host: str, port: int) -> VirtualRadio:
@@ -130,10 +139,20 @@ class VirtualRadio:
             typed = hci.Address(address.upper(), hci.Address.RANDOM_DEVICE_ADDRESS)
             if typed.to_string(with_type_qualifier=False) in taken:
                 raise ValueError(f"address {address} is already on this radio")
-        device, controller = _local_device(self._link, name, typed)
+        device, controller = _local_device(self._link, name, typed, self._rssi)
         await asyncio.wait_for(device.power_on(), POWER_ON_TIMEOUT_S)
         self._peripherals.append((device, controller))
         return device
+
+    def set_rssi(self, address: str, rssi_dbm: int | None) -> None:
+        """Make centrals hear ``address`` at ``rssi_dbm`` (None: bumble's fixed -50 dBm)."""
+        if self._link is None:
+            raise RuntimeError("signal strength is set in the process that owns the link")
+        key = hci.Address(address.upper()).to_string(with_type_qualifier=False)
+        if rssi_dbm is None:
+            self._rssi.pop(key, None)
+        else:
+            self._rssi[key] = int(rssi_dbm)
 
     def transport(self) -> BleTransport:
         """bleak backend classes and options that make bleak a central on this radio."""
@@ -156,7 +175,7 @@ class VirtualRadio:
             raise RuntimeError("only the process that owns the link can serve it")
         link = self._link
         server = await asyncio.get_running_loop().create_server(
-            lambda: CentralSession(link, self._sessions), host, port
+            lambda: CentralSession(link, self._sessions, self._rssi), host, port
         )
         self._servers.append(server)
         log.info("virtual radio listening on %s", self.tcp_addresses)

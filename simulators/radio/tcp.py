@@ -16,7 +16,7 @@ import logging
 from bumble.link import LocalLink
 from bumble.transport.common import StreamPacketSource
 
-from simulators.radio.controller import RadioController
+from simulators.radio.controller import RadioController, RssiTable
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,9 @@ class _SocketSink:
 class CentralSession(asyncio.Protocol):
     """One remote central: a controller on the link driven by HCI from a TCP client."""
 
-    def __init__(self, link: LocalLink, sessions: set[CentralSession]) -> None:
+    def __init__(self, link: LocalLink, sessions: set[CentralSession], rssi: RssiTable) -> None:
         self._link = link
+        self._rssi = rssi
         self._sessions = sessions
         self._source = StreamPacketSource()
         self._sink: _SocketSink | None = None
@@ -53,7 +54,7 @@ class CentralSession(asyncio.Protocol):
         name = f"remote-central-{next(_session_ids)}"
         log.info("radio: %s joined from %s", name, peer)
         self._sink = _SocketSink(transport)
-        self.controller = RadioController(name, link=self._link)
+        self.controller = RadioController(name, link=self._link, rssi=self._rssi)
         self.controller.host = self._sink
         self._source.set_packet_sink(self.controller)
         self._sessions.add(self)
