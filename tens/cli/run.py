@@ -1,0 +1,298 @@
+"""`tens run`: one headless session with a progress bar; Ctrl-C stops output at once.
+
+Exit codes (scripts rely on them; see docs/cli.md):
+  0 finished on time · 2 bad usage · 3 configuration refused · 4 database error ·
+  5 refused by the safety governor · 6 device not found or could not connect ·
+  7 device lost mid-session · 8 aborted (fault, peel-off, low battery, unreadable data) ·
+  9 stopped (Ctrl-C, SIGTERM or another stop)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from typing import Any
+
+from tens.cli.common import add_config, add_json
+from tens.cli.output import emit_json, fail
+
+EXIT_FINISHED = 0
+EXIT_CONFIG = 3
+EXIT_STORE = 4
+EXIT_REFUSED = 5
+EXIT_NO_DEVICE = 6
+EXIT_LOST = 7
+EXIT_ABORTED = 8
+EXIT_STOPPED = 9
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run one stimulation session headless",
+        description="Run one session: connect, ramp from zero within the limits, hold, ramp "
+        "down, stop. Ctrl-C stops output at once. " + (__doc__ or "").split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from tens.cli.target import add_target_arguments
+
+    add_target_arguments(p)
+    p.add_argument("--program", metavar="NAME", help="program (see `tens programs`)")
+    p.add_argument("--minutes", type=float, metavar="M", help="session length in minutes")
+    p.add_argument("--intensity", type=float, metavar="MA", help="target intensity (mA, or levels)")
+    p.add_argument("--placement", metavar="REGION", help="where the electrodes are")
+    p.add_argument(
+        "--channel",
+        type=int,
+        action="append",
+        dest="channels",
+        metavar="N",
+        help="output channel (repeat for several; default from config)",
+    )
+    p.add_argument("--pain-before", type=int, metavar="NRS", help="pain now, 0-10 (journal)")
+    p.add_argument("--pain-after", type=int, metavar="NRS", help="pain after, 0-10 (journal)")
+    p.add_argument(
+        "--no-prompt", action="store_true", help="never ask for pain scores interactively"
+    )
+    add_json(p)
+    add_config(p)
+    p.set_defaults(handler=run)
+
+
+def _bar(fraction: float, width: int = 24) -> str:
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return "#" * filled + "-" * (width - filled)
+
+
+def _mmss(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    s = round(seconds)
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+class Progress:
+    """One line redrawn in place (or one JSON object per event with --json)."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.tty = sys.stdout.isatty()
+        self._last = ""
+
+    def event(self, ev: Any) -> None:
+        from tens.events import (
+            Narrowed,
+            Notice,
+            OutputDelivered,
+            Refused,
+            SessionEnded,
+            StateChanged,
+        )
+
+        if self.as_json:
+            emit_json(_event_json(ev))
+            return
+        if isinstance(ev, StateChanged):
+            self.draw(ev.snapshot)
+        elif isinstance(ev, Refused | Narrowed):
+            self.line(f"{ev.decision.outcome}: {ev.decision.reason}")
+        elif isinstance(ev, Notice):
+            self.line(f"{ev.level}: {ev.text}")
+        elif isinstance(ev, SessionEnded):
+            self.line(f"session {ev.state.value}: {ev.reason}")
+        elif isinstance(ev, OutputDelivered):
+            pass
+
+    def draw(self, snap: Any) -> None:
+        total = snap.elapsed_s + (snap.remaining_s or 0.0)
+        frac = snap.elapsed_s / total if total else 0.0
+        delivered = snap.delivered_max
+        battery = f"{snap.battery_percent}%" if snap.battery_percent is not None else "?"
+        text = (
+            f"[{_bar(frac)}] {_mmss(snap.remaining_s)} left  "
+            f"{delivered:5.1f}/{snap.target:.1f} {snap.unit}  battery {battery}  "
+            f"{snap.session.value}"
+        )
+        if text == self._last:
+            return
+        self._last = text
+        if self.tty:
+            sys.stdout.write("\r\x1b[2K" + text)
+            sys.stdout.flush()
+
+    def line(self, text: str) -> None:
+        if self.tty:
+            sys.stdout.write("\r\x1b[2K")
+        print(text, flush=True)
+        self._last = ""
+
+    def finish(self) -> None:
+        if self.tty and not self.as_json:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
+def _event_json(ev: Any) -> dict[str, Any]:
+    import dataclasses
+
+    from tens.events import (
+        Narrowed,
+        Notice,
+        OutputDelivered,
+        Refused,
+        SessionEnded,
+        StateChanged,
+    )
+
+    if isinstance(ev, StateChanged):
+        snap = dataclasses.asdict(ev.snapshot)
+        return {"event": "state", **snap}
+    if isinstance(ev, OutputDelivered):
+        return {"event": "delivered", "t": ev.t, "delivered": list(ev.delivered)}
+    if isinstance(ev, Refused | Narrowed):
+        d = ev.decision
+        return {
+            "event": d.outcome,
+            "source": d.source.value,
+            "action": d.action,
+            "requested": d.requested,
+            "allowed": d.allowed,
+            "reason": d.reason,
+        }
+    if isinstance(ev, SessionEnded):
+        return {
+            "event": "ended",
+            "session_id": ev.session_id,
+            "state": ev.state.value,
+            "reason": ev.reason,
+        }
+    if isinstance(ev, Notice):
+        return {"event": "notice", "level": ev.level, "text": ev.text}
+    return {"event": type(ev).__name__}
+
+
+def _ask_pain(prompt: str) -> int | None:
+    while True:
+        sys.stdout.write(f"{prompt} (0 = none, 10 = worst; Enter to skip): ")
+        sys.stdout.flush()
+        line = sys.stdin.readline()
+        if not line or not line.strip():
+            return None
+        try:
+            value = int(line.strip())
+        except ValueError:
+            value = -1
+        if 0 <= value <= 10:
+            return value
+        print("Please type a whole number from 0 to 10.")
+
+
+async def _log_pain(db: Any, score: int, context: str, session_id: int | None) -> str | None:
+    """Journal entry linked to the session; returns an error text or None."""
+    try:
+        from tens.journal.prompts import record_session_pain
+    except ImportError:
+        return "the journal is not available"
+    try:
+        await record_session_pain(db, score, context, session_id)
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+async def run(args: argparse.Namespace) -> int:
+    from tens.cli.common import load_or_fail
+    from tens.cli.target import open_target
+    from tens.controller import Controller
+    from tens.device import DeviceError
+    from tens.events import SessionState, Source
+    from tens.safety import StartRequest
+    from tens.store import AsyncDB, StoreError
+
+    loaded = load_or_fail(args)
+    if isinstance(loaded, int):
+        return loaded
+    for flag in ("pain_before", "pain_after"):
+        v = getattr(args, flag)
+        if v is not None and not 0 <= v <= 10:
+            return fail(f"--{flag.replace('_', '-')} must be 0-10, not {v}", 2, as_json=args.json)
+    try:
+        db = await AsyncDB.open()
+    except StoreError as exc:
+        return fail(str(exc), EXIT_STORE, as_json=args.json)
+    interactive = sys.stdin.isatty() and not args.json and not args.no_prompt
+    cfg = loaded.config.session
+    progress = Progress(args.json)
+    try:
+        async with open_target(args) as target:
+            ctrl = Controller(loaded, target.open_device, db)
+            ctrl.add_listener(progress.event)
+            try:
+                await ctrl.connect()
+            except DeviceError as exc:
+                return fail(f"no device: {exc}", EXIT_NO_DEVICE, as_json=args.json)
+            before = args.pain_before
+            if before is None and interactive and cfg.ask_pain_before:
+                before = _ask_pain("Pain now, before the session")
+            request = StartRequest(
+                program=args.program,
+                minutes=args.minutes,
+                intensity=args.intensity,
+                placement=args.placement,
+                channels=tuple(args.channels) if args.channels else None,
+            )
+            decision = await ctrl.start(request, Source.CLI)
+            if decision.refused:
+                await ctrl.close()
+                if not args.json:
+                    progress.line(f"refused: {decision.reason}")
+                return EXIT_REFUSED
+            session_id = ctrl.snapshot().session_id
+            if before is not None:
+                err = await _log_pain(db, before, "before", session_id)
+                if err:
+                    progress.line(f"warning: pain score not saved: {err}")
+            loop = asyncio.get_running_loop()
+            stop_reason: list[str] = []
+            stopping: set[asyncio.Task[None]] = set()
+
+            def on_signal(name: str) -> None:
+                stop_reason.append(name)
+                # stop() cancels the output task and writes STOP before anything else runs
+                task = asyncio.ensure_future(ctrl.stop(Source.CLI, f"{name} from the terminal"))
+                stopping.add(task)
+                task.add_done_callback(stopping.discard)
+
+            for sig, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, on_signal, name)
+            try:
+                snap = await ctrl.wait_ended()
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    with contextlib.suppress(NotImplementedError, RuntimeError):
+                        loop.remove_signal_handler(sig)
+                await ctrl.close()
+            progress.finish()
+            after = args.pain_after
+            if after is None and interactive and cfg.ask_pain_after and not stop_reason:
+                after = _ask_pain("Pain now, after the session")
+            if after is not None:
+                err = await _log_pain(db, after, "after", session_id)
+                if err:
+                    progress.line(f"warning: pain score not saved: {err}")
+            state = snap.session
+            if state is SessionState.FINISHED:
+                return EXIT_FINISHED
+            if state is SessionState.STOPPED:
+                return EXIT_STOPPED
+            if snap.end_reason and snap.end_reason.startswith("link lost"):
+                return EXIT_LOST
+            return EXIT_ABORTED
+    except DeviceError as exc:
+        return fail(str(exc), EXIT_NO_DEVICE, as_json=args.json)
+    finally:
+        await db.close()
