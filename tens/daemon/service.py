@@ -171,11 +171,11 @@ class Daemon:
 
     async def run(self) -> int:
         """Serve until :meth:`request_stop`; then shut down in the safe order."""
-        tasks: list[asyncio.Task[Any]] = [
-            asyncio.create_task(self._keep_device(), name="device"),
-            asyncio.create_task(self._run_schedules(), name="schedules"),
-            asyncio.create_task(self._watchdog(), name="watchdog"),
-        ]
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self._keep_device(), name="device")]
+        if self.schedules:
+            tasks.append(asyncio.create_task(self._run_schedules(), name="schedules"))
+        if self.notifier.watchdog_interval_s is not None:
+            tasks.append(asyncio.create_task(self._watchdog(), name="watchdog"))
         if self.bridge is not None:
             tasks.append(asyncio.create_task(self.bridge.run(), name="mqtt"))
         self.notifier.ready("serving")
@@ -187,11 +187,11 @@ class Daemon:
         stop_wait = asyncio.create_task(self._stop_requested.wait())
         try:
             done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            crashed = [t for t in done if t is not stop_wait and not t.cancelled()]
+            # Every task serves forever: one that ended is a failure; shut down safely.
+            crashed = [t for t in done if t is not stop_wait]
             for t in crashed:
-                exc = t.exception()
-                if exc is not None:
-                    log.error("daemon task %s failed: %r", t.get_name(), exc)
+                exc = None if t.cancelled() else t.exception()
+                log.error("daemon task %s ended: %r", t.get_name(), exc, exc_info=exc)
             return await self._shutdown(tasks, code=1 if crashed and not stop_wait.done() else 0)
         finally:
             stop_wait.cancel()
