@@ -38,6 +38,7 @@ from bleak_retry_connector import (
     establish_connection,
 )
 
+from devices.registry import BluetoothUnavailable
 from devices.transport import BleTransport
 from tens.device import (
     Advertisement,
@@ -48,15 +49,24 @@ from tens.device import (
     DeviceTimeout,
 )
 
+__all__ = [
+    "BluetoothUnavailable",
+    "LinkClient",
+    "Seen",
+    "att_error_code",
+    "characteristic_present",
+    "connect_client",
+    "disconnect_client",
+    "discover",
+    "map_bleak_error",
+    "to_advertisement",
+]
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT_S = 20.0
 DEFAULT_CONNECT_ATTEMPTS = 2
 DEFAULT_DISCONNECT_TIMEOUT_S = 5.0
-
-
-class BluetoothUnavailable(DeviceError):
-    """No usable Bluetooth adapter (or no BlueZ / D-Bus) on this machine."""
 
 
 class LinkClient(BleakClientWithServiceCache):

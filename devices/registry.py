@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tens.device import Advertisement, Device, DeviceNotFound
+from tens.device import Advertisement, Device, DeviceError, DeviceNotFound
 
 if TYPE_CHECKING:
     from devices.bleak_link import Seen
@@ -45,6 +45,10 @@ BUILTIN_DRIVER_MODULES: tuple[str, ...] = (
     "devices.coyote2",
 )
 """Packages that may export a ``DRIVER_SPEC``, tried in this order. Missing ones are skipped."""
+
+
+class BluetoothUnavailable(DeviceError):
+    """No usable Bluetooth adapter (or no BlueZ / D-Bus, or no radio) on this machine."""
 
 
 class Matcher:

@@ -1,0 +1,223 @@
+"""Which device a CLI verb talks to: ``--simulator``, ``--radio HOST:PORT``, ``--device``.
+
+Every verb that talks to a device calls :func:`add_target_arguments` on its parser and then::
+
+    async with open_target(args) as target:
+        device = await target.open_device()      # built by its driver, not yet connected
+        await device.connect()
+
+``target.transport`` is the bleak transport to scan or connect with, and ``target.simulator``
+the in-process simulated wearable (``--simulator``) or None. On leaving the block every device
+opened through the target is disconnected, and the simulator and radio are shut down.
+
+Where the radio comes from: ``--simulator`` starts a virtual radio in this process with one
+simulated OpenTENS wearable on it; ``--radio HOST:PORT`` (or the ``TENS_RADIO`` environment
+variable) joins the radio of a ``tens simulate --listen HOST:PORT`` process; otherwise the
+system's Bluetooth through bleak's default backend.
+
+Exit codes for verbs: :data:`EXIT_UNAVAILABLE` (4) when there is no Bluetooth or the radio
+cannot be reached, :data:`EXIT_DEVICE` (5) for other device errors (not found, refused, ...).
+Nothing heavy is imported here at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tens.device import Device, DeviceError
+
+if TYPE_CHECKING:
+    from devices.transport import BleTransport
+
+RADIO_ENV = "TENS_RADIO"  # the same name as simulators.radio.spec.RADIO_ENV (kept import-free)
+SIMULATOR_NAME = "OpenTENS-Sim"
+DEFAULT_DEVICE_SCAN_S = 5.0
+
+EXIT_UNAVAILABLE = 4
+"""No Bluetooth adapter / BlueZ, or the virtual radio cannot be reached."""
+EXIT_DEVICE = 5
+"""A device error: not found, refused, timed out, disconnected."""
+
+
+class TargetUnavailable(DeviceError):
+    """The transport itself is missing: no Bluetooth stack, or no radio at HOST:PORT."""
+
+
+def add_target_arguments(parser: argparse.ArgumentParser, *, device: bool = True) -> None:
+    """Add ``--simulator``, ``--radio HOST:PORT`` and (unless ``device=False``) ``--device``."""
+    group = parser.add_argument_group("device")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument(
+        "--simulator",
+        action="store_true",
+        help="use a simulated OpenTENS wearable in this process (no hardware needed)",
+    )
+    where.add_argument(
+        "--radio",
+        metavar="HOST:PORT",
+        default=None,
+        help=f"join the virtual radio of `tens simulate --listen HOST:PORT` (env {RADIO_ENV})",
+    )
+    if device:
+        group.add_argument(
+            "--device",
+            metavar="ADDRESS",
+            default=None,
+            help="address (or advertised name) of the device; default: the only one found",
+        )
+
+
+def radio_spec(args: argparse.Namespace) -> str | None:
+    """``--radio`` or, when not given, the TENS_RADIO environment variable (empty: unset)."""
+    spec = getattr(args, "radio", None)
+    if spec:
+        return str(spec)
+    if getattr(args, "simulator", False):
+        return None
+    return os.environ.get(RADIO_ENV) or None
+
+
+@dataclass
+class Target:
+    """The transport a verb talks through, and the simulator when it runs in this process."""
+
+    transport: BleTransport
+    simulator: Any | None = None
+    """The in-process OpenTensSimulator with ``--simulator``, else None."""
+    radio: Any | None = None
+    """The VirtualRadio for ``--simulator`` / ``--radio``, else None."""
+    device_address: str | None = None
+    scan_timeout: float = DEFAULT_DEVICE_SCAN_S
+    _opened: list[Device] = field(default_factory=list)
+
+    async def open_device(self, address: str | None = None) -> Device:
+        """Find the device (``--device``, the simulator, or the only known one around) and
+        build its driver. Not connected yet. Raises DeviceNotFound / DeviceError."""
+        from devices import registry
+
+        wanted = address or self.device_address
+        if wanted is None and self.simulator is not None:
+            wanted = _simulator_address(self.simulator)
+        if wanted is not None:
+            device = await registry.open_device(self.transport, wanted, self.scan_timeout)
+        else:
+            found = await registry.scan(self.transport, self.scan_timeout)
+            if not found:
+                raise registry_not_found(self.transport.description, self.scan_timeout)
+            if len(found) > 1:
+                listing = ", ".join(f"{f.name or '?'} ({f.address})" for f in found)
+                raise DeviceError(
+                    f"{len(found)} devices found ({listing}); choose one with --device ADDRESS"
+                )
+            device = await registry.open_device(self.transport, found[0].address, self.scan_timeout)
+        self._opened.append(device)
+        return device
+
+    async def aclose(self) -> None:
+        for device in reversed(self._opened):
+            with contextlib.suppress(Exception):
+                await device.disconnect()
+        self._opened.clear()
+
+
+def registry_not_found(where: str, timeout: float) -> DeviceError:
+    from tens.device import DeviceNotFound
+
+    return DeviceNotFound(
+        f"no known device answered within {timeout:g} s (via {where}); is it on and in "
+        "range? `tens scan --all` lists everything around"
+    )
+
+
+def _simulator_address(simulator: Any) -> str | None:
+    for attribute in ("address", "name"):
+        value = getattr(simulator, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+@contextlib.asynccontextmanager
+async def open_target(
+    args: argparse.Namespace,
+    *,
+    simulator_config: Any = None,
+    simulator_name: str = SIMULATOR_NAME,
+) -> AsyncIterator[Target]:
+    """The transport for these arguments (see the module docstring); cleans up on exit.
+
+    Raises :class:`TargetUnavailable` when the radio cannot be reached and ValueError for a
+    malformed ``--radio``.
+    """
+    scan_timeout = float(getattr(args, "device_timeout", None) or DEFAULT_DEVICE_SCAN_S)
+    device_address = getattr(args, "device", None)
+    async with contextlib.AsyncExitStack() as stack:
+        if getattr(args, "simulator", False):
+            from simulators.opentens import start_simulated_wearable
+            from simulators.radio import VirtualRadio
+
+            radio = await VirtualRadio.local()
+            stack.push_async_callback(radio.close)
+            simulator = await start_simulated_wearable(
+                radio, name=simulator_name, config=simulator_config
+            )
+            stack.push_async_callback(_close_simulator, simulator)
+            target = Target(
+                transport=radio.transport(),
+                simulator=simulator,
+                radio=radio,
+                device_address=device_address,
+                scan_timeout=scan_timeout,
+            )
+        elif (spec := radio_spec(args)) is not None:
+            from simulators.radio import VirtualRadio, parse_radio
+
+            host, port = parse_radio(spec)
+            try:
+                radio = await VirtualRadio.connect(host, port)
+            except (ConnectionError, OSError) as exc:
+                raise TargetUnavailable(
+                    f"cannot reach the virtual radio at {host}:{port} ({exc}); is "
+                    f"`tens simulate --listen {host}:{port}` running?"
+                ) from exc
+            stack.push_async_callback(radio.close)
+            target = Target(
+                transport=radio.transport(),
+                radio=radio,
+                device_address=device_address,
+                scan_timeout=scan_timeout,
+            )
+        else:
+            from devices.transport import BleTransport
+
+            target = Target(
+                transport=BleTransport(),
+                device_address=device_address,
+                scan_timeout=scan_timeout,
+            )
+        stack.push_async_callback(target.aclose)
+        yield target
+
+
+async def _close_simulator(simulator: Any) -> None:
+    for name in ("aclose", "close", "stop"):
+        method = getattr(simulator, name, None)
+        if method is not None:
+            result = method()
+            if hasattr(result, "__await__"):
+                await result
+            return
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code a verb returns for a device/transport error."""
+    from devices.registry import BluetoothUnavailable
+
+    if isinstance(exc, TargetUnavailable | BluetoothUnavailable):
+        return EXIT_UNAVAILABLE
+    return EXIT_DEVICE
