@@ -1,0 +1,1 @@
+"""Screens: first-run checklist, devices, session, pain, history, help."""

@@ -1,0 +1,48 @@
+"""The help dialog: every key, and what this tool is not."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from tui.widgets.common.stop_hint import StopHint
+
+HELP_TEXT = """\
+Keys
+  s or Esc    STOP: output to zero at once, from every screen and dialog
+  space       start a session / pause / resume (resume ramps up again from zero)
+  up / down   one step more / less, through the safety limits (a refused
+              step says why in the log); before a session: the start intensity
+  g           program, minutes and electrode placement for the next session
+  p           log pain now (0-10)
+  h           history: sessions, pain entries, the report's numbers
+  d           devices: scan, connect, or use the simulator
+  ?           this help          q  quit (stops output first)
+
+A lost link, an electrode coming off, a device fault or low battery ends
+the session. Nothing restarts by itself: press space to start again, from zero.
+
+tens is not a medical device. Talk to a clinician about TENS, where to put
+the electrodes and which settings suit you.
+
+Press Esc or q to close."""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "close", "Close"),
+        Binding("question_mark", "close", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog"):
+            yield Static(HELP_TEXT, id="help-text")
+        yield StopHint()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,105 @@
+"""The session setup dialog: program, minutes, start intensity, electrode placement."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Select
+from textual.widgets.option_list import Option
+
+from tui.widgets.common.stop_hint import StopHint
+from tui.widgets.session.plan import SessionPlan
+
+
+def placement_options() -> list[tuple[str, str]]:
+    """Body regions where electrodes may go (contraindicated places are not offered)."""
+    from tens.journal.regions import REGIONS
+
+    return [(r.label, r.key) for r in REGIONS.values() if not r.contraindicated_for_electrodes]
+
+
+class SetupScreen(ModalScreen[SessionPlan | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "cancel", "Cancel")]
+
+    def __init__(self, plan: SessionPlan, programs: list[tuple[str, str | None]]) -> None:
+        super().__init__()
+        self.plan = plan
+        self.programs = [name for name, _ in programs]
+        self.reasons = dict(programs)
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog"):
+            yield Label("Program", classes="field-label")
+            yield OptionList(
+                *(
+                    Option(
+                        name if why is None else f"{name} (not on this device: {why})",
+                        id=name,
+                        disabled=why is not None,
+                    )
+                    for name, why in self.reasons.items()
+                ),
+                id="programs",
+            )
+            with Horizontal(classes="row"):
+                yield Label("Minutes ", classes="field-label")
+                yield Input(f"{self.plan.minutes:g}", id="minutes", type="number")
+                yield Label(" Start at ", classes="field-label")
+                yield Input(f"{self.plan.intensity:g}", id="intensity", type="number")
+            yield Label("Electrodes on", classes="field-label")
+            options = placement_options()
+            keys = {k for _, k in options}
+            yield Select(
+                options,
+                value=self.plan.placement if self.plan.placement in keys else Select.NULL,
+                id="placement",
+                prompt="where do the electrodes go?",
+            )
+            with Horizontal(classes="buttons"):
+                yield Button("Use these", id="ok", variant="primary")
+                yield Button("Cancel", id="cancel")
+        yield StopHint()
+
+    def on_mount(self) -> None:
+        options = self.query_one("#programs", OptionList)
+        if self.plan.program in self.programs:
+            options.highlighted = self.programs.index(self.plan.program)
+        options.focus()
+
+    def result(self) -> SessionPlan | None:
+        options = self.query_one("#programs", OptionList)
+        index = options.highlighted
+        program = self.programs[index] if index is not None else self.plan.program
+        try:
+            minutes = float(self.query_one("#minutes", Input).value)
+            intensity = float(self.query_one("#intensity", Input).value)
+        except ValueError:
+            self.notify("Minutes and start intensity must be numbers.", severity="error")
+            return None
+        placement = self.query_one("#placement", Select).value
+        return replace(
+            self.plan,
+            program=program,
+            minutes=minutes,
+            intensity=intensity,
+            placement=placement if isinstance(placement, str) else None,
+        )
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok":
+            plan = self.result()
+            if plan is not None:
+                self.dismiss(plan)
+        else:
+            self.dismiss(None)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.query_one("#minutes", Input).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,112 @@
+"""The TUI's view of the controller: the latest snapshot, recent output, the event log.
+
+Fed with controller events (or snapshots injected by tests); widgets render from it only.
+Plain Python, no Textual, so it is easy to test and deterministic.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from tens.events import (
+    ControllerEvent,
+    LinkState,
+    Narrowed,
+    Notice,
+    OutputDelivered,
+    Refused,
+    SessionEnded,
+    SessionState,
+    Snapshot,
+    StateChanged,
+)
+from tui import format as fmt
+
+CHART_SPAN_S = 180.0
+"""The output chart shows the last three minutes."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line of the session screen's event log."""
+
+    at: str  # wall-clock time of day, HH:MM:SS
+    level: str  # "info" | "warning" | "error"
+    text: str
+
+    def render(self) -> str:
+        tag = {"warning": "! ", "error": "!! "}.get(self.level, "")
+        return f"{self.at} {tag}{self.text}"
+
+
+@dataclass(slots=True)
+class ViewState:
+    snapshot: Snapshot = field(
+        default_factory=lambda: Snapshot(link=LinkState.DISCONNECTED, session=SessionState.IDLE)
+    )
+    delivered: tuple[float, ...] = ()
+    samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=4000))
+    log: deque[LogLine] = field(default_factory=lambda: deque(maxlen=200))
+    last_refusal: str | None = None
+    seen_notices: set[str] = field(default_factory=set)
+
+    @property
+    def output_may_be_on(self) -> bool:
+        """True while a session is active or paused, or the device reports any output."""
+        s = self.snapshot.session
+        return s.active or s is SessionState.PAUSED or max(self.delivered, default=0.0) > 0
+
+    @property
+    def delivered_max(self) -> float:
+        return max(self.delivered, default=0.0)
+
+    def add_log(self, at: str, level: str, text: str) -> None:
+        self.log.append(LogLine(at, level, text))
+
+    def apply(self, event: ControllerEvent, *, at: str, now: float) -> None:
+        """Fold one controller event into the view. ``at`` is HH:MM:SS, ``now`` monotonic."""
+        if isinstance(event, StateChanged):
+            self.apply_snapshot(event.snapshot, at=at, now=now)
+        elif isinstance(event, OutputDelivered):
+            self.delivered = event.delivered
+            self.samples.append((event.t, max(event.delivered, default=0.0)))
+        elif isinstance(event, Refused):
+            reason = event.decision.reason or "no reason given"
+            self.last_refusal = f"{event.decision.action}: {reason}"
+            self.add_log(at, "warning", f"REFUSED {event.decision.action}: {reason}")
+        elif isinstance(event, Narrowed):
+            d = event.decision
+            self.add_log(
+                at,
+                "info",
+                f"LIMITED {d.action}: asked {d.requested}, allowed {d.allowed} ({d.reason})",
+            )
+        elif isinstance(event, SessionEnded):
+            self.add_log(
+                at,
+                "warning" if event.state is SessionState.ABORTED else "info",
+                f"Session {fmt.state_word(event.state).lower()}: {event.reason}",
+            )
+        elif isinstance(event, Notice):
+            self.add_log(at, event.level, event.text)
+
+    def apply_snapshot(self, snap: Snapshot, *, at: str, now: float) -> None:
+        old = self.snapshot
+        self.snapshot = snap
+        if snap.delivered or not old.delivered:
+            self.delivered = snap.delivered
+        if snap.delivered:
+            self.samples.append((now, snap.delivered_max))
+        if snap.link is not old.link:
+            level = "error" if snap.link is LinkState.LOST else "info"
+            self.add_log(at, level, f"Link {fmt.link_word(snap.link)}")
+        if snap.session is not old.session and not snap.session.ended:
+            self.add_log(at, "info", f"Session {fmt.state_word(snap.session).lower()}")
+        for text in snap.notices:
+            if text not in self.seen_notices:
+                self.seen_notices.add(text)
+                self.add_log(at, "info", text)
+
+    def chart(self, now: float, columns: int) -> list[float]:
+        return fmt.bucket_max(list(self.samples), now, CHART_SPAN_S, columns)

@@ -1,0 +1,1 @@
+"""Widgets, one file each, grouped by the screen area they belong to."""
