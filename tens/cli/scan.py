@@ -3,8 +3,9 @@
 Output: a table (name, address, driver, RSSI), or with ``--json`` one JSON array on one line
 (each element ``{"name", "address", "driver", "rssi"}``; ``driver`` is null for devices only
 ``--all`` shows). Exit 0 with or without results ("no devices found" goes to stderr with
-``--json``, to stdout otherwise), 4 when there is no Bluetooth or the radio is unreachable,
-5 for other device errors.
+``--json``, to stdout otherwise); 2 for bad usage (a malformed ``--radio``); 6 when there is
+no Bluetooth adapter or the radio cannot be reached (the same code as ``tens run``'s "no
+device"). Errors are one clear line on stderr, or ``{"error": ...}`` with ``--json``.
 """
 
 from __future__ import annotations
@@ -53,8 +54,6 @@ async def run(args: argparse.Namespace) -> int:
     try:
         async with open_target(args) as target:
             found = await scan(target.transport, args.timeout, show_all=args.show_all)
-    except ValueError as exc:  # a malformed --radio
-        return fail(str(exc), 2, as_json=as_json)
     except DeviceError as exc:
         return fail(str(exc), exit_code_for(exc), as_json=as_json)
 

@@ -15,9 +15,10 @@ simulated OpenTENS wearable on it; ``--radio HOST:PORT`` (or the ``TENS_RADIO`` 
 variable) joins the radio of a ``tens simulate --listen HOST:PORT`` process; otherwise the
 system's Bluetooth through bleak's default backend.
 
-Exit codes for verbs: :data:`EXIT_UNAVAILABLE` (4) when there is no Bluetooth or the radio
-cannot be reached, :data:`EXIT_DEVICE` (5) for other device errors (not found, refused, ...).
-Nothing heavy is imported here at module level.
+Exit codes for verbs (:func:`exit_code_for`): 2 for a malformed ``--radio``, and
+:data:`EXIT_NO_DEVICE` (6, as ``tens run``) when there is no Bluetooth, the radio cannot be
+reached or the device fails (not found, refused, ...). Nothing heavy is imported here at module
+level.
 """
 
 from __future__ import annotations
@@ -38,14 +39,18 @@ RADIO_ENV = "TENS_RADIO"  # the same name as simulators.radio.spec.RADIO_ENV (ke
 SIMULATOR_NAME = "OpenTENS-Sim"
 DEFAULT_DEVICE_SCAN_S = 5.0
 
-EXIT_UNAVAILABLE = 4
-"""No Bluetooth adapter / BlueZ, or the virtual radio cannot be reached."""
-EXIT_DEVICE = 5
-"""A device error: not found, refused, timed out, disconnected."""
+EXIT_USAGE = 2
+EXIT_NO_DEVICE = 6
+"""No Bluetooth adapter / BlueZ, no radio at HOST:PORT, or a device error (not found,
+refused, timed out, disconnected): the same code as ``tens run``'s "device not found"."""
 
 
 class TargetUnavailable(DeviceError):
     """The transport itself is missing: no Bluetooth stack, or no radio at HOST:PORT."""
+
+
+class TargetUsageError(DeviceError):
+    """The target options are malformed (e.g. ``--radio`` not HOST:PORT)."""
 
 
 def add_target_arguments(parser: argparse.ArgumentParser, *, device: bool = True) -> None:
@@ -151,8 +156,8 @@ async def open_target(
 ) -> AsyncIterator[Target]:
     """The transport for these arguments (see the module docstring); cleans up on exit.
 
-    Raises :class:`TargetUnavailable` when the radio cannot be reached and ValueError for a
-    malformed ``--radio``.
+    Raises :class:`TargetUnavailable` when the radio cannot be reached and
+    :class:`TargetUsageError` for a malformed ``--radio`` (both DeviceErrors).
     """
     scan_timeout = float(getattr(args, "device_timeout", None) or DEFAULT_DEVICE_SCAN_S)
     device_address = getattr(args, "device", None)
@@ -177,7 +182,10 @@ async def open_target(
         elif (spec := radio_spec(args)) is not None:
             from simulators.radio import VirtualRadio, parse_radio
 
-            host, port = parse_radio(spec)
+            try:
+                host, port = parse_radio(spec)
+            except ValueError as exc:
+                raise TargetUsageError(str(exc)) from exc
             try:
                 radio = await VirtualRadio.connect(host, port)
             except (ConnectionError, OSError) as exc:
@@ -216,8 +224,6 @@ async def _close_simulator(simulator: Any) -> None:
 
 def exit_code_for(exc: BaseException) -> int:
     """The exit code a verb returns for a device/transport error."""
-    from devices.registry import BluetoothUnavailable
-
-    if isinstance(exc, TargetUnavailable | BluetoothUnavailable):
-        return EXIT_UNAVAILABLE
-    return EXIT_DEVICE
+    if isinstance(exc, TargetUsageError):
+        return EXIT_USAGE
+    return EXIT_NO_DEVICE
