@@ -83,9 +83,7 @@ async def run(args: argparse.Namespace) -> int:
         if settings.enabled:
             settings.resolve_password()  # a missing password file is a config error, now
     except ValidationError as exc:
-        lines = [
-            f"mqtt.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        ]
+        lines = [f"mqtt.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return fail("configuration refused:\n" + "\n".join(lines), EXIT_CONFIG)
     except ValueError as exc:
         return fail(f"configuration refused: {exc}", EXIT_CONFIG)

@@ -42,9 +42,9 @@ class Running:
     topics: Topics
     task: asyncio.Task[int]
 
-    async def connected(self, timeout: float = 5.0) -> None:
+    async def connected(self, within: float = 5.0) -> None:
         assert self.daemon.bridge is not None
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             await self.daemon.bridge.connected.wait()
 
 

@@ -41,7 +41,7 @@ class Watcher:
         where: Callable[[Seen], bool] = lambda s: True,
         *,
         after: int = 0,
-        timeout: float = 5.0,
+        within: float = 5.0,
     ) -> Seen:
         """The first message on `topic` (from index `after`) that satisfies `where`."""
 
@@ -51,7 +51,7 @@ class Watcher:
                     return s
             return None
 
-        async with asyncio.timeout(timeout), self._changed:
+        async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: find() is not None)
         found = find()
         assert found is not None

@@ -137,6 +137,6 @@ async def test_broker_restart_reconnects_and_republishes(broker: Broker) -> None
         broker.stop()
         broker.start()  # same port; nothing retained survives (persistence off)
         async with watching(broker.port, t.availability, t.state) as w:
-            assert (await w.wait_for(t.availability, timeout=10)).payload == b"online"
+            assert (await w.wait_for(t.availability, within=10)).payload == b"online"
             assert (await w.wait_for(t.state)).json()["controller"] == "bedside"
         assert run.daemon.bridge.connections > first
