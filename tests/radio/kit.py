@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from bumble import att, gatt
 from bumble.core import UUID, AdvertisingData
@@ -33,6 +35,9 @@ class KitPeripheral:
     value: bytes = b"hello"
     writes: list[bytes] = field(default_factory=list)
     wrote: asyncio.Event = field(default_factory=asyncio.Event)
+    echo: bool = False
+    """Send each accepted write back as a notification on the events characteristic."""
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def address(self) -> str:
@@ -49,6 +54,13 @@ class KitPeripheral:
         self.writes.append(bytes(value))
         self.value = bytes(value)
         self.wrote.set()
+        if self.echo:
+            self.later(self.notify(bytes(value)))
+
+    def later(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def wait_for_writes(self, count: int) -> None:
         while len(self.writes) < count:

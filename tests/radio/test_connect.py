@@ -115,3 +115,25 @@ async def test_establish_connection_to_missing_device_is_not_found() -> None:
     assert await client.read_gatt_char(VALUE_UUID) == bytearray(b"hello")
     await client.disconnect()
     await radio.close()
+
+
+async def test_connect_while_two_scanners_run(
+    radio: VirtualRadio, peripheral: KitPeripheral
+) -> None:
+    from bleak import BleakScanner
+
+    options = radio.transport().scanner_options()
+    async with BleakScanner(**options) as first, BleakScanner(**options) as second:
+        device = await scan_for(radio, peripheral.address)
+        async with BleakClient(device, **radio.transport().client_options()) as client:
+            assert await client.read_gatt_char(VALUE_UUID) == bytearray(b"hello")
+        await first.stop()  # the other scanner keeps hearing advertisements
+        await peripheral.advertise()
+
+        async def heard_by_second() -> str:
+            async for device, _adv in second.advertisement_data():
+                if device.address == peripheral.address:
+                    return device.address
+            raise AssertionError("scanner stopped")
+
+        assert await asyncio.wait_for(heard_by_second(), 1.0) == peripheral.address
