@@ -21,6 +21,7 @@ from textual.widgets import Input, TextArea
 from tens.clock import Clock, LoopClock
 from tens.device import DeviceError
 from tens.events import ControllerEvent, SessionEnded, SessionState, Source
+from tui.device_choice import DeviceChoice
 from tui.messages import ControllerEventArrived
 from tui.pain_answer import PainAnswer
 from tui.ports import ControllerPort
@@ -54,6 +55,8 @@ class TensApp(App[int]):
         refresh_s: float = 0.2,
         tick_s: float = 1.0,
         ask_pain: bool | None = None,
+        devices: DeviceChoice | None = None,
+        show_devices: bool = False,
         plan: SessionPlan | None = None,
         tz: dt.tzinfo | None = None,
     ) -> None:
@@ -72,6 +75,8 @@ class TensApp(App[int]):
             self.ask_before = self.ask_after = ask_pain
         self.plan = plan or SessionPlan.from_defaults(defaults)
         self.tz = tz
+        self.devices = devices
+        self.show_devices = show_devices
         self.view = ViewState()
         self._flush_timer: Timer | None = None
         self._pain_session_id: int | None = None
@@ -99,6 +104,8 @@ class TensApp(App[int]):
                 self.set_interval(self.tick_s, self._tick, name="tick")
             if self.connect_on_start:
                 self.run_worker(self._connect(), name="connect")
+        if self.show_devices:
+            self.open_devices()
         if self.store is not None:
             self.run_worker(self._first_run(), name="first-run")
 
@@ -347,6 +354,26 @@ class TensApp(App[int]):
 
         self.push_screen(DevicesScreen())
 
+    async def switch_device(self, address: str | None) -> str | None:
+        """Connect to ``address`` (None: the simulator). Returns an error to show, or None."""
+        if self.devices is None:
+            return "Device choice is not available here."
+        if self.output_may_be_on():
+            return "Stop the session first (s)."
+        try:
+            if address is None:
+                await self.devices.use_simulator()
+            else:
+                self.devices.choose(address)
+            await self.controller.disconnect()
+            await self.controller.connect()
+        except DeviceError as exc:
+            return f"Could not connect: {exc}"
+        finally:
+            self.view.apply_snapshot(self.controller.snapshot(), at=self.wall_hms(), now=self.now())
+            self.refresh_view(soon=False)
+        return None
+
     def open_help(self) -> None:
         from tui.screens.help import HelpScreen
 
@@ -363,6 +390,6 @@ def make_app(controller: ControllerPort, **options: Any) -> TensApp:
     Options (see :class:`TensApp`): ``store`` (the tens.store.AsyncDB for the checklist,
     the journal and history), ``clock``, ``live`` (False: no event stream and no timers, for
     deterministic snapshots), ``connect``, ``refresh_s``, ``tick_s``, ``ask_pain``, ``plan``,
-    ``tz``.
+    ``tz``, ``devices`` (a :class:`tui.device_choice.DeviceChoice`), ``show_devices``.
     """
     return TensApp(controller, **options)
