@@ -7,6 +7,7 @@ bytes come from the codec's encoders, which the document's vectors pin.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bumble import att, gatt
@@ -111,6 +112,16 @@ class Scripted:
             task.add_done_callback(self.tasks.discard)
 
 
+async def until(predicate: Callable[[], bool], within_s: float = 3.0) -> None:
+    """Wait (polling the loop) until ``predicate()`` holds; fail the test after ``within_s``."""
+    steps = max(1, int(within_s / 0.01))
+    for _ in range(steps):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"condition not met within {within_s} s")
+
+
 async def start_scripted(
     radio: VirtualRadio,
     *,
@@ -136,6 +147,7 @@ async def start_scripted(
     )
     device.add_service(gatt.Service(SERVICE_UUID, [info_char, control, status_char]))
     await device.start_advertising(
+        auto_restart=True,
         advertising_data=bytes(
             AdvertisingData(
                 [
