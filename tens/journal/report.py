@@ -1,0 +1,245 @@
+"""The report: everything the terminal, JSON and HTML views show, computed once from the
+database. Dates are local calendar days (``tz``; None = this machine's zone); trend means
+use before-session and other scores, while after-session scores measure per-session relief
+(they are taken right after stimulation and would flatter the trend).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tens.journal.advice import WORSENING_ADVICE, red_flag_advice
+from tens.journal.models import PainEntry, PegEntry, RedFlag
+from tens.journal.repository import ENTRY_COLUMNS, entry_from_row, list_peg
+from tens.journal.stats import (
+    BASELINE_DAYS,
+    CURRENT_DAYS,
+    Comparison,
+    Day,
+    Mean,
+    Scored,
+    SessionRelief,
+    Week,
+    compare,
+    daily,
+    relief,
+    relief_summary,
+    small_wins,
+    week_starts,
+    weekly,
+)
+from tens.journal.validate import local_midnight
+from tens.store.timestamps import from_db, to_db, utc_now
+
+DEFAULT_WEEKS = 12
+MAX_WEEKS = 520
+RECENT_ENTRIES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class RedFlagItem:
+    entry_id: int
+    at: dt.datetime
+    day: dt.date
+    flags: tuple[RedFlag, ...]
+    score: int
+    region: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    generated_at: dt.datetime
+    today: dt.date
+    weeks: int
+    period_start: dt.date
+    entries_total: int
+    entries_in_period: int
+    comparison: Comparison
+    weekly: list[Week]
+    daily: list[Day]
+    sessions: list[SessionRelief]
+    relief_points: Mean
+    relief_percent: Mean
+    red_flags: list[RedFlagItem]
+    peg: list[PegEntry]
+    recent: list[PainEntry]
+    small_wins: list[str]
+    advice: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (dates ISO, times ISO UTC)."""
+        return _plain(self)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, PainEntry | PegEntry):
+        return value.to_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, Mean) and value.value is not None:
+            out["value"] = round(value.value, 2)
+        return out
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 2)
+    return value
+
+
+def report_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+
+
+def _day_of(tz: dt.tzinfo | None) -> Callable[[str], dt.date]:
+    if tz is None:
+        return lambda text: from_db(text).astimezone().date()
+    return lambda text: from_db(text).astimezone(tz).date()
+
+
+def _baseline(conn: sqlite3.Connection, day_of: Callable[[str], dt.date]) -> list[Scored]:
+    """Trend scores of the first BASELINE_DAYS days with entries (read lazily, in order)."""
+    out: list[Scored] = []
+    days: set[dt.date] = set()
+    cur = conn.execute(
+        "SELECT at, score FROM pain_entries WHERE deleted_at IS NULL AND context != 'after' "
+        "ORDER BY at"
+    )
+    while rows := cur.fetchmany(256):
+        for at, score in rows:
+            day = day_of(at)
+            if day not in days:
+                if len(days) == BASELINE_DAYS:
+                    cur.close()
+                    return out
+                days.add(day)
+            out.append((day, score))
+    return out
+
+
+def build_report(
+    conn: sqlite3.Connection,
+    *,
+    weeks: int = DEFAULT_WEEKS,
+    now: dt.datetime | None = None,
+    tz: dt.tzinfo | None = None,
+) -> Report:
+    """Compute the report for the ``weeks`` 7-day weeks ending today."""
+    if not 1 <= weeks <= MAX_WEEKS:
+        raise ValueError(f"weeks: {weeks} is outside 1–{MAX_WEEKS}")
+    now = now or utc_now()
+    day_of = _day_of(tz)
+    today = day_of(to_db(now))
+    start = week_starts(today, weeks)[0]
+    since = to_db(local_midnight(start, tz))
+
+    trend: list[Scored] = []
+    for at, score in conn.execute(
+        "SELECT at, score FROM pain_entries WHERE at >= ? AND deleted_at IS NULL "
+        "AND context != 'after' ORDER BY at",
+        (since,),
+    ):
+        trend.append((day_of(at), score))
+    current_start = today - dt.timedelta(days=CURRENT_DAYS - 1)
+    current = [(d, s) for d, s in trend if current_start <= d <= today]
+    comparison = compare(_baseline(conn, day_of), current, current_start, today)
+
+    session_rows = conn.execute(
+        "SELECT id, started_at, stimulation_seconds, state FROM sessions "
+        "WHERE started_at >= ? AND state != 'refused' ORDER BY started_at, id",
+        (since,),
+    ).fetchall()
+    scores: dict[int, dict[str, tuple[str, int]]] = {}
+    for sid, context, at, score in conn.execute(
+        "SELECT e.session_id, e.context, e.at, e.score FROM pain_entries e "
+        "JOIN sessions s ON s.id = e.session_id "
+        "WHERE s.started_at >= ? AND e.deleted_at IS NULL ORDER BY e.at, e.id",
+        (since,),
+    ):
+        scores.setdefault(sid, {})[context] = (at, score)  # the latest of each wins
+    reliefs: list[SessionRelief] = []
+    for sid, started, seconds, state in session_rows:
+        pair = scores.get(sid, {})
+        before = pair["before"][1] if "before" in pair else None
+        after = pair["after"][1] if "after" in pair else None
+        reliefs.append(
+            SessionRelief(
+                session_id=sid,
+                started_at=from_db(started),
+                day=day_of(started),
+                minutes=float(seconds) / 60,
+                state=state,
+                before=before,
+                after=after,
+                relief=relief(before, after),
+            )
+        )
+    weeks_stats = weekly(trend, ((s.day, s.minutes * 60) for s in reliefs), today, weeks)
+    points, percent = relief_summary(reliefs)
+
+    flags = [
+        RedFlagItem(
+            entry_id=e.id,
+            at=e.at,
+            day=day_of(to_db(e.at)),
+            flags=e.red_flags,
+            score=e.score,
+            region=e.region,
+        )
+        for e in (
+            entry_from_row(r)
+            for r in conn.execute(
+                f"SELECT {ENTRY_COLUMNS} FROM pain_entries WHERE deleted_at IS NULL "
+                "AND red_flags != '[]' ORDER BY at, id"
+            )
+        )
+    ]
+    recent = [
+        entry_from_row(r)
+        for r in conn.execute(
+            f"SELECT {ENTRY_COLUMNS} FROM pain_entries WHERE deleted_at IS NULL "
+            "ORDER BY at DESC, id DESC LIMIT ?",
+            (RECENT_ENTRIES,),
+        )
+    ]
+    total = int(
+        conn.execute("SELECT count(*) FROM pain_entries WHERE deleted_at IS NULL").fetchone()[0]
+    )
+    in_period = int(
+        conn.execute(
+            "SELECT count(*) FROM pain_entries WHERE deleted_at IS NULL AND at >= ?", (since,)
+        ).fetchone()[0]
+    )
+    advice: list[str] = []
+    all_flags = [f for item in flags for f in item.flags]
+    flag_text = red_flag_advice(all_flags)
+    if flag_text:
+        advice.append(flag_text)
+    if comparison.no_claim is None and comparison.category == "worse than at baseline":
+        advice.append(WORSENING_ADVICE)
+    return Report(
+        generated_at=now.astimezone(dt.UTC),
+        today=today,
+        weeks=weeks,
+        period_start=start,
+        entries_total=total,
+        entries_in_period=in_period,
+        comparison=comparison,
+        weekly=weeks_stats,
+        daily=daily(trend),
+        sessions=reliefs,
+        relief_points=points,
+        relief_percent=percent,
+        red_flags=flags,
+        peg=list_peg(conn, since=local_midnight(start, tz)),
+        recent=recent,
+        small_wins=small_wins(weeks_stats, comparison, reliefs),
+        advice=advice,
+    )

@@ -1,0 +1,330 @@
+"""The journal's statistics: pure functions over (local date, score) pairs and sessions.
+
+Honest numbers: every mean carries its n; comparisons make no claim when data are too few
+(the reason is returned instead). Conventions (clinical.md): relief = before − after;
+percent reduction = (baseline − current) / baseline × 100; ≥ 30 % or ≥ 2 points is moderate
+("much improved"), ≥ 50 % substantial, 10–30 % minimal; responder = ≥ 30 %.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+BASELINE_DAYS = 7
+"""Baseline: the first this-many distinct days that have entries."""
+CURRENT_DAYS = 7
+"""Current: the this-many calendar days ending on the report day."""
+MIN_WINDOW_ENTRIES = 5
+MIN_WINDOW_DAYS = 3
+"""Baseline and current each need this many entries on this many days for any claim."""
+MIN_WEEK_ENTRIES = 3
+"""A week needs this many entries before week-to-week wins are pointed out."""
+RESPONDER_PERCENT = 30.0
+SUBSTANTIAL_PERCENT = 50.0
+MODERATE_POINTS = 2.0
+MINIMAL_PERCENT = 10.0
+HIGH_PAIN = 7
+"""A day with any score at or above this is a high-pain day."""
+
+Scored = tuple[dt.date, int]
+"""One NRS score on its local calendar day."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mean:
+    value: float | None
+    n: int
+
+    def text(self, digits: int = 1, unit: str = "") -> str:
+        """``5.3 (n=12)``, with a unit ``2.5 points (n=12)``; ``— (n=0)`` when empty."""
+        shown = "—" if self.value is None else f"{self.value:.{digits}f}"
+        if unit and self.value is not None:
+            shown += unit if unit.startswith(" ") else f" {unit}"
+        return f"{shown} (n={self.n})"
+
+
+def mean_of(values: Iterable[float]) -> Mean:
+    items = list(values)
+    return Mean(sum(items) / len(items) if items else None, len(items))
+
+
+@dataclass(frozen=True, slots=True)
+class Relief:
+    points: int | None
+    percent: float | None
+
+
+def relief(before: int | None, after: int | None) -> Relief:
+    """Relief of one session; percent is None when the before-score is 0."""
+    if before is None or after is None:
+        return Relief(None, None)
+    points = before - after
+    return Relief(points, points / before * 100 if before > 0 else None)
+
+
+def classify_change(percent: float | None, points: float | None) -> str:
+    """Words for a reduction (IMMPACT / Farrar 2001)."""
+    if percent is not None and percent >= SUBSTANTIAL_PERCENT:
+        return "substantial improvement"
+    if (percent is not None and percent >= RESPONDER_PERCENT) or (
+        points is not None and points >= MODERATE_POINTS
+    ):
+        return "moderate improvement (much improved)"
+    if percent is not None and percent >= MINIMAL_PERCENT:
+        return "minimal improvement"
+    if percent is not None and percent <= -MINIMAL_PERCENT:
+        return "worse than at baseline"
+    if percent is None and points is not None and points <= -MODERATE_POINTS:
+        return "worse than at baseline"
+    return "no meaningful change"
+
+
+def first_days(scored: Sequence[Scored], days: int = BASELINE_DAYS) -> list[Scored]:
+    """The scores on the first ``days`` distinct dates that have any (input in time order)."""
+    seen: set[dt.date] = set()
+    out: list[Scored] = []
+    for day, score in scored:
+        if day not in seen:
+            if len(seen) == days:
+                break
+            seen.add(day)
+        out.append((day, score))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    baseline: Mean
+    baseline_first: dt.date | None
+    baseline_last: dt.date | None
+    baseline_day_count: int
+    current: Mean
+    current_start: dt.date
+    current_end: dt.date
+    current_day_count: int
+    points: float | None
+    """Baseline mean − current mean (positive: less pain now)."""
+    percent: float | None
+    category: str | None
+    responder: bool | None
+    no_claim: str | None
+    """Why no comparison is claimed, or None when it is."""
+
+
+def compare(
+    baseline: Sequence[Scored],
+    current: Sequence[Scored],
+    current_start: dt.date,
+    current_end: dt.date,
+) -> Comparison:
+    """Baseline against current, with a claim only when both are well enough filled."""
+    b_mean = mean_of(s for _, s in baseline)
+    c_mean = mean_of(s for _, s in current)
+    b_days = sorted({d for d, _ in baseline})
+    c_days = {d for d, _ in current}
+    reason: str | None = None
+    need = f"at least {MIN_WINDOW_ENTRIES} entries on {MIN_WINDOW_DAYS} different days"
+    if b_mean.n < MIN_WINDOW_ENTRIES or len(b_days) < MIN_WINDOW_DAYS:
+        reason = f"not enough data for a baseline yet (n={b_mean.n} on {len(b_days)} days; {need})"
+    elif b_days[-1] >= current_start:
+        reason = (
+            "too early to compare: the baseline days and the last 7 days overlap "
+            f"(baseline runs to {b_days[-1].isoformat()})"
+        )
+    elif c_mean.n < MIN_WINDOW_ENTRIES or len(c_days) < MIN_WINDOW_DAYS:
+        reason = (
+            f"not enough entries in the last 7 days (n={c_mean.n} on {len(c_days)} days; {need})"
+        )
+    points = percent = None
+    category = None
+    responder = None
+    if reason is None:
+        assert b_mean.value is not None and c_mean.value is not None
+        points = b_mean.value - c_mean.value
+        if b_mean.value > 0:
+            percent = points / b_mean.value * 100
+            responder = percent >= RESPONDER_PERCENT
+        category = classify_change(percent, points)
+    return Comparison(
+        baseline=b_mean,
+        baseline_first=b_days[0] if b_days else None,
+        baseline_last=b_days[-1] if b_days else None,
+        baseline_day_count=len(b_days),
+        current=c_mean,
+        current_start=current_start,
+        current_end=current_end,
+        current_day_count=len(c_days),
+        points=points,
+        percent=percent,
+        category=category,
+        responder=responder,
+        no_claim=reason,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    day: dt.date
+    mean: Mean
+    high: int
+
+
+def daily(scored: Iterable[Scored]) -> list[Day]:
+    """Mean and highest score per day, in date order."""
+    by_day: dict[dt.date, list[int]] = defaultdict(list)
+    for day, score in scored:
+        by_day[day].append(score)
+    return [Day(d, mean_of(v), max(v)) for d, v in sorted(by_day.items())]
+
+
+@dataclass(frozen=True, slots=True)
+class Week:
+    start: dt.date
+    end: dt.date
+    mean: Mean
+    days_logged: int
+    high_pain_days: int
+    sessions: int
+    minutes: float
+
+
+def week_starts(end: dt.date, weeks: int) -> list[dt.date]:
+    """Start dates of ``weeks`` 7-day weeks, oldest first, the last one ending on ``end``."""
+    return [end - dt.timedelta(days=7 * (weeks - i) - 1) for i in range(weeks)]
+
+
+def weekly(
+    scored: Iterable[Scored],
+    sessions: Iterable[tuple[dt.date, float]],
+    end: dt.date,
+    weeks: int,
+) -> list[Week]:
+    """Per 7-day week ending on ``end``: mean NRS (n), days logged, high-pain days, and the
+    number of sessions and minutes of stimulation (sessions given as (date, seconds))."""
+    starts = week_starts(end, weeks)
+    first = starts[0]
+
+    def index(day: dt.date) -> int | None:
+        if day < first or day > end:
+            return None
+        return (day - first).days // 7
+
+    scores: list[list[Scored]] = [[] for _ in range(weeks)]
+    for day, score in scored:
+        i = index(day)
+        if i is not None:
+            scores[i].append((day, score))
+    counts = [0] * weeks
+    seconds = [0.0] * weeks
+    for day, secs in sessions:
+        i = index(day)
+        if i is not None:
+            counts[i] += 1
+            seconds[i] += secs
+    out: list[Week] = []
+    for i, start in enumerate(starts):
+        days = daily(scores[i])
+        out.append(
+            Week(
+                start=start,
+                end=start + dt.timedelta(days=6),
+                mean=mean_of(s for _, s in scores[i]),
+                days_logged=len(days),
+                high_pain_days=sum(1 for d in days if d.high >= HIGH_PAIN),
+                sessions=counts[i],
+                minutes=seconds[i] / 60,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRelief:
+    session_id: int
+    started_at: dt.datetime
+    day: dt.date
+    minutes: float
+    state: str
+    before: int | None
+    after: int | None
+    relief: Relief
+
+
+def relief_summary(sessions: Sequence[SessionRelief]) -> tuple[Mean, Mean]:
+    """Mean relief in points (sessions with both scores) and in percent (those with a
+    before-score above 0)."""
+    points = mean_of(s.relief.points for s in sessions if s.relief.points is not None)
+    percent = mean_of(s.relief.percent for s in sessions if s.relief.percent is not None)
+    return points, percent
+
+
+def small_wins(
+    weeks: Sequence[Week], comparison: Comparison, sessions: Sequence[SessionRelief]
+) -> list[str]:
+    """Improvements worth pointing out, each backed by enough data (else not said)."""
+    wins: list[str] = []
+    if len(weeks) >= 2:
+        this, prev = weeks[-1], weeks[-2]
+        if (
+            this.mean.n >= MIN_WEEK_ENTRIES
+            and prev.mean.n >= MIN_WEEK_ENTRIES
+            and this.mean.value is not None
+            and prev.mean.value is not None
+            and prev.mean.value - this.mean.value >= 0.5
+        ):
+            wins.append(
+                f"Your mean pain this week, {this.mean.text()}, is lower than the week "
+                f"before, {prev.mean.text()}."
+            )
+        if (
+            this.days_logged >= MIN_WINDOW_DAYS
+            and prev.days_logged >= MIN_WINDOW_DAYS
+            and this.high_pain_days < prev.high_pain_days
+        ):
+            wins.append(
+                f"{this.high_pain_days} day(s) with pain {HIGH_PAIN} or more this week, down "
+                f"from {prev.high_pain_days} the week before."
+            )
+        filled = [w for w in weeks if w.mean.n >= MIN_WEEK_ENTRIES and w.mean.value is not None]
+        if (
+            len(filled) >= 3
+            and filled[-1] is this
+            and this.mean.value is not None
+            and all(
+                w.mean.value is not None and this.mean.value < w.mean.value for w in filled[:-1]
+            )
+        ):
+            wins.append(
+                f"This week's mean pain is the lowest of the {len(weeks)} weeks shown "
+                f"({len(filled)} weeks with enough entries)."
+            )
+    if comparison.no_claim is None and comparison.percent is not None:
+        if comparison.percent >= SUBSTANTIAL_PERCENT:
+            wins.append(
+                f"Pain is {comparison.percent:.0f} % lower than at baseline: a substantial "
+                "improvement (50 % or more)."
+            )
+        elif comparison.percent >= RESPONDER_PERCENT:
+            wins.append(
+                f"Pain is {comparison.percent:.0f} % lower than at baseline: past the 30 % "
+                "mark clinicians call much improved."
+            )
+    recent = [
+        s for s in sessions if weeks and s.day >= weeks[-1].start and s.relief.points is not None
+    ]
+    if recent:
+        best = max(recent, key=lambda s: (s.relief.points or 0, s.started_at))
+        if best.relief.points is not None and best.relief.points >= MODERATE_POINTS:
+            wins.append(
+                f"Session {best.session_id} on {best.day.isoformat()} took pain from "
+                f"{best.before} to {best.after}."
+            )
+    if weeks and weeks[-1].days_logged >= 5:
+        wins.append(
+            f"You logged your pain on {weeks[-1].days_logged} of the last 7 days, "
+            "which makes these numbers more trustworthy."
+        )
+    return wins
