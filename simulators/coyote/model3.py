@@ -1,0 +1,226 @@
+"""The Coyote 3.0 device model: strength, soft limits, the 100 ms waveform engine, the wheel.
+
+Plain Python on the asyncio loop's clock (so ``looptime`` fast-forwards it). Behaviour, as the
+vendor documents it:
+
+- B0 strength: per channel keep / add / subtract / set; a value outside 0-200 counts as 0
+  (set 201 -> 0; add 201 -> no change). The result never leaves 0..soft limit.
+- B0 waveform: a channel's four pairs play for 100 ms; any value out of range drops that
+  channel's 100 ms (no output). When frames stop, output stops once the last frame's 100 ms
+  are over; the strength stays set.
+- B1 (notify): on every strength change, with the B0 sequence (0 when no sequence was given
+  or the wheel turned), and as the answer to every B0 with a non-zero sequence.
+- BF: soft limits (0-200) and balances; no reply; the strength is cut to a lowered limit; kept
+  across power-off (the strength is not: power-on starts at 0).
+- Battery: 0-100 %, notified on change.
+
+The delivered-output record holds, per channel, the strength (levels) while a waveform with
+some non-zero intensity plays, else 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from simulators.coyote import wire3
+from simulators.opentens.record import DeliveredRecord, DeliveredSample
+
+FRAME_S = 0.1
+FRAME_GRACE_S = 0.02
+"""Jitter the model forgives between consecutive frames before it ends a channel's output."""
+CHANNELS = 2
+FACTORY_SOFT_LIMIT = 200
+FACTORY_BALANCE = 160
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One write to 0x150A as the device took it."""
+
+    t: float
+    data: bytes
+    frame: wire3.StrengthFrame | wire3.LimitFrame | None
+    """None: the device ignored the write (unknown header, wrong length, powered off)."""
+
+    @property
+    def kind(self) -> str:
+        if isinstance(self.frame, wire3.StrengthFrame):
+            return "B0"
+        if isinstance(self.frame, wire3.LimitFrame):
+            return "BF"
+        return "ignored"
+
+    def plays(self, channel: int) -> bool:
+        """This write carried a playable waveform for ``channel``."""
+        return isinstance(self.frame, wire3.StrengthFrame) and (
+            self.frame.channels[channel].wave_valid
+        )
+
+
+class Coyote3Model:
+    """A Coyote 3.0 as its firmware behaves. ``notify_b1``/``notify_battery`` are set by the
+    GATT server; the fault switches are plain attributes."""
+
+    def __init__(self, record: DeliveredRecord | None = None, *, battery: int = 100) -> None:
+        self.record = record if record is not None else DeliveredRecord()
+        self.strength = [0] * CHANNELS
+        self.soft_limits = [FACTORY_SOFT_LIMIT] * CHANNELS
+        self.frequency_balance = [FACTORY_BALANCE] * CHANNELS
+        self.intensity_balance = [0] * CHANNELS
+        self.battery = battery
+        self.powered = True
+        self.received: list[Received] = []
+        self.replies: list[tuple[float, bytes]] = []
+        self.notify_b1: Callable[[bytes], None] | None = None
+        self.notify_battery: Callable[[bytes], None] | None = None
+        # faults
+        self.ignore_soft_limits = False
+        """Non-conforming firmware: the wheel and B0 may go above the soft limit (up to 200)."""
+        self.ignore_bf = False
+        """BF writes are lost: the soft limits stay what they were."""
+        self.silent = False
+        """No B1 replies at all."""
+        self._playing: list[wire3.ChannelPart | None] = [None] * CHANNELS
+        self._timers: list[asyncio.TimerHandle | None] = [None] * CHANNELS
+        self._delivered = [0.0] * CHANNELS
+
+    # -- time ------------------------------------------------------------------------------
+
+    @staticmethod
+    def now() -> float:
+        return asyncio.get_running_loop().time()
+
+    # -- what the electrodes carry ---------------------------------------------------------
+
+    def delivered(self, channel: int) -> float:
+        return self._delivered[channel]
+
+    def playing(self, channel: int) -> bool:
+        return self._playing[channel] is not None
+
+    def _update(self, cause: str) -> None:
+        t = self.now()
+        for ch in range(CHANNELS):
+            part = self._playing[ch]
+            audible = part is not None and any(i > 0 for i in part.intensities)
+            value = float(self.strength[ch]) if audible and self.powered else 0.0
+            if value != self._delivered[ch]:
+                self._delivered[ch] = value
+                self.record.append(DeliveredSample(t, ch, value, cause))
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """A write to 0x150A."""
+        t = self.now()
+        if not self.powered:
+            self.received.append(Received(t, bytes(data), None))
+            return
+        try:
+            frame = wire3.parse(bytes(data))
+        except wire3.NotAFrame:
+            self.received.append(Received(t, bytes(data), None))
+            return
+        if isinstance(frame, wire3.LimitFrame) and self.ignore_bf:
+            self.received.append(Received(t, bytes(data), None))
+            return
+        self.received.append(Received(t, bytes(data), frame))
+        if isinstance(frame, wire3.StrengthFrame):
+            self._take_b0(frame)
+        else:
+            self._take_bf(frame)
+
+    def _ceiling(self, channel: int) -> int:
+        if self.ignore_soft_limits:
+            return wire3.MAX_STRENGTH
+        return min(wire3.MAX_STRENGTH, self.soft_limits[channel])
+
+    def _take_b0(self, frame: wire3.StrengthFrame) -> None:
+        before = list(self.strength)
+        for ch, part in enumerate(frame.channels):
+            value = part.value if part.value_valid else 0
+            current = self.strength[ch]
+            if part.mode == wire3.SET:
+                wanted = value
+            elif part.mode == wire3.ADD:
+                wanted = current + value
+            elif part.mode == wire3.SUBTRACT:
+                wanted = current - value
+            else:
+                wanted = current
+            self.strength[ch] = max(0, min(wanted, self._ceiling(ch)))
+        for ch, part in enumerate(frame.channels):
+            self._play(ch, part if part.wave_valid else None)
+        self._update("frame")
+        if frame.seq or self.strength != before:
+            self._reply(frame.seq)
+
+    def _take_bf(self, frame: wire3.LimitFrame) -> None:
+        before = list(self.strength)
+        self.soft_limits = list(frame.soft_limits)
+        self.frequency_balance = list(frame.frequency_balance)
+        self.intensity_balance = list(frame.intensity_balance)
+        for ch in range(CHANNELS):
+            self.strength[ch] = min(self.strength[ch], self._ceiling(ch))
+        self._update("limits")
+        if self.strength != before:
+            self._reply(0)
+
+    def _play(self, channel: int, part: wire3.ChannelPart | None) -> None:
+        timer = self._timers[channel]
+        if timer is not None:
+            timer.cancel()
+            self._timers[channel] = None
+        self._playing[channel] = part
+        if part is not None:
+            loop = asyncio.get_running_loop()
+            self._timers[channel] = loop.call_at(
+                loop.time() + FRAME_S + FRAME_GRACE_S, self._frame_over, channel
+            )
+
+    def _frame_over(self, channel: int) -> None:
+        self._timers[channel] = None
+        self._playing[channel] = None
+        self._update("frames stopped")
+
+    def _reply(self, seq: int) -> None:
+        if self.silent:
+            return
+        data = wire3.reply(seq, self.strength[0], self.strength[1])
+        self.replies.append((self.now(), data))
+        if self.notify_b1 is not None:
+            self.notify_b1(data)
+
+    # -- the person at the device ----------------------------------------------------------
+
+    def turn_wheel(self, channel: int, delta: int) -> int:
+        """Turn channel ``channel``'s wheel by ``delta`` levels; returns the new strength."""
+        if not self.powered:
+            return 0
+        new = max(0, min(self.strength[channel] + delta, self._ceiling(channel)))
+        if new != self.strength[channel]:
+            self.strength[channel] = new
+            self._update("wheel")
+            self._reply(0)
+        return new
+
+    def set_battery(self, percent: int) -> None:
+        self.battery = max(0, min(100, percent))
+        if self.notify_battery is not None:
+            self.notify_battery(bytes([self.battery]))
+
+    def power_off(self) -> None:
+        """Switch off: output and strength to 0; soft limits and balances are kept."""
+        for ch in range(CHANNELS):
+            self._play(ch, None)
+        self.strength = [0] * CHANNELS
+        self.powered = False
+        self._update("power-off")
+
+    def power_on(self) -> None:
+        self.powered = True
+
+    def link_lost(self) -> None:
+        """The central went away. Nothing changes at once: frames simply stop coming."""
