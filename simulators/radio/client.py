@@ -105,6 +105,8 @@ class BumbleClient(BaseBleakClient):
         timeout = float(kwargs.get("timeout", self._timeout))
         central = self._radio.central
         address = self._typed_address or central.typed_address(self.address)
+        if any(c.peer_address == address for c in central.device.connections.values()):
+            raise BleakError(f"{self.address} is already connected through another client")
         connection = await central.connect(address, timeout)
         self._connection = connection
         connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)

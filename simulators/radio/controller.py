@@ -1,10 +1,16 @@
-"""bumble's virtual link-layer controller, with the one fix the radio needs.
+"""bumble's virtual link-layer controller, with the fixes the radio needs.
 
-bumble 0.0.236's ``Controller`` answers LE Create Connection Cancel with success but never
-ends the pending connection, so a connect to an address nobody advertises hangs and every
-later connect fails with COMMAND_DISALLOWED. :class:`RadioController` ends it the way the
-Bluetooth spec says (Vol 4, Part E, 7.8.13): clear the pending connection and report an
-LE Connection Complete with status Unknown Connection Identifier.
+bumble 0.0.236's ``Controller``
+
+- answers LE Create Connection Cancel with success but never ends the pending connection, so
+  a connect to an address nobody advertises hangs and every later connect fails with
+  COMMAND_DISALLOWED. :class:`RadioController` ends it the way the Bluetooth spec says
+  (Vol 4, Part E, 7.8.13): clear the pending connection and report an LE Connection Complete
+  with status Unknown Connection Identifier;
+- reports the advertising data a second time as the scan response, ignoring the advertiser's
+  scan response data. :class:`RadioController` reports the advertiser's own scan response
+  data (looked up on the link), so a name put in the scan response is seen, as on air;
+- reports every advertisement at -50 dBm. A shared :data:`RssiTable` sets it per address.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from bumble.link import LocalLink
 RssiTable = dict[str, int]
 """Signal strength (dBm) a central hears from each advertiser address (``AA:BB:..``)."""
 
-_REPORT_EVENTS = (hci.HCI_LE_Advertising_Report_Event, hci.HCI_LE_Extended_Advertising_Report_Event)
+_LegacyReport = hci.HCI_LE_Advertising_Report_Event
+_ExtendedReport = hci.HCI_LE_Extended_Advertising_Report_Event
+_REPORT_EVENTS = (_LegacyReport, _ExtendedReport)
 
 
 class RadioController(Controller):
@@ -37,17 +45,35 @@ class RadioController(Controller):
         self.rssi: RssiTable = rssi if rssi is not None else {}
 
     def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
-        if self.rssi and isinstance(packet, _REPORT_EVENTS):
-            packet = self._with_rssi(packet)
+        if isinstance(packet, _REPORT_EVENTS):
+            packet = self._rewrite_reports(packet)
         super().send_hci_packet(packet)
 
-    def _with_rssi(self, event: Any) -> Any:
+    def _rewrite_reports(self, event: Any) -> Any:
         reports = []
         for report in event.reports:
+            changes: dict[str, Any] = {}
             key = report.address.to_string(with_type_qualifier=False)
             rssi = self.rssi.get(key)
-            reports.append(report if rssi is None else dataclasses.replace(report, rssi=rssi))
+            if rssi is not None:
+                changes["rssi"] = rssi
+            if _is_scan_response(report):
+                changes["data"] = self._scan_response_of(report.address)
+            reports.append(dataclasses.replace(report, **changes) if changes else report)
         return type(event)(reports)
+
+    def _scan_response_of(self, address: hci.Address) -> bytes:
+        """The scan response data the advertiser at ``address`` has set (b"" if none)."""
+        advertiser = self.link.find_le_controller(address) if self.link else None
+        if advertiser is None:
+            return b""
+        legacy = advertiser.le_legacy_advertiser
+        if legacy.enabled and legacy.address == address:
+            return bytes(legacy.scan_response_data)
+        for advertising_set in advertiser.advertising_sets.values():
+            if advertising_set.enabled and advertising_set.address == address:
+                return bytes(advertising_set.scan_response_data)
+        return b""
 
     def on_hci_le_create_connection_cancel_command(
         self, _command: hci.HCI_LE_Create_Connection_Cancel_Command
@@ -82,3 +108,9 @@ class RadioController(Controller):
             except Exception:  # the peer already left the link
                 pass
             self.le_connections.pop(peer_address, None)
+
+
+def _is_scan_response(report: Any) -> bool:
+    if isinstance(report, _LegacyReport.Report):
+        return bool(report.event_type == _LegacyReport.EventType.SCAN_RSP)
+    return bool(report.event_type & _ExtendedReport.EventType.SCAN_RESPONSE)

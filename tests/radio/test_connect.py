@@ -137,3 +137,15 @@ async def test_connect_while_two_scanners_run(
             raise AssertionError("scanner stopped")
 
         assert await asyncio.wait_for(heard_by_second(), 1.0) == peripheral.address
+
+
+async def test_second_client_to_the_same_device_is_refused_at_once(
+    radio: VirtualRadio, peripheral: KitPeripheral
+) -> None:
+    from bleak.exc import BleakError
+
+    options = radio.transport().client_options()
+    async with BleakClient(peripheral.address, **options):
+        other = BleakClient(peripheral.address, timeout=30.0, **options)
+        with pytest.raises(BleakError, match="already connected"):
+            await asyncio.wait_for(other.connect(), 1.0)

@@ -103,3 +103,45 @@ async def test_deduplicates_by_address_and_keeps_latest_rssi(
 def test_scanner_without_radio_is_refused() -> None:
     with pytest.raises(BleakError, match="radio"):
         BleakScanner(backend=BumbleScanner)
+
+
+async def test_name_in_scan_response_is_seen(radio: VirtualRadio) -> None:
+    device = await radio.add_peripheral("Split")
+    uuid_ad = bytes([17, 0x07]) + bytes(reversed(bytes.fromhex(SERVICE_UUID.replace("-", ""))))
+    await device.start_advertising(
+        advertising_data=bytes([2, 0x01, 0x06]) + uuid_ad,
+        scan_response_data=bytes([10, 0x09]) + b"SplitTENS",
+        advertising_interval_min=20,
+        advertising_interval_max=20,
+    )
+    found = await BleakScanner.find_device_by_name(
+        "SplitTENS", timeout=1.0, **radio.transport().scanner_options()
+    )
+    assert found is not None
+    adv = await BleakScanner.discover(
+        timeout=0.1, return_adv=True, **radio.transport().scanner_options()
+    )
+    assert adv[found.address][1].service_uuids == [SERVICE_UUID]
+    assert adv[found.address][1].local_name == "SplitTENS"
+
+
+async def test_extended_advertising_set_is_seen_and_connectable(radio: VirtualRadio) -> None:
+    from bleak import BleakClient
+    from bumble.device import AdvertisingParameters
+
+    from tests.radio.kit import VALUE_UUID, advertising_data
+
+    peripheral = await make_peripheral(radio, "Extended")
+    await peripheral.device.stop_advertising()
+    await peripheral.device.create_advertising_set(
+        advertising_parameters=AdvertisingParameters(
+            primary_advertising_interval_min=20, primary_advertising_interval_max=20
+        ),
+        advertising_data=advertising_data("Extended"),
+    )
+    found = await BleakScanner.find_device_by_name(
+        "Extended", timeout=1.0, **radio.transport().scanner_options()
+    )
+    assert found is not None and found.address == peripheral.address
+    async with BleakClient(found, **radio.transport().client_options()) as client:
+        assert await client.read_gatt_char(VALUE_UUID) == bytearray(b"hello")
