@@ -71,10 +71,24 @@ class Matcher:
         return f"Matcher({self.label})"
 
 
+def normalize_uuid(uuid: str) -> str:
+    """Lower-case 128-bit form; a 16- or 32-bit short UUID gets the Bluetooth base."""
+    text = uuid.strip().lower()
+    if len(text) in (4, 8):
+        try:
+            return f"{int(text, 16):08x}-0000-1000-8000-00805f9b34fb"
+        except ValueError:
+            return text
+    return text
+
+
 def has_service(uuid: str) -> Matcher:
-    """Advertises this service UUID (full 128-bit form, any case)."""
-    wanted = uuid.lower()
-    return Matcher(lambda adv: wanted in adv.service_uuids, f"service {wanted}")
+    """Advertises this service UUID (128-bit or 16-bit short form, any case)."""
+    wanted = normalize_uuid(uuid)
+    return Matcher(
+        lambda adv: any(normalize_uuid(u) == wanted for u in adv.service_uuids),
+        f"service {wanted}",
+    )
 
 
 def name_is(name: str) -> Matcher:
