@@ -1,5 +1,6 @@
 """Writing output files whole or not at all: a temporary file in the same folder, flushed to
-disk, then renamed over the target."""
+disk, then renamed over the target. New files are private (mode 0600: they hold health
+data); a replaced file keeps its mode."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ def write_atomic(path: str | Path, text: str) -> Path:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        if target.exists():  # keep the mode of the file replaced; new files stay private
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
         os.replace(tmp, target)
     except BaseException:
         try:

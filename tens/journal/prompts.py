@@ -98,3 +98,25 @@ async def ask_session_pain(
         record_session_score, session_id, when, score, at=asked_at, region=region
     )
     return PromptResult(score, entry_id, entry_advice(score, ()))
+
+
+async def record_session_pain(
+    db: AsyncDB,
+    score: int,
+    context: str,
+    session_id: int | None,
+    *,
+    at: dt.datetime | None = None,
+    region: str | None = None,
+) -> int:
+    """Store a score a face already asked for: linked to ``session_id`` as ``context``
+    (before/after); without a session (e.g. the start was refused) it is stored as "other".
+    Returns the entry id; raises JournalInputError / StoreError."""
+    stamp = utc_now()
+    if session_id is None:
+        entry = new_entry(score, at=at or stamp, now=stamp, region=region)
+        return await db.run(add_entry, entry, now=stamp)
+    if context not in ("before", "after"):
+        raise JournalInputError("context", f"{context!r} is not before or after")
+    when: When = "before" if context == "before" else "after"
+    return await db.run(record_session_score, session_id, when, score, at=at, region=region)

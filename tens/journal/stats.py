@@ -95,6 +95,10 @@ def first_days(scored: Sequence[Scored], days: int = BASELINE_DAYS) -> list[Scor
     return out
 
 
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
 @dataclass(frozen=True, slots=True)
 class Comparison:
     baseline: Mean
@@ -128,7 +132,9 @@ def compare(
     reason: str | None = None
     need = f"at least {MIN_WINDOW_ENTRIES} entries on {MIN_WINDOW_DAYS} different days"
     if b_mean.n < MIN_WINDOW_ENTRIES or len(b_days) < MIN_WINDOW_DAYS:
-        reason = f"not enough data for a baseline yet (n={b_mean.n} on {len(b_days)} days; {need})"
+        reason = (
+            f"not enough data for a baseline yet (n={b_mean.n} on {_days(len(b_days))}; {need})"
+        )
     elif b_days[-1] >= current_start:
         reason = (
             "too early to compare: the baseline days and the last 7 days overlap "
@@ -136,7 +142,7 @@ def compare(
         )
     elif c_mean.n < MIN_WINDOW_ENTRIES or len(c_days) < MIN_WINDOW_DAYS:
         reason = (
-            f"not enough entries in the last 7 days (n={c_mean.n} on {len(c_days)} days; {need})"
+            f"not enough entries in the last 7 days (n={c_mean.n} on {_days(len(c_days))}; {need})"
         )
     points = percent = None
     category = None

@@ -1,0 +1,118 @@
+"""`tens report` (terminal, --json, --html FILE) and `tens export --csv FILE | --json FILE`.
+
+Exit codes: 0 done, 2 bad input, 4 the database could not be read, 5 the output file could
+not be written (nothing half-written: files are replaced atomically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+from tens.cli.common import add_json
+from tens.cli.output import emit_json, fail
+
+EXIT_INPUT = 2
+EXIT_STORE = 4
+EXIT_WRITE = 5
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "report",
+        help="pain relief report: baseline vs now, weekly trend, sessions, red flags",
+        description="The journal report. Every mean shows its n; no comparison is claimed "
+        "when there are too few entries.",
+    )
+    p.add_argument("--weeks", type=int, default=12, metavar="N", help="weeks to show (default 12)")
+    p.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
+    p.add_argument("--no-chart", action="store_true", help="leave out the text chart")
+    add_json(p)
+    p.set_defaults(handler=run_report)
+
+    e = sub.add_parser("export", help="export entries, PEG-3 and sessions as CSV or JSON")
+    g = e.add_mutually_exclusive_group(required=True)
+    g.add_argument(
+        "--csv",
+        type=Path,
+        metavar="FILE",
+        help="entries to FILE, sessions to FILE-sessions.csv, PEG-3 to FILE-peg.csv",
+    )
+    g.add_argument("--json", dest="json_file", type=Path, metavar="FILE", help="one JSON file")
+    e.add_argument("--include-deleted", action="store_true", help="also deleted entries")
+    e.set_defaults(handler=run_export, json=False)
+
+
+def _open() -> sqlite3.Connection:
+    from tens.store import open_db
+
+    return open_db()
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from tens.journal.report import MAX_WEEKS, build_report, report_json
+    from tens.store import StoreError
+
+    if not 1 <= args.weeks <= MAX_WEEKS:
+        return fail(f"weeks: {args.weeks} is outside 1–{MAX_WEEKS}", EXIT_INPUT, as_json=args.json)
+    try:
+        conn = _open()
+    except StoreError as exc:
+        return fail(str(exc), EXIT_STORE, as_json=args.json)
+    try:
+        report = build_report(conn, weeks=args.weeks, now=dt.datetime.now(dt.UTC))
+    except StoreError as exc:
+        return fail(str(exc), EXIT_STORE, as_json=args.json)
+    except sqlite3.DatabaseError as exc:
+        return fail(f"cannot read the database: {exc}", EXIT_STORE, as_json=args.json)
+    finally:
+        conn.close()
+    if args.html is not None:
+        from tens.journal.files import write_atomic
+        from tens.journal.html import render_html
+
+        try:
+            path = write_atomic(args.html, render_html(report))
+        except OSError as exc:
+            return fail(f"html: cannot write {args.html}: {exc}", EXIT_WRITE, as_json=args.json)
+        if args.json:
+            emit_json({"html": str(path)})
+        else:
+            print(f"wrote {path}")
+        return 0
+    if args.json:
+        import json
+
+        emit_json(json.loads(report_json(report)))
+        return 0
+    from tens.journal.terminal import render_text
+
+    print(render_text(report, chart=not args.no_chart), end="")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from tens.journal.export import write_csv, write_json
+    from tens.store import StoreError
+
+    try:
+        conn = _open()
+    except StoreError as exc:
+        return fail(str(exc), EXIT_STORE)
+    try:
+        if args.csv is not None:
+            paths = write_csv(conn, args.csv, include_deleted=args.include_deleted)
+        else:
+            paths = [write_json(conn, args.json_file, include_deleted=args.include_deleted)]
+    except StoreError as exc:
+        return fail(str(exc), EXIT_STORE)
+    except OSError as exc:
+        target = args.csv if args.csv is not None else args.json_file
+        return fail(f"cannot write {target}: {exc} (nothing was written)", EXIT_WRITE)
+    finally:
+        conn.close()
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
