@@ -90,7 +90,7 @@ def link_word(link: LinkState) -> str:
         LinkState.DISCONNECTED: "not connected",
         LinkState.CONNECTING: "connecting…",
         LinkState.CONNECTED: "connected",
-        LinkState.LOST: "LINK LOST",
+        LinkState.LOST: "LOST",
     }.get(link, str(link))
 
 

@@ -23,6 +23,9 @@ from tens.events import (
 )
 from tui import format as fmt
 
+LOGGED_STATES = frozenset({SessionState.RAMPING, SessionState.RUNNING, SessionState.PAUSED})
+"""Session states worth a log line (endings are logged from SessionEnded, with the reason)."""
+
 CHART_SPAN_S = 180.0
 """The output chart shows the last three minutes."""
 
@@ -83,6 +86,7 @@ class ViewState:
                 f"LIMITED {d.action}: asked {d.requested}, allowed {d.allowed} ({d.reason})",
             )
         elif isinstance(event, SessionEnded):
+            self.last_refusal = None
             self.add_log(
                 at,
                 "warning" if event.state is SessionState.ABORTED else "info",
@@ -101,7 +105,7 @@ class ViewState:
         if snap.link is not old.link:
             level = "error" if snap.link is LinkState.LOST else "info"
             self.add_log(at, level, f"Link {fmt.link_word(snap.link)}")
-        if snap.session is not old.session and not snap.session.ended:
+        if snap.session is not old.session and snap.session in LOGGED_STATES:
             self.add_log(at, "info", f"Session {fmt.state_word(snap.session).lower()}")
         for text in snap.notices:
             if text not in self.seen_notices:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Static, Switch
+from textual.widgets import Button, Footer, Static
 
 from tens.checklist import ADVICE, QUESTIONS
 from tui.widgets.common.stop_hint import StopHint
+from tui.widgets.common.tick_box import TickBox
 
 INTRO = (
-    "Before the first session: please answer each question. Switch on (yes) any that "
-    "apply to you. tens is not a medical device; talk to a clinician about TENS."
+    "Before the first session: tick (space) each one that applies to you, then Save. "
+    "tens is not a medical device; talk to a clinician about TENS."
 )
 
 
@@ -22,9 +23,7 @@ class ChecklistScreen(Screen[None]):
             yield Static("Safety checklist", classes="dialog-title")
             yield Static(INTRO)
             for q in QUESTIONS:
-                with Horizontal(classes="question"):
-                    yield Switch(False, id=f"q-{q.key}")
-                    yield Static(q.text, classes="question-text")
+                yield TickBox(q.text, id=f"q-{q.key}", classes="question")
             yield Static("", id="checklist-advice", classes="advice")
             with Horizontal(classes="buttons"):
                 yield Button("Save answers", id="save", variant="primary")
@@ -32,9 +31,9 @@ class ChecklistScreen(Screen[None]):
         yield Footer()
 
     def answers(self) -> dict[str, bool]:
-        return {q.key: self.query_one(f"#q-{q.key}", Switch).value for q in QUESTIONS}
+        return {q.key: self.query_one(f"#q-{q.key}", TickBox).value for q in QUESTIONS}
 
-    def on_switch_changed(self, event: Switch.Changed) -> None:
+    def on_checkbox_changed(self, event: TickBox.Changed) -> None:
         advice = self.query_one("#checklist-advice", Static)
         any_yes = any(self.answers().values())
         advice.update(ADVICE if any_yes else "")

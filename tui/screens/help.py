@@ -14,23 +14,25 @@ from tui.widgets.common.stop_hint import StopHint
 
 HELP_TEXT = """\
 Keys
-  s or Esc    STOP: output to zero at once, from every screen and dialog
-  space       start a session / pause / resume (resume ramps up again from zero)
-  up / down   one step more / less, through the safety limits (a refused
-              step says why in the log); before a session: the start intensity
-  g           program, minutes and electrode placement for the next session
-  p           log pain now (0-10)
-  h           history: sessions, pain entries, the report's numbers
-  d           devices: scan, connect, or use the simulator
-  ?           this help          q  quit (stops output first)
+  s, Esc     STOP: output to zero at once, from any screen or dialog
+  space      start a session / pause / resume (resume ramps from zero)
+  up, down   one step more or less, through the safety limits; a
+             refused step says why. Before a session: the start level
+  g          program, minutes, electrode placement for the next session
+  p          log pain now (0-10)
+  h          history: sessions, pain entries, the report's numbers
+  d          devices: scan, connect, or use the simulator
+  ?          this help
+  q          quit (stops output first)
 
-A lost link, an electrode coming off, a device fault or low battery ends
-the session. Nothing restarts by itself: press space to start again, from zero.
+A lost link, an electrode coming off, a device fault or a low battery
+ends the session. Nothing restarts by itself: press space to start
+again, from zero.
 
-tens is not a medical device. Talk to a clinician about TENS, where to put
-the electrodes and which settings suit you.
+tens is not a medical device. Talk to a clinician about TENS, where
+the electrodes go and which settings suit you.
 
-Press Esc or q to close."""
+Esc or q closes this help."""
 
 
 class HelpScreen(ModalScreen[None]):

@@ -7,13 +7,14 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, RadioButton, RadioSet, Select, SelectionList, Static
+from textual.widgets import Button, Input, RadioSet, Select, SelectionList, Static
 
 from tens.journal.models import KIND_LABELS, KNOWN_HELPERS, PainKind
 from tui.pain_answer import PainAnswer
 from tui.widgets.common.stop_hint import StopHint
+from tui.widgets.common.tick_box import RadioChoice, TickBox
 from tui.widgets.pain.nrs_picker import NrsPicker
 from tui.widgets.pain.red_flags import RedFlags
 
@@ -53,31 +54,44 @@ class PainScreen(ModalScreen[PainAnswer | str | None]):
         self.query_one("#pain-title", Static).update(TITLES.get(when, TITLES["any"]))
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog", id="pain-dialog"):
+        with Vertical(classes="dialog", id="pain-dialog"):
             yield Static(
                 TITLES.get(self.when, TITLES["any"]), id="pain-title", classes="dialog-title"
             )
-            yield NrsPicker(id="nrs")
-            yield Static("Type 0–9 (1 then 0 for 10) or ←/→, then Enter.", classes="hint")
-            yield Static("Where", classes="field-label")
-            yield Select(region_options(), id="region", prompt="where is the pain?")
-            yield Static("Kind of pain", classes="field-label")
-            with RadioSet(id="kind"):
-                for kind in PainKind:
-                    yield RadioButton(KIND_LABELS[kind], name=kind.value)
-            yield RedFlags(id="red-flags")
-            yield Static("What else helped", classes="field-label")
-            yield SelectionList[str](
-                *((label, key) for key, label in KNOWN_HELPERS.items()), id="helped"
-            )
-            yield Input(placeholder="note (optional)", id="note", max_length=500)
+            # Outside the scrolling part, so it is seen at once, wherever the focus is.
+            yield Static("", id="red-flag-advice", classes="advice")
+            with VerticalScroll(id="pain-fields"):
+                yield from self.fields()
             with Horizontal(classes="buttons"):
                 yield Button("Save", id="save", variant="primary")
                 yield Button("Skip", id="skip")
         yield StopHint()
 
+    def fields(self) -> ComposeResult:
+        yield NrsPicker(id="nrs")
+        yield Static("Where", classes="field-label")
+        yield Select(region_options(), id="region", prompt="where is the pain?")
+        yield Static("Kind of pain", classes="field-label")
+        with RadioSet(id="kind"):
+            for kind in PainKind:
+                yield RadioChoice(KIND_LABELS[kind], name=kind.value)
+        yield RedFlags(id="red-flags")
+        yield Static("What else helped", classes="field-label")
+        yield SelectionList[str](
+            *((label, key) for key, label in KNOWN_HELPERS.items()), id="helped"
+        )
+        yield Input(placeholder="note (optional)", id="note", max_length=500)
+
     def on_mount(self) -> None:
         self.query_one(NrsPicker).focus()
+
+    def on_checkbox_changed(self, event: TickBox.Changed) -> None:
+        from tui.widgets.pain.red_flags import advice_for
+
+        advice = self.query_one("#red-flag-advice", Static)
+        text = advice_for(self.query_one(RedFlags).selected)
+        advice.update(text)
+        advice.set_class(bool(text), "-shown")
 
     def answer(self) -> PainAnswer | None:
         nrs = self.query_one(NrsPicker).value

@@ -17,9 +17,14 @@ def report_lines(report: Any) -> list[str]:
     if c.no_claim is not None:
         lines.append(f"No comparison yet: {c.no_claim}.")
     else:
-        change = f"{c.points:+.1f} points less" if c.points is not None else "—"
+        if c.points is None:
+            change = "—"
+        elif c.points >= 0:
+            change = f"{c.points:.1f} points less"
+        else:
+            change = f"{-c.points:.1f} points more"
         pct = f"{c.percent:.0f} % reduction" if c.percent is not None else "% not computable"
-        lines.append(f"Change: {change}, {pct} ({c.category or 'no change'})")
+        lines.append(f"Change: {change}, {pct}: {c.category or 'no change'}")
         if c.responder is not None:
             lines.append("Responder (30 % or more): " + ("yes" if c.responder else "not yet"))
     lines.append(

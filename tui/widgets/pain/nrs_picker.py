@@ -7,11 +7,13 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Digits, Static
 
 ANCHORS = "0 = no pain · 10 = worst pain imaginable"
+KEYS_HINT = "keys 0–9 (1 then 0 = 10), ←/→; Enter saves"
 
 
 def scale_line(value: int | None) -> str:
@@ -45,9 +47,12 @@ class NrsPicker(Widget, can_focus=True):
         self._last_digit_one = False
 
     def compose(self) -> ComposeResult:
-        yield Digits("-" if self.value is None else str(self.value), id="nrs-digits")
-        yield ScaleLine()
-        yield Static(ANCHORS, classes="nrs-anchors")
+        with Horizontal():
+            yield Digits("-" if self.value is None else str(self.value), id="nrs-digits")
+            with Vertical(id="nrs-side"):
+                yield ScaleLine()
+                yield Static(ANCHORS, classes="nrs-anchors")
+                yield Static(KEYS_HINT, classes="hint")
 
     def watch_value(self, value: int | None) -> None:
         if not self.is_mounted:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from tens.events import Snapshot
+from tens.events import LinkState, Snapshot
 from tui import format as fmt
 
 
@@ -15,7 +15,7 @@ def status_text(snap: Snapshot) -> str:
     return " · ".join(
         (
             device,
-            f"link {fmt.link_word(snap.link)}",
+            "LINK LOST" if snap.link is LinkState.LOST else f"link {fmt.link_word(snap.link)}",
             fmt.battery_text(snap.battery_percent),
             fmt.contact_text(snap.electrodes_ok),
         )
@@ -24,5 +24,5 @@ def status_text(snap: Snapshot) -> str:
 
 class StatusBar(Static):
     def show(self, snap: Snapshot) -> None:
-        self.set_class(snap.link.value == "lost", "-lost")
+        self.set_class(snap.link is LinkState.LOST, "-lost")
         self.update(status_text(snap))

@@ -11,6 +11,9 @@ from tui import format as fmt
 
 def timing_parts(snap: Snapshot) -> tuple[str, float, str]:
     """(left label, fraction done, right label) for a snapshot."""
+    if snap.session.ended:
+        reason = f": {snap.end_reason}" if snap.end_reason else ""
+        return f"{fmt.state_word(snap.session)} after {fmt.duration(snap.elapsed_s)}{reason}", 0, ""
     left = f"{fmt.state_word(snap.session)} · {fmt.duration(snap.elapsed_s)} elapsed"
     if snap.remaining_s is None:
         return left, 0.0, "time left --:--"
@@ -32,5 +35,7 @@ class TimingLine(Widget):
 
     def render(self) -> Text:
         left, done, right = self._parts
+        if not right:
+            return Text(left, overflow="ellipsis", no_wrap=True)
         width = max(0, self.size.width - len(left) - len(right) - 2)
         return Text(f"{left} {fmt.bar(done, 1.0, width)} {right}")
