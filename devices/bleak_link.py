@@ -187,7 +187,8 @@ async def connect_client(
             )
     except TimeoutError as exc:
         raise DeviceTimeout(
-            f"{label} ({ble_device.address}) did not accept a connection within {timeout:g} s"
+            f"{label} ({ble_device.address}) did not accept a connection within {timeout:g} s; "
+            "is it on, in range and free (not connected to another controller)?"
         ) from exc
     except (BleakNotFoundError, BleakDeviceNotFoundError) as exc:
         raise DeviceNotFound(
