@@ -138,6 +138,26 @@ async def test_radio_process_exit_is_link_loss_for_the_central(
     await radio.close()
 
 
+@pytest.mark.timeout(30)
+async def test_two_centrals_attached_at_the_same_time(remote: PeripheralProcess) -> None:
+    first, second = await asyncio.gather(
+        VirtualRadio.connect("127.0.0.1", remote.port),
+        VirtualRadio.connect("127.0.0.1", remote.port),
+    )
+    try:
+        for radio in (first, second):
+            seen = await BleakScanner.find_device_by_address(
+                remote.address, timeout=3.0, **radio.transport().scanner_options()
+            )
+            assert seen is not None
+        async with BleakClient(
+            remote.address, timeout=3.0, **second.transport().client_options()
+        ) as client:
+            assert await client.read_gatt_char(VALUE_UUID) == bytearray(b"hello")
+    finally:
+        await asyncio.gather(first.close(), second.close())
+
+
 async def test_connect_to_nothing_is_a_clear_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
