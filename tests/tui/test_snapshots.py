@@ -50,12 +50,17 @@ def test_help(snap_compare: Any) -> None:
     assert snap_compare(app, terminal_size=SIZE, press=["question_mark"])
 
 
-def test_pain_dialog_with_red_flag(snap_compare: Any, store: Any) -> None:
+def test_pain_dialog_with_red_flag(snap_compare: Any, store: Any, conn: Any) -> None:
     from textual.widgets import Checkbox
 
+    from tens.checklist import none_apply
+    from tens.store.sessions import record_checklist
+
+    record_checklist(conn, none_apply(), False)
     app = scenes.scene_app(store=store)
 
     async def before(pilot: Pilot[Any]) -> None:
+        await app.workers.wait_for_complete()
         app.apply_event(scenes.StateChanged(scenes.CONNECTED))
         await pilot.press("p", "7")
         app.screen.query_one("#flag-numbness", Checkbox).value = True
