@@ -62,6 +62,7 @@ from devices.opentens.codec import (
     decode_info,
     decode_status,
     encode_command,
+    status_length,
 )
 from devices.opentens.profile import (
     ALL_CHANNELS_MASK,
@@ -358,13 +359,8 @@ class OpenTensDriver:
         self._profile = profile
         self._capabilities = capabilities_from_info(profile, self._limits)
         self._info = replace(self._info, firmware=profile.firmware, profile_version=1)
-        if profile.channels >= 3 and client.mtu_size < 29:
-            log.warning(
-                "%s: %d channels need an ATT MTU >= 29 for a whole status, MTU is %d",
-                name,
-                profile.channels,
-                client.mtu_size,
-            )
+        if profile.channels >= 3:
+            self._warn_if_mtu_small(client, profile.channels)
 
         try:
             await client.start_notify(STATUS_UUID, self._on_status_notification)
@@ -394,6 +390,22 @@ class OpenTensDriver:
             await self._send_limits(self._limits)
         if self._timeouts.status_silence_s is not None:
             self._spawn(self._watch_status_silence(client, self._timeouts.status_silence_s))
+
+    def _warn_if_mtu_small(self, client: BleakClient, channels: int) -> None:
+        try:
+            mtu = client.mtu_size
+        except Exception:  # some backends cannot tell; a short status is refused anyway
+            return
+        needed = status_length(channels) + 3
+        if mtu < needed:
+            log.warning(
+                "%s: %d channels need an ATT MTU >= %d for a whole status, MTU is %d "
+                "(BlueZ reports 23 whatever was negotiated); a cut status is refused",
+                self._info.name,
+                channels,
+                needed,
+                mtu,
+            )
 
     async def _setup_battery(self, client: BleakClient) -> None:
         try:
