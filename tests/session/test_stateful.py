@@ -1,0 +1,224 @@
+"""Hypothesis stateful test: random commands from every source, link drops, peel-offs and
+clock advances drive the controller against the simulated wearable. After every step the
+simulator's delivered-output record (what the skin got) is checked against the limits.
+
+Runs on a looptime event loop, so minutes of session pass in milliseconds. The default run
+has 200 examples; `-m slow` runs a longer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import tempfile
+from pathlib import Path
+
+import looptime
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from tens.config import SessionDefaults, TensConfig
+from tens.controller import Controller
+from tens.events import SessionState, Source
+from tens.limits import Limits
+from tens.safety import StartRequest
+
+from .conftest import Rig, close_rig, make_rig
+
+PEAK = 20.0
+RATE = 2.0
+SESSION_MIN = 3.0
+DAILY_MIN = 8.0
+SLACK_T = 0.25  # a few connection events (30 ms each) plus a tick
+CONFIG = TensConfig(
+    limits=Limits(
+        peak_ma=PEAK,
+        ramp_ma_per_s=RATE,
+        session_minutes=SESSION_MIN,
+        daily_minutes=DAILY_MIN,
+        rest_minutes=0,
+    ),
+    session=SessionDefaults(ramp_down_s=2),
+)
+SOURCES = st.sampled_from([Source.CLI, Source.TUI, Source.MQTT, Source.SCHEDULER])
+_counter = itertools.count()
+
+
+class ControllerMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = looptime.new_event_loop(start=0, noop_cycles=200)
+        asyncio.set_event_loop(self.loop)
+        self.tmp = Path(tempfile.mkdtemp(prefix="tens-stateful-"))
+        self.rig: Rig = self.run(make_rig(self.tmp, CONFIG))
+        self.run(self.rig.ctrl.connect())
+        # times (loop time) after which output must be 0 until a new allowed start
+        self.blackouts: list[float] = []
+        self.starts: list[float] = []  # allowed starts and resumes
+        self.checked = 0
+
+    def run(self, coro):  # type: ignore[no-untyped-def]
+        return self.loop.run_until_complete(coro)
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    @property
+    def ctrl(self) -> Controller:
+        return self.rig.ctrl
+
+    # ------------------------------------------------------------ rules
+    @rule(
+        intensity=st.floats(0, 45, allow_nan=False),
+        minutes=st.sampled_from([0.1, 0.5, 1.0, 2.5, 4.0]),
+        source=SOURCES,
+    )
+    def start(self, intensity: float, minutes: float, source: Source) -> None:
+        t = self.now()
+        d = self.run(self.ctrl.start(StartRequest(intensity=intensity, minutes=minutes), source))
+        if intensity > PEAK or minutes > SESSION_MIN:
+            assert d.refused
+        if not d.refused:
+            self.starts.append(t)
+
+    @rule(source=SOURCES)
+    def stop(self, source: Source) -> None:
+        self.run(self.ctrl.stop(source))
+        self.blackouts.append(self.now())
+
+    @rule(value=st.floats(0, 45, allow_nan=False), source=SOURCES)
+    def set_intensity(self, value: float, source: Source) -> None:
+        d = self.run(self.ctrl.set_intensity(value, source))
+        if value > PEAK:
+            assert d.refused
+
+    @rule(steps=st.sampled_from([-2, -1, 1, 2]), source=SOURCES)
+    def step(self, steps: int, source: Source) -> None:
+        self.run(self.ctrl.step_intensity(steps, source))
+
+    @rule(source=SOURCES)
+    def pause(self, source: Source) -> None:
+        d = self.run(self.ctrl.pause(source))
+        if not d.refused:
+            self.blackouts.append(self.now())
+
+    @rule(source=SOURCES)
+    def resume(self, source: Source) -> None:
+        t = self.now()
+        d = self.run(self.ctrl.resume(source))
+        if not d.refused:
+            self.starts.append(t)
+
+    @rule(seconds=st.sampled_from([0.05, 0.3, 1.0, 4.0, 15.0, 60.0]))
+    def advance(self, seconds: float) -> None:
+        self.run(asyncio.sleep(seconds))
+
+    @precondition(lambda self: self.ctrl.device is not None and self.ctrl.device.connected)
+    @rule()
+    def drop_link(self) -> None:
+        self.run(self.rig.sim.drop_link())
+        self.blackouts.append(self.now())
+        self.run(asyncio.sleep(0.2))
+
+    @precondition(lambda self: not (self.ctrl.device is not None and self.ctrl.device.connected))
+    @rule()
+    def reconnect(self) -> None:
+        self.run(self.ctrl.connect())
+
+    @rule()
+    def peel_off_and_back(self) -> None:
+        self.run(self.rig.sim.peel_off(0))
+        self.blackouts.append(self.now())
+        self.run(asyncio.sleep(0.5))
+        self.run(self.rig.sim.reattach(0))
+
+    @rule(peak=st.sampled_from([5.0, 10.0, PEAK]))
+    def restart_with_config(self, peak: float) -> None:
+        """A config change takes effect through a restart: output stops, nothing resumes."""
+        old = self.ctrl
+        self.run(old.close())
+        self.blackouts.append(self.now())
+        cfg = CONFIG.model_copy(
+            update={"limits": CONFIG.limits.model_copy(update={"peak_ma": peak})}
+        )
+        self.rig.ctrl = Controller(cfg, old._open_device, self.rig.db)
+        self.run(self.rig.ctrl.connect())
+
+    # ------------------------------------------------------------ invariants
+    @invariant()
+    def record_within_limits(self) -> None:
+        samples = self.rig.record.for_channel(0)
+        new = samples[max(0, self.checked - 1) :]
+        for s in new:
+            assert s.intensity_ma <= PEAK + 1e-6, s
+        for a, b in itertools.pairwise(new):
+            if b.intensity_ma > a.intensity_ma + 1e-9:
+                assert b.intensity_ma - a.intensity_ma <= RATE * (b.t - a.t) + 0.25, (a, b)
+        self.checked = len(samples)
+
+    @invariant()
+    def no_output_after_blackout_without_new_start(self) -> None:
+        samples = self.rig.record.for_channel(0)
+        for t_b in self.blackouts[-3:]:
+            next_start = min((t for t in self.starts if t >= t_b), default=float("inf"))
+            for s in samples:
+                if t_b + SLACK_T < s.t < next_start:
+                    assert s.intensity_ma == 0, (t_b, next_start, s)
+
+    @invariant()
+    def sessions_end_on_time_and_daily_cap_holds(self) -> None:
+        samples = self.rig.record.for_channel(0)
+        on_time = 0.0
+        run_start = None
+        for s in samples:
+            if s.intensity_ma > 0 and run_start is None:
+                run_start = s.t
+            elif s.intensity_ma == 0 and run_start is not None:
+                on_time += s.t - run_start
+                assert s.t - run_start <= SESSION_MIN * 60 + SLACK_T
+                run_start = None
+        if run_start is not None:
+            assert self.now() - run_start <= SESSION_MIN * 60 + SLACK_T + 0.5
+            on_time += self.now() - run_start
+        assert on_time <= DAILY_MIN * 60 + 4 * SLACK_T
+
+    @invariant()
+    def session_state_is_consistent(self) -> None:
+        snap = self.ctrl.snapshot()
+        if snap.session in (SessionState.IDLE, SessionState.READY) or snap.session.ended:
+            assert snap.setpoint == 0
+
+    def teardown(self) -> None:
+        try:
+            self.run(close_rig(self.rig))
+            self.run(asyncio.sleep(0))
+        finally:
+            self.loop.close()
+            asyncio.set_event_loop(None)
+
+
+ControllerMachine.TestCase.settings = settings(
+    max_examples=200,
+    stateful_step_count=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+TestController = ControllerMachine.TestCase
+TestController = pytest.mark.timeout(600)(TestController)
+
+
+@pytest.mark.slow
+def test_stateful_long() -> None:
+    from hypothesis.stateful import run_state_machine_as_test
+
+    run_state_machine_as_test(
+        ControllerMachine,
+        settings=settings(
+            max_examples=1000,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
