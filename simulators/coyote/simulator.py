@@ -1,0 +1,229 @@
+"""Simulated Coyote 3.0 and 2.0 on a :class:`simulators.radio.VirtualRadio`.
+
+``sim = await Coyote3Simulator.start(radio)`` puts a device model behind a bumble GATT server
+that advertises like the real device (``47L121000`` / ``D-LAB ESTIM01``). ``sim.record`` is
+the delivered-output record (a :class:`simulators.opentens.record.DeliveredRecord`, so tests
+and benchmarks treat every simulator alike; for the Coyotes its values are **levels**, not
+mA). The fault API is on the simulator: :meth:`drop_link`, :meth:`power_cycle`,
+:meth:`set_battery`, and per model ``turn_wheel`` (3.0), ``ignore_soft_limits``/``ignore_bf``
+/``silent`` (3.0) and ``change_strength_on_device`` (2.0).
+"""
+
+from __future__ import annotations
+
+from bumble import gatt
+from bumble.core import AdvertisingData
+from bumble.device import Connection
+
+from simulators.coyote import wire2
+from simulators.coyote.model2 import Coyote2Model
+from simulators.coyote.model3 import Coyote3Model
+from simulators.coyote.peripheral import Peripheral, uuid16_list, uuid128_list
+from simulators.opentens.record import DeliveredRecord
+from simulators.radio.radio import VirtualRadio
+
+_P = gatt.Characteristic.Properties
+_PERM = gatt.Characteristic.Permissions
+
+V3_NAME = "47L121000"
+V2_NAME = "D-LAB ESTIM01"
+
+
+def _sig(short: int) -> str:
+    return f"0000{short:04X}-0000-1000-8000-00805F9B34FB"
+
+
+def _v2(short: int) -> str:
+    return wire2.BASE.format(short).upper()
+
+
+def _adv(name: str, *services: tuple[int, bytes]) -> tuple[bytes, bytes]:
+    adv = AdvertisingData(
+        [
+            (AdvertisingData.FLAGS, bytes([0x06])),
+            (AdvertisingData.COMPLETE_LOCAL_NAME, name.encode()),
+        ]
+    )
+    return bytes(adv), bytes(AdvertisingData(list(services)))
+
+
+class _SimulatorBase:
+    def __init__(self, peripheral: Peripheral, record: DeliveredRecord) -> None:
+        self.peripheral = peripheral
+        self.record = record
+
+    @property
+    def address(self) -> str:
+        return self.peripheral.address
+
+    @property
+    def name(self) -> str:
+        return str(self.peripheral.device.name)
+
+    @property
+    def connected(self) -> bool:
+        return self.peripheral.connected
+
+    async def drop_link(self) -> None:
+        """The link goes down (out of range): the central sees a disconnection."""
+        await self.peripheral.drop_links()
+
+    async def close(self) -> None:
+        await self.peripheral.close()
+
+
+class Coyote3Simulator(_SimulatorBase):
+    """A Coyote 3.0 on the radio. ``model`` is the device (see :mod:`.model3`)."""
+
+    def __init__(self, peripheral: Peripheral, model: Coyote3Model) -> None:
+        super().__init__(peripheral, model.record)
+        self.model = model
+
+    @classmethod
+    async def start(
+        cls,
+        radio: VirtualRadio,
+        *,
+        name: str = V3_NAME,
+        address: str | None = None,
+        battery: int = 100,
+        record: DeliveredRecord | None = None,
+    ) -> Coyote3Simulator:
+        model = Coyote3Model(record, battery=battery)
+        device = await radio.add_peripheral(name, address)
+        peripheral = Peripheral(device)
+
+        def write(_connection: Connection, value: bytes) -> None:
+            model.write(bytes(value))
+
+        def read_battery(_connection: Connection) -> bytes:
+            return bytes([model.battery])
+
+        control: gatt.Characteristic[bytes] = gatt.Characteristic(
+            _sig(0x150A),
+            _P.WRITE | _P.WRITE_WITHOUT_RESPONSE,
+            _PERM.WRITEABLE,
+            gatt.CharacteristicValue(write=write),
+        )
+        replies: gatt.Characteristic[bytes] = gatt.Characteristic(
+            _sig(0x150B), _P.NOTIFY, _PERM.READABLE, b""
+        )
+        battery_char: gatt.Characteristic[bytes] = gatt.Characteristic(
+            _sig(0x1500),
+            _P.READ | _P.NOTIFY,
+            _PERM.READABLE,
+            gatt.CharacteristicValue(read=read_battery),
+        )
+        device.add_services(
+            [
+                gatt.Service(_sig(0x180C), [control, replies]),
+                gatt.Service(_sig(0x180A), [battery_char]),
+            ]
+        )
+        model.notify_b1 = lambda data: peripheral.notify(replies, data)
+        model.notify_battery = lambda data: peripheral.notify(battery_char, data)
+        peripheral.on_link_lost = model.link_lost
+        adv, scan_response = _adv(name, uuid16_list([0x180C]))
+        await peripheral.advertise(adv, scan_response)
+        sim = cls(peripheral, model)
+        sim._replies = replies
+        return sim
+
+    _replies: gatt.Characteristic[bytes] | None = None
+
+    def send_raw_reply(self, data: bytes) -> None:
+        """Fault: notify these bytes on 0x150B as if they were a B1 (e.g. a corrupt one)."""
+        if self._replies is not None:
+            self.peripheral.notify(self._replies, data)
+
+    def turn_wheel(self, channel: int, delta: int) -> int:
+        return self.model.turn_wheel(channel, delta)
+
+    def set_battery(self, percent: int) -> None:
+        self.model.set_battery(percent)
+
+    async def power_cycle(self) -> None:
+        """Switch off (the link drops, strength goes to 0, BF stays) and on again."""
+        self.model.power_off()
+        await self.peripheral.drop_links()
+        self.model.power_on()
+
+
+class Coyote2Simulator(_SimulatorBase):
+    """A Coyote 2.0 on the radio. ``model`` is the device (see :mod:`.model2`)."""
+
+    def __init__(self, peripheral: Peripheral, model: Coyote2Model) -> None:
+        super().__init__(peripheral, model.record)
+        self.model = model
+
+    @classmethod
+    async def start(
+        cls,
+        radio: VirtualRadio,
+        *,
+        name: str = V2_NAME,
+        address: str | None = None,
+        battery: int = 100,
+        record: DeliveredRecord | None = None,
+    ) -> Coyote2Simulator:
+        model = Coyote2Model(record, battery=battery)
+        device = await radio.add_peripheral(name, address)
+        peripheral = Peripheral(device)
+
+        def write_strength(_connection: Connection, value: bytes) -> None:
+            model.write_strength(bytes(value))
+
+        def read_strength(_connection: Connection) -> bytes:
+            return model.strength_bytes()
+
+        def wave_char(short: int, channel: int) -> gatt.Characteristic[bytes]:
+            def write(_connection: Connection, value: bytes) -> None:
+                model.write_wave(channel, bytes(value))
+
+            def read(_connection: Connection) -> bytes:
+                return bytes(3)
+
+            return gatt.Characteristic(
+                _v2(short),
+                _P.READ | _P.WRITE,
+                _PERM.READABLE | _PERM.WRITEABLE,
+                gatt.CharacteristicValue(read=read, write=write),
+            )
+
+        strength: gatt.Characteristic[bytes] = gatt.Characteristic(
+            _v2(0x1504),
+            _P.READ | _P.WRITE | _P.NOTIFY,
+            _PERM.READABLE | _PERM.WRITEABLE,
+            gatt.CharacteristicValue(read=read_strength, write=write_strength),
+        )
+
+        def read_battery(_connection: Connection) -> bytes:
+            return bytes([model.battery])
+
+        battery_char: gatt.Characteristic[bytes] = gatt.Characteristic(
+            _v2(0x1500),
+            _P.READ | _P.NOTIFY,
+            _PERM.READABLE,
+            gatt.CharacteristicValue(read=read_battery),
+        )
+        device.add_services(
+            [
+                # the device reads 0x1506 as channel A and 0x1505 as channel B
+                gatt.Service(_v2(0x180B), [strength, wave_char(0x1505, 1), wave_char(0x1506, 0)]),
+                gatt.Service(_v2(0x180A), [battery_char]),
+            ]
+        )
+        model.notify_strength = lambda data: peripheral.notify(strength, data)
+        model.notify_battery = lambda data: peripheral.notify(battery_char, data)
+        peripheral.on_link_lost = model.link_lost
+        adv, scan_response = _adv(name, uuid128_list([_v2(0x180B)]))
+        await peripheral.advertise(adv, scan_response)
+        return cls(peripheral, model)
+
+    def set_battery(self, percent: int) -> None:
+        self.model.set_battery(percent)
+
+    async def power_cycle(self) -> None:
+        self.model.power_off()
+        await self.peripheral.drop_links()
+        self.model.power_on()

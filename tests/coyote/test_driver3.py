@@ -1,0 +1,276 @@
+"""The Coyote 3.0 driver against the simulated device over the virtual radio (looptime)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from simulators.coyote import wire3
+from simulators.coyote.model3 import FRAME_GRACE_S, Received
+from tens.device import (
+    ChannelOutput,
+    DeviceRejected,
+    DeviceStatus,
+    Fault,
+    LinkLost,
+    ProtocolViolation,
+    Waveform,
+)
+from tests.coyote.conftest import coyote3_rig
+
+pytestmark = [pytest.mark.looptime, pytest.mark.timeout(60)]
+
+OUT = ChannelOutput(intensity=12, pulse_width_us=150, frequency_hz=100)
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def run_for(driver: object, seconds: float) -> None:
+    """Let the stream run, feeding the host watchdog like the session runner does."""
+    from devices.coyote.base import CoyoteDriverBase
+
+    assert isinstance(driver, CoyoteDriverBase)
+    end = now() + seconds
+    while now() < end:
+        await asyncio.sleep(0.1)
+        await driver.keepalive()
+
+
+def first_wave_index(received: list[Received]) -> int:
+    return next(i for i, r in enumerate(received) if r.plays(0) or r.plays(1))
+
+
+def assert_zero_and_bf_before_waves(received: list[Received], limit: int) -> None:
+    """From the start of ``received``: absolute 0 on both channels, BF with our limit, and
+    only then any waveform."""
+    k = first_wave_index(received)
+    before = received[:k]
+    zeros = [
+        i
+        for i, r in enumerate(before)
+        if isinstance(r.frame, wire3.StrengthFrame)
+        and all(p.mode == wire3.SET and p.value == 0 for p in r.frame.channels)
+    ]
+    bfs = [
+        i
+        for i, r in enumerate(before)
+        if isinstance(r.frame, wire3.LimitFrame) and r.frame.soft_limits == (limit, limit)
+    ]
+    assert zeros, "no absolute strength 0 before the first waveform"
+    assert bfs, f"no BF with soft limits {limit} before the first waveform"
+    assert zeros[0] < k and bfs[-1] < k
+
+
+async def test_connect_itself_sends_zero_then_bf_with_the_limit_known_so_far() -> None:
+    async with coyote3_rig(connect=False) as rig:
+        await rig.driver.connect()
+        kinds = [r.kind for r in rig.sim.model.received]
+        assert kinds[:2] == ["B0", "BF"]
+        bf = rig.sim.model.received[1].frame
+        assert isinstance(bf, wire3.LimitFrame)
+        assert bf.soft_limits == (0, 0)  # no limit configured yet: the device may give nothing
+        with pytest.raises(DeviceRejected):
+            await rig.driver.set_output(0, OUT)
+
+
+async def test_connect_sends_absolute_zero_then_bf_before_any_waveform() -> None:
+    async with coyote3_rig(level_limit=20) as rig:
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 0.5)
+        received = rig.sim.model.received
+        first = received[0].frame
+        assert isinstance(first, wire3.StrengthFrame)
+        assert first.seq != 0 and all(p.mode == wire3.SET and p.value == 0 for p in first.channels)
+        assert not first.a.wave_valid and not first.b.wave_valid
+        assert_zero_and_bf_before_waves(received, 20)
+        assert rig.sim.model.soft_limits == [20, 20]
+        assert rig.sim.record.max(0) == 12
+
+
+async def test_output_within_level_limit_and_refused_above() -> None:
+    async with coyote3_rig(level_limit=20) as rig:
+        await rig.driver.arm((0, 1))
+        with pytest.raises(DeviceRejected):
+            await rig.driver.set_output(0, ChannelOutput(21, 150, 100))
+        with pytest.raises(DeviceRejected):  # 150 Hz: a pulse period under 10 ms
+            await rig.driver.set_output(0, ChannelOutput(5, 150, 150))
+        await rig.driver.set_output(0, ChannelOutput(7.9, 150, 100))  # rounded down
+        await rig.driver.set_output(1, ChannelOutput(20, 150, 2, Waveform.BURST))
+        await run_for(rig.driver, 1.0)
+        assert rig.sim.model.strength == [7, 20]
+        assert rig.sim.record.max(0) == 7 and rig.sim.record.max(1) == 20
+
+
+async def test_stop_is_written_at_once_not_at_the_next_tick() -> None:
+    async with coyote3_rig() as rig:
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 0.5)
+        await asyncio.sleep(0.04)  # between two frames
+        t_stop = now()
+        await rig.driver.stop()
+        assert rig.sim.model.strength == [0, 0]
+        last = rig.sim.record.for_channel(0)[-1]
+        assert last.intensity_ma == 0 and last.t - t_stop < 0.005
+
+
+async def test_next_strength_change_waits_for_the_matching_b1() -> None:
+    async with coyote3_rig() as rig:
+        rig.sim.model.silent = True  # the device stops answering
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, ChannelOutput(5, 150, 100))
+        await asyncio.sleep(0.25)
+        await rig.driver.set_output(0, ChannelOutput(8, 150, 100))
+        await asyncio.sleep(0.35)
+        t0 = rig.sim.model.received[0].t
+        sets = [
+            r
+            for r in rig.sim.model.received
+            if isinstance(r.frame, wire3.StrengthFrame)
+            and r.frame.a.mode == wire3.SET
+            and r.t > t0 + 0.01
+        ]
+        assert len(sets) == 1
+        first = sets[0].frame
+        assert isinstance(first, wire3.StrengthFrame)
+        assert first.seq != 0  # numbered: it asks for a B1
+        assert rig.sim.model.strength[0] == 5
+        await asyncio.sleep(1.0)  # no B1 in time: unsure -> violation, output stopped
+        assert any(isinstance(e, ProtocolViolation) for e in rig.events)
+        assert rig.sim.model.strength == [0, 0]
+
+
+async def test_strength_changes_follow_each_other_once_acknowledged() -> None:
+    async with coyote3_rig(level_limit=20) as rig:
+        await rig.driver.arm((0,))
+        for level in range(1, 11):
+            await rig.driver.set_output(0, ChannelOutput(level, 150, 100))
+            await asyncio.sleep(0.1)
+        await run_for(rig.driver, 0.3)
+        seqs = [
+            r.frame.seq
+            for r in rig.sim.model.received
+            if isinstance(r.frame, wire3.StrengthFrame) and r.frame.a.mode == wire3.SET
+        ]
+        assert all(1 <= s <= 15 for s in seqs)
+        assert rig.sim.model.strength[0] == 10
+        acks = [e.acked_seq for e in rig.events if isinstance(e, DeviceStatus) and e.acked_seq]
+        assert acks[-1] == seqs[-1]
+
+
+async def test_reconnect_mid_session_sends_zero_and_bf_before_any_waveform() -> None:
+    async with coyote3_rig(level_limit=20) as rig:
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 0.5)
+        assert rig.sim.model.delivered(0) == 12
+        await rig.sim.drop_link()
+        await asyncio.sleep(0.3)
+        assert any(isinstance(e, LinkLost) for e in rig.events)
+        assert not rig.driver.connected
+        # frames stopped: output ended, but the strength is still set on the device
+        assert rig.sim.model.delivered(0) == 0 and rig.sim.model.strength[0] == 12
+        mark = len(rig.sim.model.received)
+        await rig.driver.connect()
+        # connect() alone already re-sent BF with the limit configured before the link loss
+        assert rig.sim.model.strength == [0, 0]
+        kinds = [r.kind for r in rig.sim.model.received[mark:]]
+        assert kinds[:2] == ["B0", "BF"]
+        await rig.driver.set_device_limits(20, 2.0, 1.0)
+        # nothing resumes by itself: a new start is needed
+        await run_for(rig.driver, 0.3)
+        assert rig.sim.model.delivered(0) == 0
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 0.3)
+        assert_zero_and_bf_before_waves(rig.sim.model.received[mark:], 20)
+        assert rig.sim.model.delivered(0) == 12
+
+
+async def test_bf_is_resent_after_the_device_was_power_cycled() -> None:
+    async with coyote3_rig(level_limit=20) as rig:
+        rig.sim.model.soft_limits = [200, 200]  # e.g. another app raised them meanwhile
+        await rig.sim.power_cycle()
+        await asyncio.sleep(0.2)
+        await rig.driver.connect()
+        assert rig.sim.model.soft_limits == [20, 20]
+
+
+async def test_frame_stream_that_stops_ends_output_within_100_ms() -> None:
+    async with coyote3_rig() as rig:
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 0.5)
+        stream = rig.driver._stream
+        assert stream is not None
+        stream.cancel()  # the frames stop (a hung host), the link stays up
+        await asyncio.sleep(0.5)
+        last_frame = rig.sim.model.received[-1].t
+        stopped = rig.sim.record.for_channel(0)[-1]
+        assert stopped.intensity_ma == 0 and stopped.cause == "frames stopped"
+        next_due = last_frame + 0.1
+        assert 0 <= stopped.t - next_due <= 0.1
+        assert stopped.t - next_due == pytest.approx(FRAME_GRACE_S)
+        assert rig.sim.model.strength[0] == 12  # the strength stays set
+
+
+async def test_wheel_within_limit_is_reported_and_kept() -> None:
+    async with coyote3_rig(level_limit=20) as rig:
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 0.3)
+        rig.sim.turn_wheel(0, -4)
+        await run_for(rig.driver, 0.3)
+        status = [e for e in rig.events if isinstance(e, DeviceStatus)][-1]
+        assert status.channels[0].delivered == 8 and not status.faults
+        assert rig.sim.model.strength[0] == 8  # the driver does not turn it back up
+        assert rig.driver.device_levels[0] == 8
+
+
+async def test_wheel_above_the_limit_is_a_fault_and_output_goes_to_zero() -> None:
+    async with coyote3_rig(level_limit=20) as rig:
+        rig.sim.model.ignore_soft_limits = True  # a device that does not keep its soft limit
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 0.3)
+        rig.sim.turn_wheel(0, +30)
+        await asyncio.sleep(0.05)
+        faults = [e for e in rig.events if isinstance(e, DeviceStatus) and e.faults]
+        assert faults and Fault.WHEEL_OVER_LIMIT in faults[0].faults
+        assert rig.sim.model.strength == [0, 0]
+        assert rig.sim.model.delivered(0) == 0
+
+
+async def test_malformed_b1_is_a_violation_and_stops() -> None:
+    async with coyote3_rig() as rig:
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 0.3)
+        rig.sim.send_raw_reply(bytes([0xB1, 0, 250, 0]))  # strength 250: not a valid B1
+        await asyncio.sleep(0.05)
+        assert any(isinstance(e, ProtocolViolation) for e in rig.events)
+        assert rig.sim.model.strength == [0, 0]
+
+
+async def test_host_watchdog_zeroes_output_when_the_controller_goes_quiet() -> None:
+    async with coyote3_rig() as rig:
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await asyncio.sleep(1.5)  # no keepalive
+        faults = [e for e in rig.events if isinstance(e, DeviceStatus) and e.faults]
+        assert faults and Fault.WATCHDOG in faults[0].faults
+        assert rig.sim.model.strength == [0, 0] and rig.sim.model.delivered(0) == 0
+        assert rig.sim.record.max(0) == 12
+
+
+async def test_battery_is_reported() -> None:
+    async with coyote3_rig() as rig:
+        assert rig.driver.battery_percent == 100
+        rig.sim.set_battery(4)
+        await asyncio.sleep(0.05)
+        status = [e for e in rig.events if isinstance(e, DeviceStatus)][-1]
+        assert status.battery_percent == 4 and Fault.LOW_BATTERY in status.faults
