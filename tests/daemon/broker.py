@@ -32,6 +32,8 @@ class Broker:
     workdir: Path
     port: int
     extra_conf: str = ""
+    listener_conf: str | None = None
+    """Replaces the default anonymous plain-TCP listener lines (e.g. for TLS and passwords)."""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -40,10 +42,10 @@ class Broker:
 
     def start(self) -> None:
         assert MOSQUITTO is not None
+        listener = self.listener_conf or f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
         self.conf_path.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "set_tcp_nodelay true\n"
+            listener + "set_tcp_nodelay true\n"
+            "user root\n"  # only applies when started as root: keep reading our temp files
             "persistence false\n"
             "log_dest stderr\n"
             "log_type error\n"
@@ -84,8 +86,10 @@ class Broker:
 
 
 @contextlib.contextmanager
-def running_broker(workdir: Path, extra_conf: str = "") -> Iterator[Broker]:
-    broker = Broker(workdir, free_port(), extra_conf)
+def running_broker(
+    workdir: Path, extra_conf: str = "", listener_conf: str | None = None, port: int | None = None
+) -> Iterator[Broker]:
+    broker = Broker(workdir, port or free_port(), extra_conf, listener_conf)
     broker.start()
     try:
         yield broker

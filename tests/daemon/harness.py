@@ -55,6 +55,7 @@ async def running_daemon(
     open_device: Callable[[], Awaitable[Device]] = no_device,
     config: TensConfig | None = None,
     store: Any = None,
+    connect_within: float = 5.0,
 ) -> AsyncIterator[Running]:
     clock = LoopClock()
     controller = Controller(config or TensConfig(), open_device, store, clock)
@@ -68,7 +69,7 @@ async def running_daemon(
     task = asyncio.create_task(daemon.run())
     run = Running(daemon, controller, Topics(settings.prefix, settings.controller_id), task)
     try:
-        await run.connected()
+        await run.connected(connect_within)
         yield run
     finally:
         if not task.done():

@@ -65,8 +65,8 @@ class Watcher:
 
 
 @contextlib.asynccontextmanager
-async def watching(port: int, *filters: str) -> AsyncIterator[Watcher]:
-    async with aiomqtt.Client("127.0.0.1", port, identifier=None) as client:
+async def watching(port: int, *filters: str, **client_kw: Any) -> AsyncIterator[Watcher]:
+    async with aiomqtt.Client("127.0.0.1", port, **client_kw) as client:
         w = Watcher(client)
         for f in filters:
             await client.subscribe(f, qos=1)
