@@ -134,7 +134,7 @@ def _opt(value: int | None) -> str:
 
 
 def entry_line(e: PainEntry, tz: dt.tzinfo | None = None) -> str:
-    ctx = e.context.value if e.session_id is None else f"{e.context.value} #{e.session_id}"
+    ctx = e.context.value if e.session_id is None else f"{e.context.value} session {e.session_id}"
     parts = [f"#{e.id:<5}", local_time(e.at, tz), f"pain {e.score:>2}", ctx]
     if e.region:
         parts.append(e.region)
