@@ -227,3 +227,18 @@ class Coyote2Simulator(_SimulatorBase):
         self.model.power_off()
         await self.peripheral.drop_links()
         self.model.power_on()
+
+
+COYOTE_MODELS = ("coyote3", "coyote2")
+
+
+async def start_coyote(
+    radio: VirtualRadio, model: str, *, name: str | None = None, address: str | None = None
+) -> Coyote3Simulator | Coyote2Simulator:
+    """Start the simulated ``coyote3`` or ``coyote2`` on ``radio`` (for the CLI's
+    ``--sim-model`` and ``tens simulate --model``)."""
+    if model == "coyote3":
+        return await Coyote3Simulator.start(radio, name=name or V3_NAME, address=address)
+    if model == "coyote2":
+        return await Coyote2Simulator.start(radio, name=name or V2_NAME, address=address)
+    raise ValueError(f"unknown Coyote model {model!r}; choose one of {', '.join(COYOTE_MODELS)}")

@@ -35,6 +35,8 @@ from tens.device import Device, DeviceError
 if TYPE_CHECKING:
     from devices.transport import BleTransport
 
+SIM_MODELS = ("opentens", "coyote3", "coyote2")
+"""Models ``--simulator`` can start (``--sim-model``); the Coyotes are in simulators.coyote."""
 RADIO_ENV = "TENS_RADIO"  # the same name as simulators.radio.spec.RADIO_ENV (kept import-free)
 SIMULATOR_NAME = "OpenTENS-Sim"
 DEFAULT_DEVICE_SCAN_S = 5.0
@@ -67,6 +69,12 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, device: bool = True
         metavar="HOST:PORT",
         default=None,
         help=f"join the virtual radio of `tens simulate --listen HOST:PORT` (env {RADIO_ENV})",
+    )
+    group.add_argument(
+        "--sim-model",
+        choices=SIM_MODELS,
+        default="opentens",
+        help="which wearable --simulator simulates (default: opentens)",
     )
     if device:
         group.add_argument(
@@ -163,14 +171,21 @@ async def open_target(
     device_address = getattr(args, "device", None)
     async with contextlib.AsyncExitStack() as stack:
         if getattr(args, "simulator", False):
-            from simulators.opentens import start_simulated_wearable
             from simulators.radio import VirtualRadio
 
             radio = await VirtualRadio.local()
             stack.push_async_callback(radio.close)
-            simulator = await start_simulated_wearable(
-                radio, name=simulator_name, config=simulator_config
-            )
+            sim_model = getattr(args, "sim_model", None) or "opentens"
+            if sim_model == "opentens":
+                from simulators.opentens import start_simulated_wearable
+
+                simulator = await start_simulated_wearable(
+                    radio, name=simulator_name, config=simulator_config
+                )
+            else:
+                from simulators.coyote.simulator import start_coyote
+
+                simulator = await start_coyote(radio, sim_model)
             stack.push_async_callback(_close_simulator, simulator)
             target = Target(
                 transport=radio.transport(),
