@@ -1,0 +1,198 @@
+"""Whole sessions through the controller on each simulated Coyote over the virtual radio.
+
+Every check reads the simulator's delivered-output record (values in levels), never what the
+controller believes. looptime fast-forwards the loop's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators.coyote import wire3
+from simulators.coyote.simulator import Coyote2Simulator, Coyote3Simulator, start_coyote
+from tens.checklist import none_apply
+from tens.config import TensConfig
+from tens.controller import Controller
+from tens.events import ControllerEvent, SessionState, Source
+from tens.limits import LevelLimits, Limits
+from tens.safety import StartRequest
+
+pytestmark = [pytest.mark.looptime, pytest.mark.timeout(60)]
+
+LEVELS = {
+    "coyote3": LevelLimits(peak=20, ramp_per_s=2, step=1),
+    "coyote2": LevelLimits(peak=300, ramp_per_s=30, step=7),
+}
+
+
+def config(**levels: LevelLimits) -> TensConfig:
+    return TensConfig(limits=Limits(levels=levels))
+
+
+@dataclass
+class Rig:
+    ctrl: Controller
+    sim: Any
+    events: list[ControllerEvent] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def controller_on(
+    model: str, tmp_path: Path, cfg: TensConfig | None = None
+) -> AsyncIterator[Rig]:
+    from devices import registry
+    from simulators.radio import VirtualRadio
+    from tens.store import AsyncDB
+    from tens.store.sessions import record_checklist
+
+    radio = await VirtualRadio.local()
+    sim = await start_coyote(radio, model)
+    db = await AsyncDB.open(tmp_path / f"{model}.db")
+    await db.run(record_checklist, none_apply(), False)
+    transport = radio.transport()
+
+    async def opener() -> Any:
+        return await registry.open_device(transport, sim.address, 5.0)
+
+    ctrl = Controller(cfg if cfg is not None else config(**LEVELS), opener, db)
+    rig = Rig(ctrl, sim)
+    ctrl.add_listener(rig.events.append)
+    try:
+        yield rig
+    finally:
+        await ctrl.close()
+        await sim.close()
+        await radio.close()
+        await db.close()
+
+
+def assert_ramp_within(record: Any, channel: int, per_s: float, slack: float) -> None:
+    samples = record.for_channel(channel)
+    for a, b in itertools.pairwise(samples):
+        if b.intensity_ma > a.intensity_ma:
+            dt = max(b.t - a.t, 1e-9)
+            assert b.intensity_ma - a.intensity_ma <= per_s * dt + slack, (a, b)
+
+
+@pytest.mark.parametrize(
+    ("model", "target", "ramp"),
+    [("coyote3", 15, 2.0), ("coyote2", 210, 30.0)],
+)
+async def test_full_session_within_level_limits(
+    model: str, target: float, ramp: float, tmp_path: Path
+) -> None:
+    async with controller_on(model, tmp_path) as rig:
+        await rig.ctrl.connect()
+        lim = rig.ctrl.limits()
+        assert lim is not None and lim.unit.value == "level" and lim.density_limit is None
+        d = await rig.ctrl.start(StartRequest(intensity=target, minutes=1), Source.CLI)
+        assert d.outcome == "allowed", d.reason
+        snap = await rig.ctrl.wait_ended()
+        assert snap.session is SessionState.FINISHED, snap.end_reason
+        record = rig.sim.record
+        assert record.max(0) == target
+        assert record.max(0) <= LEVELS[model].peak
+        assert record.last(0) == 0 and record.max(1) == 0
+        assert_ramp_within(record, 0, ramp, slack=1.0)
+        if isinstance(rig.sim, Coyote3Simulator):
+            assert rig.sim.model.soft_limits == [20, 20]  # BF = our level limit
+
+
+async def test_coyote3_start_above_the_level_limit_is_refused(tmp_path: Path) -> None:
+    async with controller_on("coyote3", tmp_path) as rig:
+        await rig.ctrl.connect()
+        d = await rig.ctrl.start(StartRequest(intensity=25), Source.CLI)
+        assert d.refused and "peak" in d.reason
+        await asyncio.sleep(1.0)
+        assert rig.sim.record.max() == 0
+
+
+async def test_coyote_without_level_limits_is_refused_and_bf_keeps_it_at_zero(
+    tmp_path: Path,
+) -> None:
+    async with controller_on("coyote3", tmp_path, TensConfig()) as rig:
+        await rig.ctrl.connect()
+        assert rig.ctrl.limits_refusal is not None
+        assert "level limits" in rig.ctrl.limits_refusal
+        d = await rig.ctrl.start(StartRequest(intensity=5), Source.CLI)
+        assert d.refused
+        assert isinstance(rig.sim, Coyote3Simulator)
+        assert rig.sim.model.soft_limits == [0, 0]  # the device itself allows nothing
+        assert rig.sim.turn_wheel(0, 10) == 0
+        assert rig.sim.record.max() == 0
+
+
+async def test_coyote3_wheel_above_the_limit_stops_the_session(tmp_path: Path) -> None:
+    async with controller_on("coyote3", tmp_path) as rig:
+        assert isinstance(rig.sim, Coyote3Simulator)
+        rig.sim.model.ignore_soft_limits = True  # firmware that does not keep its soft limit
+        await rig.ctrl.connect()
+        d = await rig.ctrl.start(StartRequest(intensity=10, minutes=5), Source.CLI)
+        assert d.outcome == "allowed", d.reason
+        await asyncio.sleep(10)
+        rig.sim.turn_wheel(0, +40)
+        snap = await asyncio.wait_for(rig.ctrl.wait_ended(), 5)
+        assert snap.session is SessionState.ABORTED
+        assert "above the limit" in (snap.end_reason or "")
+        await asyncio.sleep(0.3)
+        assert rig.sim.model.strength == [0, 0]
+        assert rig.sim.record.last(0) == 0
+
+
+async def test_coyote3_wheel_above_the_setpoint_stops_the_session(tmp_path: Path) -> None:
+    async with controller_on("coyote3", tmp_path) as rig:
+        assert isinstance(rig.sim, Coyote3Simulator)
+        await rig.ctrl.connect()
+        d = await rig.ctrl.start(StartRequest(intensity=8, minutes=5), Source.CLI)
+        assert d.outcome == "allowed", d.reason
+        await asyncio.sleep(10)
+        rig.sim.turn_wheel(0, +10)  # within the soft limit (20), above what was asked
+        snap = await asyncio.wait_for(rig.ctrl.wait_ended(), 5)
+        assert snap.session is SessionState.ABORTED
+        await asyncio.sleep(0.3)
+        assert rig.sim.record.last(0) == 0 and rig.sim.model.strength == [0, 0]
+
+
+async def test_coyote3_link_loss_aborts_and_reconnect_starts_from_zero(tmp_path: Path) -> None:
+    async with controller_on("coyote3", tmp_path) as rig:
+        assert isinstance(rig.sim, Coyote3Simulator)
+        await rig.ctrl.connect()
+        d = await rig.ctrl.start(StartRequest(intensity=10, minutes=5), Source.CLI)
+        assert d.outcome == "allowed", d.reason
+        await asyncio.sleep(10)
+        await rig.sim.drop_link()
+        snap = await asyncio.wait_for(rig.ctrl.wait_ended(), 5)
+        assert snap.session is SessionState.ABORTED
+        await asyncio.sleep(0.3)
+        assert rig.sim.record.last(0) == 0  # frames stopped
+        assert rig.sim.model.strength[0] == 10  # ... but the strength stayed set
+        mark = len(rig.sim.model.received)
+        await rig.ctrl.disconnect()
+        await rig.ctrl.connect()
+        after = rig.sim.model.received[mark:]
+        assert after[0].kind == "B0" and isinstance(after[0].frame, wire3.StrengthFrame)
+        assert all(p.mode == wire3.SET and p.value == 0 for p in after[0].frame.channels)
+        assert after[1].kind == "BF"
+        assert rig.sim.model.strength == [0, 0]
+        await asyncio.sleep(2)
+        assert rig.sim.record.last(0) == 0  # nothing resumed by itself
+
+
+async def test_coyote2_session_writes_strength_in_levels(tmp_path: Path) -> None:
+    async with controller_on("coyote2", tmp_path) as rig:
+        assert isinstance(rig.sim, Coyote2Simulator)
+        await rig.ctrl.connect()
+        d = await rig.ctrl.start(StartRequest(intensity=70, minutes=1), Source.CLI)
+        assert d.outcome == "allowed", d.reason
+        await asyncio.sleep(20)
+        assert rig.sim.model.strength[0] == 70
+        await rig.ctrl.stop(Source.CLI)
+        assert rig.sim.model.strength == [0, 0]
