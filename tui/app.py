@@ -119,6 +119,8 @@ class TensApp(App[int]):
             await self.controller.connect()
         except DeviceError as exc:
             self.view.add_log(self.wall_hms(), "error", f"Could not connect: {exc}")
+            if self.devices is not None:
+                self.open_devices()  # choose another device, or the simulator
         self.refresh_view(soon=False)
 
     async def _first_run(self) -> None:

@@ -60,7 +60,7 @@ class SessionScreen(Screen[None]):
         self.query_one(StatusBar).show(snap)
         self.query_one(IntensityGauge).show(snap, view.delivered)
         self.query_one(TimingLine).show(snap)
-        self.query_one(PlanLine).show(plan, snap.unit, view.last_refusal)
+        self.query_one(PlanLine).show(plan, snap.unit, view.last_refusal, snap)
         chart = self.query_one(OutputChart)
         chart.show(view.chart(now, chart.columns), full_scale(snap, view.delivered_max), snap.unit)
         self.query_one(EventLog).show(view.log)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from textual.widgets import Static
 
+from tens.events import SessionState, Snapshot
 from tui import format as fmt
 
 
@@ -39,17 +40,28 @@ def placement_label(key: str | None) -> str:
     return region.label if region is not None else key
 
 
-def plan_text(plan: SessionPlan, unit: str, refusal: str | None) -> str:
-    line = (
-        f"Next: {plan.program} · {plan.minutes:g} min · to {fmt.amount(plan.intensity, unit)}"
-        f" · {placement_label(plan.placement)} (g)"
-    )
+def plan_text(
+    plan: SessionPlan, unit: str, refusal: str | None, snap: Snapshot | None = None
+) -> str:
+    if snap is not None and (snap.session.active or snap.session is SessionState.PAUSED):
+        pausing = "space resumes" if snap.session is SessionState.PAUSED else "space pauses"
+        line = (
+            f"Now: {snap.program or plan.program} · target {fmt.amount(snap.target, unit)}"
+            f" · up/down one step · {pausing}"
+        )
+    else:
+        line = (
+            f"Next: {plan.program} · {plan.minutes:g} min · to "
+            f"{fmt.amount(plan.intensity, unit)} · {placement_label(plan.placement)} (g)"
+        )
     if refusal:
         line += f"\nREFUSED: {refusal}"
     return line
 
 
 class PlanLine(Static):
-    def show(self, plan: SessionPlan, unit: str, refusal: str | None) -> None:
+    def show(
+        self, plan: SessionPlan, unit: str, refusal: str | None, snap: Snapshot | None = None
+    ) -> None:
         self.set_class(bool(refusal), "-refused")
-        self.update(plan_text(plan, unit, refusal))
+        self.update(plan_text(plan, unit, refusal, snap))
