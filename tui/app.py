@@ -20,7 +20,7 @@ from textual.widgets import Input, TextArea
 
 from tens.clock import Clock, LoopClock
 from tens.device import DeviceError
-from tens.events import ControllerEvent, SessionEnded, SessionState, Source
+from tens.events import ControllerEvent, Decision, SessionEnded, SessionState, Source
 from tui.device_choice import DeviceChoice
 from tui.messages import ControllerEventArrived
 from tui.pain_answer import PainAnswer
@@ -202,13 +202,17 @@ class TensApp(App[int]):
     async def action_stop_escape(self) -> None:
         was_on = self.output_may_be_on()
         await self.stop_now()
-        # With nothing running, Escape also closes the screen or dialog on top.
-        if not was_on and len(self.screen_stack) > 2:
-            screen = self.screen
-            if isinstance(screen, ModalScreen):
-                screen.dismiss(None)
-            elif isinstance(screen, Screen):
-                self.pop_screen()
+        # With nothing running, Escape also closes the screen or dialog on top (not the
+        # checklist: it is answered, not dismissed).
+        from tui.screens.checklist import ChecklistScreen
+
+        screen = self.screen
+        if was_on or len(self.screen_stack) <= 2 or isinstance(screen, ChecklistScreen):
+            return
+        if isinstance(screen, ModalScreen):
+            screen.dismiss(None)
+        elif isinstance(screen, Screen):
+            self.pop_screen()
 
     async def start_or_pause(self) -> None:
         snap = self.controller.snapshot()
@@ -233,7 +237,11 @@ class TensApp(App[int]):
             placement=plan.placement,
         )
         self.view.last_refusal = None
-        await self._decide(self.controller.start(request, Source.TUI))
+        decision = await self._decide(self.controller.start(request, Source.TUI))
+        if decision is not None and decision.refused and "checklist" in decision.reason:
+            await self._first_run()  # not answered yet: ask now
+        if decision is None or decision.refused:
+            return None
         return self.controller.snapshot().session_id
 
     async def step(self, delta: int) -> None:
@@ -250,17 +258,20 @@ class TensApp(App[int]):
         self.plan = replace(self.plan, intensity=max(0.0, value))
         self.refresh_view(soon=False)
 
-    async def _decide(self, call: Awaitable[Any]) -> None:
+    async def _decide(self, call: Awaitable[Decision]) -> Decision | None:
+        """Await a controller request; show a refusal's reason at once. None: it failed."""
+        decision: Decision | None = None
         try:
             decision = await call
         except DeviceError as exc:
             self.view.last_refusal = str(exc)
             self.view.add_log(self.wall_hms(), "error", str(exc))
         else:
-            refused = getattr(decision, "refused", False)
+            refused = decision.refused
             self.view.last_refusal = f"{decision.action}: {decision.reason}" if refused else None
         self.view.apply_snapshot(self.controller.snapshot(), at=self.wall_hms(), now=self.now())
         self.refresh_view(soon=False)
+        return decision
 
     # ---- screens ----------------------------------------------------------------------
 
