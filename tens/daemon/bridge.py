@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tens.daemon")
 
 NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+SHORT_CONNECTION_S = 5.0
 STATE_MIN_INTERVAL_S = 0.2
 """Coalesce bursts of state changes (ramp steps) into at most one publish per interval."""
 
@@ -304,13 +305,25 @@ class MqttBridge:
             tg.create_task(self._worker())
             delay = self.settings.reconnect_min_s
             while True:
+                connected_at: float | None = None
                 try:
                     client = self._make_client()
                     async with client:
                         delay = self.settings.reconnect_min_s
+                        connected_at = self._clock.monotonic()
                         await self._session(client)
                 except aiomqtt.MqttError as exc:
-                    log.warning("MQTT %s: %s", self.settings.describe(), exc)
+                    hint = ""
+                    if (
+                        connected_at is not None
+                        and self._clock.monotonic() - connected_at < SHORT_CONNECTION_S
+                    ):
+                        hint = (
+                            f" (dropped right after connecting: is another client using the "
+                            f"id tens-{self.settings.controller_id}? each daemon needs its own "
+                            "controller_id)"
+                        )
+                    log.warning("MQTT %s: %s%s", self.settings.describe(), exc, hint)
                 except ValueError as exc:  # e.g. the password file cannot be read
                     log.error("MQTT settings: %s", exc)
                 finally:
