@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import json
 import sqlite3
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +105,21 @@ def _day_of(tz: dt.tzinfo | None) -> Callable[[str], dt.date]:
     return lambda text: from_db(text).astimezone(tz).date()
 
 
+class _DayIndex:
+    """Local calendar day of stored UTC timestamps in [start, end + 1 day], by bisecting the
+    UTC text of each local midnight (no datetime parsing per row; DST-correct)."""
+
+    def __init__(self, start: dt.date, end: dt.date, tz: dt.tzinfo | None) -> None:
+        n = (end - start).days + 2
+        self.start = start
+        self.bounds = [to_db(local_midnight(start + dt.timedelta(days=i), tz)) for i in range(n)]
+        self.days = [start + dt.timedelta(days=i) for i in range(n)]
+
+    def __call__(self, text: str) -> dt.date:
+        i = bisect_right(self.bounds, text) - 1
+        return self.days[max(0, i)]
+
+
 def _baseline(conn: sqlite3.Connection, day_of: Callable[[str], dt.date]) -> list[Scored]:
     """Trend scores of the first BASELINE_DAYS days with entries (read lazily, in order)."""
     out: list[Scored] = []
@@ -140,13 +156,15 @@ def build_report(
     start = week_starts(today, weeks)[0]
     since = to_db(local_midnight(start, tz))
 
-    trend: list[Scored] = []
-    for at, score in conn.execute(
-        "SELECT at, score FROM pain_entries WHERE at >= ? AND deleted_at IS NULL "
-        "AND context != 'after' ORDER BY at",
-        (since,),
-    ):
-        trend.append((day_of(at), score))
+    in_window = _DayIndex(start, today, tz)
+    trend: list[Scored] = [
+        (in_window(at), score)
+        for at, score in conn.execute(
+            "SELECT at, score FROM pain_entries WHERE at >= ? AND deleted_at IS NULL "
+            "AND context != 'after' ORDER BY at",
+            (since,),
+        )
+    ]
     current_start = today - dt.timedelta(days=CURRENT_DAYS - 1)
     current = [(d, s) for d, s in trend if current_start <= d <= today]
     comparison = compare(_baseline(conn, day_of), current, current_start, today)
@@ -157,12 +175,13 @@ def build_report(
         (since,),
     ).fetchall()
     scores: dict[int, dict[str, tuple[str, int]]] = {}
-    for sid, context, at, score in conn.execute(
-        "SELECT e.session_id, e.context, e.at, e.score FROM pain_entries e "
-        "JOIN sessions s ON s.id = e.session_id "
-        "WHERE s.started_at >= ? AND e.deleted_at IS NULL ORDER BY e.at, e.id",
+    linked = conn.execute(
+        "SELECT session_id, context, at, id, score FROM pain_entries "
+        "WHERE session_id IN (SELECT id FROM sessions WHERE started_at >= ?) "
+        "AND deleted_at IS NULL",
         (since,),
-    ):
+    ).fetchall()
+    for sid, context, at, _, score in sorted(linked, key=lambda r: (r[2], r[3])):
         scores.setdefault(sid, {})[context] = (at, score)  # the latest of each wins
     reliefs: list[SessionRelief] = []
     for sid, started, seconds, state in session_rows:
@@ -173,7 +192,7 @@ def build_report(
             SessionRelief(
                 session_id=sid,
                 started_at=from_db(started),
-                day=day_of(started),
+                day=in_window(started),
                 minutes=float(seconds) / 60,
                 state=state,
                 before=before,

@@ -8,7 +8,7 @@ Sync code: ``conn = open_db()`` and the functions in :mod:`tens.store.sessions` 
 from __future__ import annotations
 
 from tens.store.asyncdb import AsyncDB
-from tens.store.connection import migrate, open_db, schema_version, write
+from tens.store.connection import check_db, migrate, open_db, schema_version, write
 from tens.store.errors import (
     CorruptDatabaseError,
     DatabaseBusyError,
@@ -28,6 +28,7 @@ __all__ = [
     "NotFoundError",
     "StorageFullError",
     "StoreError",
+    "check_db",
     "migrate",
     "open_db",
     "schema_version",

@@ -16,6 +16,11 @@ from tens.store.errors import (
 from tens.store.migrations import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_S = 5.0
+QUICK_CHECK_MAX_BYTES = 8 * 1024 * 1024
+"""Files up to this size get ``PRAGMA quick_check`` on every open (a few ms for a typical
+journal; ~50 000 entries fit). Bigger files skip it to keep commands fast; damage found
+later is still reported as :class:`CorruptDatabaseError`, and :func:`check_db` checks on
+demand."""
 
 
 def open_db(path: str | Path | None = None, *, upgrade_to: int | None = None) -> sqlite3.Connection:
@@ -75,14 +80,8 @@ def _check_and_configure(conn: sqlite3.Connection, path: Path) -> None:
             f"{path} is an SQLite database of another program, not a tens database; "
             "tens will not write to it"
         )
-    if n_tables:
-        try:
-            rows = conn.execute("PRAGMA quick_check").fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise CorruptDatabaseError(f"{path} is damaged ({exc}); tens will not use it") from exc
-        if [r[0] for r in rows] != ["ok"]:
-            detail = "; ".join(str(r[0]) for r in rows[:3])
-            raise CorruptDatabaseError(f"{path} is damaged ({detail}); tens will not use it")
+    if n_tables and _file_size(path) <= QUICK_CHECK_MAX_BYTES:
+        check_db(conn, path=path, full=False)
     try:
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         conn.execute("PRAGMA foreign_keys=ON")
@@ -92,6 +91,27 @@ def _check_and_configure(conn: sqlite3.Connection, path: Path) -> None:
         raise translate(exc, path) from exc
     if str(mode).lower() != "wal":
         raise StoreError(f"{path}: cannot switch the database to WAL mode (got {mode!r})")
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def check_db(conn: sqlite3.Connection, *, path: object = None, full: bool = True) -> None:
+    """Check every page (``integrity_check``, or the faster ``quick_check`` with
+    ``full=False``); raises :class:`CorruptDatabaseError` naming the first problems."""
+    pragma = "integrity_check" if full else "quick_check"
+    where = f"{path} " if path else "the database "
+    try:
+        rows = conn.execute(f"PRAGMA {pragma}").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise CorruptDatabaseError(f"{where}is damaged ({exc}); tens will not use it") from exc
+    if [r[0] for r in rows] != ["ok"]:
+        detail = "; ".join(str(r[0]) for r in rows[:3])
+        raise CorruptDatabaseError(f"{where}is damaged ({detail}); tens will not use it")
 
 
 def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION, *, path: object = None) -> int:

@@ -89,7 +89,15 @@ _V2: tuple[str, ...] = (
     "CREATE INDEX audit_session ON audit(session_id)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+# Partial indexes for the report: live (not deleted) entries by time, covering the trend
+# columns, and the few entries with red flags.
+_V3: tuple[str, ...] = (
+    "CREATE INDEX pain_entries_live ON pain_entries(at, context, score) WHERE deleted_at IS NULL",
+    "CREATE INDEX pain_entries_flagged ON pain_entries(at) "
+    "WHERE deleted_at IS NULL AND red_flags != '[]'",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 """MIGRATIONS[n - 1] upgrades version n - 1 to n."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -18,6 +18,7 @@ from tens.store import (
     NewerSchemaError,
     NotFoundError,
     StorageFullError,
+    check_db,
     open_db,
     schema_version,
     write,
@@ -87,7 +88,18 @@ def test_other_programs_database_is_refused(tmp_path: Path) -> None:
         open_db(db)
 
 
-def test_damaged_page_is_refused(tmp_path: Path) -> None:
+def test_large_file_skips_quick_check_but_check_db_finds_damage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _damaged(tmp_path)
+    monkeypatch.setattr("tens.store.connection.QUICK_CHECK_MAX_BYTES", 1024)
+    conn = open_db(db)  # header and schema are fine: opens without the page check
+    with pytest.raises(CorruptDatabaseError, match="damaged"):
+        check_db(conn)
+    conn.close()
+
+
+def _damaged(tmp_path: Path) -> Path:
     db = tmp_path / "dmg.db"
     conn = open_db(db)
     for i in range(400):
@@ -99,6 +111,11 @@ def test_damaged_page_is_refused(tmp_path: Path) -> None:
     for off in range(3 * page, 6 * page):  # scribble over some b-tree pages
         data[off] = 0xA5
     db.write_bytes(bytes(data))
+    return db
+
+
+def test_damaged_page_is_refused(tmp_path: Path) -> None:
+    db = _damaged(tmp_path)
     with pytest.raises(CorruptDatabaseError):
         open_db(db)
 
@@ -136,7 +153,7 @@ def test_migrates_from_every_earlier_version(tmp_path: Path, start: int) -> None
         assert conn.execute("SELECT score FROM pain_entries WHERE id = 1").fetchone() == (7,)
         assert len(S.list_audit(conn, 1)) == 1
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert "pain_entries_at" in names
+    assert {"pain_entries_at", "pain_entries_live", "pain_entries_flagged"} <= names
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
 
