@@ -156,6 +156,13 @@ class BumbleClient(BaseBleakClient):
         """Await a bumble GATT call, turning bumble's errors into bleak's."""
         try:
             return await awaitable
+        except asyncio.CancelledError:
+            # bumble cancels a request in flight when the link drops; that must not look
+            # like a cancellation of the caller's task.
+            task = asyncio.current_task()
+            if (task is not None and task.cancelling()) or self._connection is not None:
+                raise
+            raise BleakError(f"{self.address}: link lost during the request") from None
         except att.ATT_Error as exc:
             raise BleakGATTProtocolError(int(exc.error_code)) from exc
         except core.BaseBumbleError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,12 @@ class KitPeripheral:
     def address(self) -> str:
         return self.device.random_address.to_string(with_type_qualifier=False)
 
-    def read(self, _connection: Connection) -> bytes:
+    slow_read: Callable[[], Awaitable[bytes]] | None = None
+    """When set, reads are answered by awaiting this (to hold a request in flight)."""
+
+    def read(self, _connection: Connection) -> bytes | Awaitable[bytes]:
+        if self.slow_read is not None:
+            return self.slow_read()
         return self.value
 
     def write(self, _connection: Connection, value: bytes) -> None:

@@ -115,3 +115,50 @@ async def test_peripheral_side_disconnect_fires_callback_and_reconnect_works(
 async def test_client_without_radio_is_refused() -> None:
     with pytest.raises(BleakError, match="radio"):
         BleakClient("C0:00:00:00:00:01", backend=BumbleClient)
+
+
+async def test_link_loss_during_a_request_is_a_bleak_error_not_a_cancellation(
+    radio: VirtualRadio, peripheral: KitPeripheral
+) -> None:
+    device = await scan_for(radio, peripheral.address)
+    lost = asyncio.Event()
+    client = BleakClient(device, lambda _c: lost.set(), **radio.transport().client_options())
+    await client.connect()
+    answering = asyncio.Event()
+    never = asyncio.Event()
+
+    async def slow_read() -> bytes:
+        answering.set()
+        await never.wait()
+        return b""
+
+    peripheral.slow_read = slow_read
+    read = asyncio.create_task(client.read_gatt_char(VALUE_UUID))
+    await asyncio.wait_for(answering.wait(), 1.0)
+    await peripheral.drop_links()
+    with pytest.raises(BleakError, match="link lost"):
+        await asyncio.wait_for(read, 1.0)
+    assert not read.cancelled()
+    assert lost.is_set()
+
+
+async def test_cancelling_the_caller_still_cancels(
+    radio: VirtualRadio, peripheral: KitPeripheral
+) -> None:
+    device = await scan_for(radio, peripheral.address)
+    async with BleakClient(device, **radio.transport().client_options()) as client:
+        answering = asyncio.Event()
+        release = asyncio.Event()
+
+        async def slow_read() -> bytes:
+            answering.set()
+            await release.wait()
+            return b"late"
+
+        peripheral.slow_read = slow_read
+        read = asyncio.create_task(client.read_gatt_char(VALUE_UUID))
+        await asyncio.wait_for(answering.wait(), 1.0)
+        read.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await read
+        release.set()
