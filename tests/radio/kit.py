@@ -46,9 +46,9 @@ class KitPeripheral:
     slow_read: Callable[[], Awaitable[bytes]] | None = None
     """When set, reads are answered by awaiting this (to hold a request in flight)."""
 
-    def read(self, _connection: Connection) -> bytes | Awaitable[bytes]:
+    async def read(self, _connection: Connection) -> bytes:
         if self.slow_read is not None:
-            return self.slow_read()
+            return await self.slow_read()
         return self.value
 
     def write(self, _connection: Connection, value: bytes) -> None:
