@@ -16,9 +16,9 @@ async def test_coyote3_on_the_real_clock() -> None:
     async with coyote3_rig(level_limit=20) as rig:
         await rig.driver.arm((0,))
         await rig.driver.set_output(0, ChannelOutput(9, 150, 100))
-        for _ in range(4):
-            await asyncio.sleep(0.1)
-            await rig.driver.keepalive()
+        await rig.sim.record.wait_for(lambda s: s.intensity_ma > 0, 5.0, since=0.0)
+        await asyncio.sleep(0.2)
+        await rig.driver.keepalive()
         assert rig.sim.record.max(0) == 9
         await rig.driver.stop()
         assert rig.sim.model.strength == [0, 0]
@@ -29,9 +29,9 @@ async def test_coyote2_on_the_real_clock() -> None:
     async with coyote2_rig(level_limit=300) as rig:
         await rig.driver.arm((1,))
         await rig.driver.set_output(1, ChannelOutput(77, 100, 50))
-        for _ in range(4):
-            await asyncio.sleep(0.1)
-            await rig.driver.keepalive()
+        await rig.sim.record.wait_for(lambda s: s.intensity_ma > 0, 5.0, since=0.0)
+        await asyncio.sleep(0.2)
+        await rig.driver.keepalive()
         assert rig.sim.record.max(1) == 77
         await rig.driver.stop()
         assert rig.sim.model.strength == [0, 0]
