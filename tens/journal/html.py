@@ -124,6 +124,11 @@ def _weekly_svg(report: Report) -> str:
         'xmlns="http://www.w3.org/2000/svg" id="week-chart">',
         '<title id="week-chart-title">Minutes of stimulation and sessions per week</title>',
         f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{ph + 10}" y2="{ph + 10}" stroke="#9aa5b4"/>',
+        f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="30" y2="30" stroke="#e6e9ee"/>'
+        f'<text x="{LEFT - 4}" y="33" font-size="10" text-anchor="end" fill="#5a6472">'
+        f"{top_minutes:.0f}</text>"
+        f'<text x="{LEFT - 4}" y="{ph + 13}" font-size="10" text-anchor="end" '
+        'fill="#5a6472">0</text>',
     ]
     for i, w in enumerate(weeks):
         bh = w.minutes / top_minutes * (ph - 20)
@@ -141,7 +146,7 @@ def _weekly_svg(report: Report) -> str:
         )
     parts.append(
         f'<text x="{LEFT}" y="12" font-size="11" fill="#5a6472">bars: minutes of '
-        "stimulation; number above: sessions</text></svg>"
+        "stimulation per week (scale on the left); number above a bar: sessions</text></svg>"
     )
     return "".join(parts)
 
