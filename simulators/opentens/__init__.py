@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from simulators.opentens.config import SimConfig
 from simulators.opentens.model import ChannelState, CommandRefused, LinkDown, OpenTensModel
 from simulators.opentens.record import DeliveredRecord, DeliveredSample
+from simulators.opentens.wearable import start_simulated_wearable
 
 if TYPE_CHECKING:
     from simulators.opentens.server import OpenTensSimulator
@@ -24,6 +25,7 @@ __all__ = [
     "OpenTensModel",
     "OpenTensSimulator",
     "SimConfig",
+    "start_simulated_wearable",
 ]
 
 

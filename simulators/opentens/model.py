@@ -289,6 +289,8 @@ class OpenTensModel:
 
     def disconnect(self, cause: str = "disconnect") -> None:
         """Rule 1: the link is gone; every output 0 at once, disarmed, factory limits."""
+        if not self._connected:
+            return
         now = self._now()
         self._integrate_battery(now)
         self._connected = False

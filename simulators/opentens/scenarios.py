@@ -1,0 +1,138 @@
+"""Fault scenarios by name: small async scripts over the simulator's fault API.
+
+Each scenario waits for the first central to connect, then for ``after_s`` seconds, then
+injects its fault (and, where it has one, undoes it ``for_s`` seconds later). ``tens simulate
+--scenario NAME`` and the tests run them; ``tens simulate --list-scenarios`` lists them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from simulators.opentens.profile import AttCode
+
+
+class FaultTarget(Protocol):
+    """What a scenario drives: the fault API of ``OpenTensSimulator``."""
+
+    async def wait_connected(self) -> None: ...
+    async def drop_link(self) -> None: ...
+    def peel_off(self, channel: int = 0) -> None: ...
+    def reattach(self, channel: int = 0) -> None: ...
+    def drain_battery(self, to_percent: float) -> None: ...
+    def stick(self, stuck: bool = True) -> None: ...
+    def send_malformed(self, kind: str = "crc") -> None: ...
+    def reject_next_write(self, code: int = AttCode.BUSY) -> None: ...
+    async def reboot(self) -> None: ...
+
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Timing:
+    after_s: float = 10.0
+    """From the first connection to the fault."""
+    for_s: float = 5.0
+    """How long a fault that ends lasts (peel-off, stuck, low battery's warning stage)."""
+
+
+async def _steady(sim: FaultTarget, t: Timing, say: Say) -> None:
+    say("steady: no faults")
+
+
+async def _peel_off(sim: FaultTarget, t: Timing, say: Say) -> None:
+    await asyncio.sleep(t.after_s)
+    sim.peel_off(0)
+    say("electrode 0 peeled off")
+    await asyncio.sleep(t.for_s)
+    sim.reattach(0)
+    say("electrode 0 back on (output stays 0 until START)")
+
+
+async def _link_drop(sim: FaultTarget, t: Timing, say: Say) -> None:
+    await asyncio.sleep(t.after_s)
+    await sim.drop_link()
+    say("link dropped by the device")
+
+
+async def _low_battery(sim: FaultTarget, t: Timing, say: Say) -> None:
+    await asyncio.sleep(t.after_s)
+    sim.drain_battery(9)
+    say("battery at 9 % (low-battery bit)")
+    await asyncio.sleep(t.for_s)
+    sim.drain_battery(5)
+    say("battery at 5 % (cut-off: output 0, START refused)")
+
+
+async def _stuck(sim: FaultTarget, t: Timing, say: Say) -> None:
+    await asyncio.sleep(t.after_s)
+    sim.stick(True)
+    say("firmware stuck: writes answered but dropped, no acks, no status")
+    await asyncio.sleep(t.for_s)
+    sim.stick(False)
+    say("firmware running again")
+
+
+async def _malformed(sim: FaultTarget, t: Timing, say: Say) -> None:
+    await asyncio.sleep(t.after_s)
+    sim.send_malformed("crc")
+    say("next status notification has a bad CRC")
+
+
+async def _reject(sim: FaultTarget, t: Timing, say: Say) -> None:
+    await asyncio.sleep(t.after_s)
+    sim.reject_next_write(AttCode.BUSY)
+    say("next control-point write refused with BUSY (0x87)")
+
+
+async def _reboot(sim: FaultTarget, t: Timing, say: Say) -> None:
+    await asyncio.sleep(t.after_s)
+    say("device reboots: link drops, output 0, factory state")
+    await sim.reboot()
+    say("device back, advertising")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    script: Callable[[FaultTarget, Timing, Say], Awaitable[None]]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("steady", "no faults: a well-behaved wearable", _steady),
+        Scenario("peel-off", "electrode 0 comes off after AFTER s, back FOR s later", _peel_off),
+        Scenario("link-drop", "the device drops the link after AFTER s", _link_drop),
+        Scenario(
+            "low-battery",
+            "battery to 9 % after AFTER s, to the 5 % cut-off FOR s later",
+            _low_battery,
+        ),
+        Scenario("stuck", "firmware stops acknowledging after AFTER s, for FOR s", _stuck),
+        Scenario("malformed", "one status notification with a bad CRC after AFTER s", _malformed),
+        Scenario("reject", "the next write after AFTER s is refused with BUSY", _reject),
+        Scenario("reboot", "the device reboots after AFTER s (link drops, factory state)", _reboot),
+    )
+}
+
+
+async def run_scenario(
+    name: str,
+    sim: FaultTarget,
+    *,
+    after_s: float = Timing.after_s,
+    for_s: float = Timing.for_s,
+    say: Say | None = None,
+) -> None:
+    """Run scenario ``name`` against ``sim``; the clock starts at the first connection."""
+    scenario = SCENARIOS.get(name)
+    if scenario is None:
+        raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+    await sim.wait_connected()
+    await scenario.script(sim, Timing(after_s, for_s), say or (lambda _msg: None))

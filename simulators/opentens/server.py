@@ -1,0 +1,333 @@
+"""The simulated OpenTENS wearable as a bumble GATT server, with fault injection.
+
+``OpenTensSimulator(device, config)`` puts the OpenTENS service, the Battery Service and the
+Device Information Service on a powered-on ``bumble.device.Device`` (for example one from
+``VirtualRadio.add_peripheral``), advertises at ~20 ms, and runs the device model
+(:mod:`simulators.opentens.model`). Control-point writes are refused with the profile's ATT
+error codes; status notifications go out with ``device.notify_subscribers``. Imports bumble.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bumble import att, gatt
+from bumble.core import UUID, AdvertisingData
+from bumble.device import Connection, Device
+from bumble.profiles.battery_service import BatteryService
+from bumble.profiles.device_information_service import DeviceInformationService
+
+from simulators.opentens.config import SimConfig
+from simulators.opentens.model import CommandRefused, LinkDown, OpenTensModel
+from simulators.opentens.profile import (
+    CONTROL_POINT_UUID,
+    DEVICE_INFO_UUID,
+    SERVICE_UUID,
+    STATUS_UUID,
+    AttCode,
+)
+from simulators.opentens.record import DeliveredRecord
+
+log = logging.getLogger(__name__)
+
+LEGACY_ADV_MAX = 31
+_FLAGS = bytes(
+    [AdvertisingData.LE_GENERAL_DISCOVERABLE_MODE_FLAG | AdvertisingData.BR_EDR_NOT_SUPPORTED_FLAG]
+)
+
+
+def advertising_payloads(name: str) -> tuple[bytes, bytes]:
+    """(advertising data, scan response) for a legacy advertisement.
+
+    The flags and the complete list of 128-bit service UUIDs take 21 of the 31 bytes, so
+    the advertisement carries a shortened name (up to 8 bytes) and the scan response the
+    complete local name.
+    """
+    fields: list[tuple[int, bytes]] = [
+        (AdvertisingData.FLAGS, _FLAGS),
+        (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, bytes(UUID(SERVICE_UUID))),
+    ]
+    used = sum(2 + len(v) for _, v in fields)
+    encoded = name.encode("utf-8")
+    room = LEGACY_ADV_MAX - used - 2
+    if len(encoded) <= room:
+        fields.append((AdvertisingData.COMPLETE_LOCAL_NAME, encoded))
+    elif room > 0:
+        fields.append((AdvertisingData.SHORTENED_LOCAL_NAME, _cut_utf8(encoded, room)))
+    adv = bytes(AdvertisingData(fields))
+    scan = bytes(
+        AdvertisingData(
+            [(AdvertisingData.COMPLETE_LOCAL_NAME, _cut_utf8(encoded, LEGACY_ADV_MAX - 2))]
+        )
+    )
+    assert len(adv) <= LEGACY_ADV_MAX and len(scan) <= LEGACY_ADV_MAX
+    return adv, scan
+
+
+def _cut_utf8(data: bytes, limit: int) -> bytes:
+    return data[:limit].decode("utf-8", errors="ignore").encode("utf-8")
+
+
+class OpenTensSimulator:
+    """A simulated OpenTENS wearable on a bumble device. ``await start()`` to go live."""
+
+    def __init__(
+        self,
+        device: Device,
+        config: SimConfig | None = None,
+        *,
+        record: DeliveredRecord | None = None,
+    ) -> None:
+        self.device = device
+        self.config = config or SimConfig()
+        self.model = OpenTensModel(self.config, record)
+        self.record = self.model.record
+        self._connection: Connection | None = None
+        self._started = False
+        self._advertising = False
+        self.link_events: list[tuple[float, str]] = []
+        """(loop time, "connected" / "disconnected") for tests and the CLI."""
+        self._link_listeners: list[Callable[[str], None]] = []
+        self._link_up = asyncio.Event()
+        self._scenario: asyncio.Task[None] | None = None
+
+        self.info_characteristic = gatt.Characteristic(
+            DEVICE_INFO_UUID,
+            gatt.Characteristic.Properties.READ,
+            gatt.Characteristic.READABLE,
+            self.model.device_info_bytes(),
+        )
+        self.control_characteristic: gatt.Characteristic[bytes] = gatt.Characteristic(
+            CONTROL_POINT_UUID,
+            gatt.Characteristic.Properties.WRITE,
+            gatt.Characteristic.WRITEABLE,
+            gatt.CharacteristicValue(write=self._on_control_write),
+        )
+        self.status_characteristic: gatt.Characteristic[bytes] = gatt.Characteristic(
+            STATUS_UUID,
+            gatt.Characteristic.Properties.READ | gatt.Characteristic.Properties.NOTIFY,
+            gatt.Characteristic.READABLE,
+            gatt.CharacteristicValue(read=lambda _connection: self.model.status_bytes()),
+        )
+        self.service = gatt.Service(
+            SERVICE_UUID,
+            [self.info_characteristic, self.control_characteristic, self.status_characteristic],
+        )
+        self.battery_service = BatteryService(lambda _connection: self.model.battery_percent)
+        self.device_information_service = DeviceInformationService(
+            manufacturer_name=self.config.manufacturer,
+            model_number=self.config.model_number,
+            firmware_revision=self.config.firmware,
+        )
+
+    # --- identity --------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def address(self) -> str:
+        """The device's random static address, as bleak shows it."""
+        return str(self.device.random_address.to_string(with_type_qualifier=False))
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Add the services, start the firmware, and advertise."""
+        if self._started:
+            return
+        self._started = True
+        self.device.add_services(
+            [self.service, self.battery_service, self.device_information_service]
+        )
+        self._guard_write_commands()
+        self.device.on(self.device.EVENT_CONNECTION, self._on_connection)
+        self.model.add_status_sink(self._notify_status)
+        self.model.add_battery_sink(self._notify_battery)
+        await self.model.start()
+        await self.advertise()
+
+    async def advertise(self) -> None:
+        adv, scan = advertising_payloads(self.config.name)
+        await self.device.start_advertising(
+            advertising_data=adv,
+            scan_response_data=scan,
+            advertising_interval_min=self.config.advertising_interval_ms,
+            advertising_interval_max=self.config.advertising_interval_ms,
+            auto_restart=True,
+        )
+        self._advertising = True
+
+    async def stop_advertising(self) -> None:
+        self._advertising = False
+        with contextlib.suppress(Exception):
+            await self.device.stop_advertising()
+
+    def run_scenario(
+        self,
+        name: str,
+        *,
+        after_s: float | None = None,
+        for_s: float | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> asyncio.Task[None]:
+        """Run the named fault scenario (see ``simulators.opentens.scenarios``) in the
+        background; it is cancelled on close."""
+        from simulators.opentens.scenarios import Timing, run_scenario
+
+        if self._scenario is not None and not self._scenario.done():
+            self._scenario.cancel()
+        self._scenario = asyncio.get_running_loop().create_task(
+            run_scenario(
+                name,
+                self,
+                after_s=Timing.after_s if after_s is None else after_s,
+                for_s=Timing.for_s if for_s is None else for_s,
+                say=say,
+            ),
+            name=f"opentens-scenario-{name}",
+        )
+        return self._scenario
+
+    async def close(self) -> None:
+        """Stop advertising, drop the link (output 0) and stop the firmware."""
+        if self._scenario is not None:
+            self._scenario.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._scenario
+        await self.stop_advertising()
+        await self._disconnect_link()
+        await self.model.close()
+
+    aclose = close
+
+    # --- GATT handlers ---------------------------------------------------------------
+
+    def _guard_write_commands(self) -> None:
+        """The control point takes writes with response only: a write command (no
+        response, so no way to refuse it) to it is dropped unseen."""
+        server = self.device.gatt_server
+        original = server.on_att_write_command
+
+        def on_att_write_command(bearer: Any, request: Any) -> Any:
+            if request.attribute_handle == self.control_characteristic.handle:
+                log.warning("write without response to the control point dropped")
+                return None
+            return original(bearer, request)
+
+        server.on_att_write_command = on_att_write_command
+
+    async def _on_control_write(self, connection: Connection, value: bytes) -> None:
+        if self._connection is None or connection is not self._connection:
+            raise att.ATT_Error(AttCode.BUSY, message="not the connected central")
+        try:
+            await self.model.write(bytes(value))
+        except CommandRefused as exc:
+            raise att.ATT_Error(exc.code, message=exc.detail) from exc
+        except LinkDown as exc:
+            raise att.ATT_Error(att.ErrorCode.UNLIKELY_ERROR, message=str(exc)) from exc
+
+    async def _notify_status(self, data: bytes) -> None:
+        if self._connection is not None:
+            await self.device.notify_subscribers(self.status_characteristic, data)
+
+    async def _notify_battery(self, percent: int) -> None:
+        if self._connection is not None:
+            await self.device.notify_subscribers(
+                self.battery_service.battery_level_characteristic, percent
+            )
+
+    def _on_connection(self, connection: Connection) -> None:
+        if self._connection is not None:
+            log.warning("a second central connected; the simulator serves the first only")
+            return
+        self._connection = connection
+        self._link_event("connected")
+        self._link_up.set()
+        connection.on(
+            connection.EVENT_DISCONNECTION,
+            lambda reason: self._on_disconnection(connection, reason),
+        )
+        self.model.connect()
+
+    def _on_disconnection(self, connection: Connection, reason: int) -> None:
+        if connection is not self._connection:
+            return
+        self._connection = None
+        self.model.disconnect("disconnect")
+        self._link_up.clear()
+        self._link_event("disconnected")
+
+    def _link_event(self, what: str) -> None:
+        self.link_events.append((asyncio.get_running_loop().time(), what))
+        for listener in list(self._link_listeners):
+            listener(what)
+
+    def add_link_listener(self, listener: Callable[[str], None]) -> None:
+        """``listener("connected" | "disconnected")`` on every link change."""
+        self._link_listeners.append(listener)
+
+    async def wait_connected(self) -> None:
+        """Return once a central is connected."""
+        await self._link_up.wait()
+
+    async def _disconnect_link(self) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        self._on_disconnection(connection, 0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(connection.disconnect(), 2.0)
+
+    # --- fault injection -------------------------------------------------------------
+
+    async def drop_link(self) -> None:
+        """The link drops from the device's side (out of range): output 0 at once."""
+        await self._disconnect_link()
+
+    def peel_off(self, channel: int = 0) -> None:
+        """Electrode ``channel`` comes off the skin (rule 6)."""
+        self.model.peel_off(channel)
+
+    def reattach(self, channel: int = 0) -> None:
+        """Electrode ``channel`` is back on; output stays 0 until a new START."""
+        self.model.reattach(channel)
+
+    def drain_battery(self, to_percent: float) -> None:
+        """The battery drops to ``to_percent`` (rule 7 at 10 % and 5 %)."""
+        self.model.drain_battery(to_percent)
+
+    def set_battery(self, percent: float) -> None:
+        self.model.set_battery(percent)
+
+    def stick(self, stuck: bool = True) -> None:
+        """Freeze the firmware: writes answered but dropped, no acks, no notifications
+        (see :meth:`OpenTensModel.stick`)."""
+        self.model.stick(stuck)
+
+    def send_malformed(self, kind: str = "crc") -> None:
+        """The next status notification is garbage (bad CRC by default)."""
+        self.model.send_malformed(kind)
+
+    def reject_next_write(self, code: int = AttCode.BUSY) -> None:
+        """The next control-point write is refused with ``code`` (default BUSY, 0x87)."""
+        self.model.reject_next_write(code)
+
+    async def reboot(self) -> None:
+        """Reset: output 0, link dropped, factory state; advertises again after reboot_s."""
+        self.model.reset_to_factory("reboot")
+        await self.stop_advertising()
+        await self._disconnect_link()
+        await self.stop_advertising()  # a link drop may have restarted it
+        await asyncio.sleep(self.config.reboot_s)
+        if self._started:
+            await self.advertise()

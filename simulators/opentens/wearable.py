@@ -1,0 +1,42 @@
+"""Start a simulated OpenTENS wearable on a virtual radio (used by ``--simulator``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from simulators.opentens.config import SimConfig
+
+if TYPE_CHECKING:
+    from simulators.opentens.server import OpenTensSimulator
+
+DEFAULT_NAME = "OpenTENS-Sim"
+
+
+async def start_simulated_wearable(
+    radio: Any,
+    *,
+    name: str = DEFAULT_NAME,
+    config: SimConfig | None = None,
+    scenario: str | None = None,
+    address: str | None = None,
+    after_s: float | None = None,
+    for_s: float | None = None,
+) -> OpenTensSimulator:
+    """Add a peripheral to ``radio`` (a ``VirtualRadio``), serve OpenTENS on it, advertise.
+
+    ``scenario`` names a fault scenario (``simulators.opentens.scenarios.SCENARIOS``) that
+    starts counting at the first connection. Close the result with ``await sim.close()``.
+    """
+    from simulators.opentens.scenarios import SCENARIOS
+    from simulators.opentens.server import OpenTensSimulator
+
+    if scenario is not None and scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+    cfg = dataclasses.replace(config or SimConfig(), name=name)
+    device = await radio.add_peripheral(name, address)
+    simulator = OpenTensSimulator(device, cfg)
+    await simulator.start()
+    if scenario is not None:
+        simulator.run_scenario(scenario, after_s=after_s, for_s=for_s)
+    return simulator
