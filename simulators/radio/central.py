@@ -15,6 +15,7 @@ from bumble import core, hci
 from bumble.device import Advertisement, Connection, Device
 
 from simulators.radio.controller import RadioController
+from simulators.radio.spec import normalize_address
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,11 @@ class Central:
                 await self.device.stop_scanning()
 
     def typed_address(self, address: str) -> hci.Address:
-        """The typed address last seen advertising as ``address``; random if never seen."""
-        key = address.upper()
+        """The typed address last seen advertising as ``address``; random if never seen.
+
+        Raises ValueError when ``address`` is not a Bluetooth address.
+        """
+        key = normalize_address(address)
         seen = self._typed.get(key)
         if seen is not None:
             return seen

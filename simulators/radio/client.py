@@ -22,7 +22,7 @@ from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient, NotifyCallback
 from bleak.backends.descriptor import BleakGATTDescriptor
 from bleak.backends.device import BLEDevice
-from bleak.exc import BleakError, BleakGATTProtocolError
+from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 from bumble import att, core, hci
 from bumble.device import Connection, Peer
 
@@ -104,7 +104,10 @@ class BumbleClient(BaseBleakClient):
             return
         timeout = float(kwargs.get("timeout", self._timeout))
         central = self._radio.central
-        address = self._typed_address or central.typed_address(self.address)
+        try:
+            address = self._typed_address or central.typed_address(self.address)
+        except ValueError as exc:
+            raise BleakDeviceNotFoundError(self.address, str(exc)) from exc
         if any(c.peer_address == address for c in central.device.connections.values()):
             raise BleakError(f"{self.address} is already connected through another client")
         connection = await central.connect(address, timeout)

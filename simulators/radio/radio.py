@@ -23,6 +23,7 @@ from simulators.radio.central import Central
 from simulators.radio.client import BumbleClient
 from simulators.radio.controller import RadioController, RssiTable
 from simulators.radio.scanner import BumbleScanner
+from simulators.radio.spec import normalize_address
 from simulators.radio.tcp import CentralSession
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ class VirtualRadio:
         if address is None:
             typed = _random_static_address(taken)
         else:
-            typed = hci.Address(address.upper(), hci.Address.RANDOM_DEVICE_ADDRESS)
+            typed = hci.Address(normalize_address(address), hci.Address.RANDOM_DEVICE_ADDRESS)
             if typed.to_string(with_type_qualifier=False) in taken:
                 raise ValueError(f"address {address} is already on this radio")
         device, controller = _local_device(self._link, name, typed, self._rssi)
@@ -148,7 +149,7 @@ class VirtualRadio:
         """Make centrals hear ``address`` at ``rssi_dbm`` (None: bumble's fixed -50 dBm)."""
         if self._link is None:
             raise RuntimeError("signal strength is set in the process that owns the link")
-        key = hci.Address(address.upper()).to_string(with_type_qualifier=False)
+        key = normalize_address(address)
         if rssi_dbm is None:
             self._rssi.pop(key, None)
         else:

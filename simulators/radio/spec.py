@@ -5,6 +5,10 @@ Kept free of bumble and bleak imports so the CLI can parse ``--radio`` without l
 
 from __future__ import annotations
 
+import re
+
+_ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
+
 RADIO_ENV = "TENS_RADIO"
 """Environment variable holding ``HOST:PORT`` of a ``tens simulate --listen`` process."""
 
@@ -30,3 +34,11 @@ def parse_radio(spec: str) -> tuple[str, int]:
     if not 1 <= port <= 65535:
         raise ValueError(f"radio address {spec!r}: port {port} is outside 1..65535")
     return host, port
+
+
+def normalize_address(text: str) -> str:
+    """``c0:11:22:33:44:55`` as ``C0:11:22:33:44:55``; ValueError if it is no BD address."""
+    address = text.strip().upper()
+    if not _ADDRESS.match(address):
+        raise ValueError(f"{text!r} is not a Bluetooth address like C0:11:22:33:44:55")
+    return address

@@ -149,3 +149,19 @@ async def test_second_client_to_the_same_device_is_refused_at_once(
         other = BleakClient(peripheral.address, timeout=30.0, **options)
         with pytest.raises(BleakError, match="already connected"):
             await asyncio.wait_for(other.connect(), 1.0)
+
+
+async def test_malformed_address_is_not_found_and_add_peripheral_refuses_bad_addresses(
+    radio: VirtualRadio, peripheral: KitPeripheral
+) -> None:
+    from bleak.exc import BleakDeviceNotFoundError
+
+    client = BleakClient("not-an-address", **radio.transport().client_options())
+    with pytest.raises(BleakDeviceNotFoundError):
+        await asyncio.wait_for(client.connect(), 1.0)
+    with pytest.raises(ValueError, match="not a Bluetooth address"):
+        await radio.add_peripheral("Bad", "C0:11:22")
+    with pytest.raises(ValueError, match="already on this radio"):
+        await radio.add_peripheral("Twin", peripheral.address.lower())
+    chosen = await radio.add_peripheral("Chosen", "c0:11:22:33:44:55")
+    assert chosen.random_address.to_string(with_type_qualifier=False) == "C0:11:22:33:44:55"

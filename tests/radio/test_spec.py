@@ -72,3 +72,12 @@ def test_lazy_names_resolve() -> None:
     assert radio_pkg.BumbleClient is BumbleClient
     with pytest.raises(AttributeError):
         _ = radio_pkg.Nope
+
+
+def test_normalize_address() -> None:
+    from simulators.radio.spec import normalize_address
+
+    assert normalize_address(" c0:11:22:33:44:5f ") == "C0:11:22:33:44:5F"
+    for bad in ("C0:11:22:33:44", "C0:11:22:33:44:55:66", "C0-11-22-33-44-55", "zz", ""):
+        with pytest.raises(ValueError, match="not a Bluetooth address"):
+            normalize_address(bad)
