@@ -1,0 +1,159 @@
+"""End to end: MQTT ↔ daemon ↔ controller ↔ OpenTENS driver ↔ virtual radio ↔ simulated
+wearable. The simulator's delivered-output record is the judge, never the controller's belief.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from tens.cli.target import open_target
+from tens.controller import StartRequest
+from tens.events import LinkState, SessionState, Snapshot, Source
+from tests.daemon.broker import Broker
+from tests.daemon.harness import Running, running_daemon, settings_for
+from tests.daemon.mqtt_watch import watching
+
+
+async def until(run: Running, check: Callable[[Snapshot], bool], within: float = 10.0) -> None:
+    """Wait until the controller's snapshot satisfies `check` (woken by its events)."""
+    changed = asyncio.Event()
+    remove = run.controller.add_listener(lambda _ev: changed.set())
+    try:
+        async with asyncio.timeout(within):
+            while not check(run.controller.snapshot()):
+                changed.clear()
+                await changed.wait()
+    finally:
+        remove()
+
+
+@contextlib.asynccontextmanager
+async def simulated(broker: Broker, **over: Any) -> AsyncIterator[tuple[Running, Any]]:
+    """A daemon driving a simulated wearable in this process, connected and ready."""
+    args = argparse.Namespace(simulator=True, radio=None, device=None)
+    async with open_target(args) as target:
+        settings = settings_for(broker.port, **over)
+        async with running_daemon(settings, open_device=target.open_device) as run:
+            await until(run, lambda s: s.link is LinkState.CONNECTED)
+            yield run, target.simulator
+
+
+def cmd(**fields: Any) -> bytes:
+    return json.dumps({"ts": time.time(), **fields}).encode()
+
+
+async def start_locally(run: Running, intensity: float) -> None:
+    d = await run.controller.start(StartRequest(intensity=intensity, minutes=5), Source.CLI)
+    assert not d.refused, d.reason
+
+
+@pytest.mark.skipif(shutil.which("mosquitto_pub") is None, reason="mosquitto-clients missing")
+async def test_mosquitto_clients_see_state_and_stop_the_session(broker: Broker) -> None:
+    async with simulated(broker) as (run, sim):
+        t = run.topics
+        sub = await asyncio.create_subprocess_exec(
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(broker.port),
+            "-t",
+            "tens/#",
+            "-v",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            await start_locally(run, 8.0)
+            await sim.record.wait_for(lambda s: s.channel == 0 and s.intensity_ma >= 2.0, 10)
+            pub = await asyncio.create_subprocess_exec(
+                "mosquitto_pub",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(broker.port),
+                "-t",
+                t.command("stop"),
+                "-n",
+                "-q",
+                "1",
+            )
+            assert await pub.wait() == 0
+            stopped = await sim.record.wait_for(
+                lambda s: s.channel == 0 and s.intensity_ma == 0.0, 5
+            )
+            assert stopped.cause == "stop"
+            assert sim.record.last(0) == 0.0 and sim.record.last(1) == 0.0
+            await until(run, lambda s: s.session is SessionState.STOPPED)
+            await asyncio.sleep(0.5)  # let the stopped state reach the subscriber
+        finally:
+            sub.terminate()
+            out, _ = await sub.communicate()
+        lines = out.decode().splitlines()
+        assert f"{t.availability} online" in lines
+        states = [json.loads(x.split(" ", 1)[1]) for x in lines if x.startswith(t.state + " ")]
+        assert any(s["session"] == "running" or s["session"] == "ramping" for s in states)
+        assert states[-1]["session"] == "stopped" and states[-1]["delivered_max"] == 0.0
+        assert any(x.startswith(t.result("stop") + " ") for x in lines)
+
+
+async def test_remote_start_refused_when_off(broker: Broker) -> None:
+    async with simulated(broker, remote_start=False) as (run, sim):
+        t = run.topics
+        async with watching(broker.port, t.result("start")) as w:
+            await w.publish(t.command("start"), cmd(intensity=5))
+            reply = (await w.wait_for(t.result("start"))).json()
+        assert reply["outcome"] == "refused" and "remote start is off" in reply["reason"]
+        await asyncio.sleep(0.3)
+        assert sim.record.max() == 0.0
+        assert run.controller.snapshot().session is SessionState.READY
+
+
+async def test_remote_start_obeyed_when_on_and_ramps_from_zero(broker: Broker) -> None:
+    async with simulated(broker, remote_start=True) as (run, sim):
+        t = run.topics
+        async with watching(broker.port, t.result("start"), t.discovery) as w:
+            disc = (await w.wait_for(t.discovery, lambda s: "intensity" in s.json()["cmps"])).json()
+            assert "start" in disc["cmps"]
+            assert disc["cmps"]["intensity"]["max"] == 40.0  # the default peak limit
+            await w.publish(t.command("start"), cmd(intensity=4, minutes=2, id="go"))
+            reply = (await w.wait_for(t.result("start"))).json()
+        assert reply["ok"] is True and reply["id"] == "go", reply
+        first = await sim.record.wait_for(lambda s: s.channel == 0 and s.intensity_ma > 0, 5)
+        top = await sim.record.wait_for(lambda s: s.channel == 0 and s.intensity_ma >= 4.0, 10)
+        # From zero at no more than the governed 2 mA/s: 4 mA cannot come sooner than ~2 s.
+        assert top.t - first.t >= 1.5
+        assert sim.record.max(0) <= 4.0 + 1e-6
+
+
+async def test_over_limit_and_malformed_commands_change_nothing(broker: Broker) -> None:
+    async with simulated(broker) as (run, sim):
+        t = run.topics
+        await start_locally(run, 3.0)
+        await sim.record.wait_for(lambda s: s.channel == 0 and s.intensity_ma >= 3.0, 10)
+        before = run.controller.snapshot()
+        async with watching(broker.port, f"{t.base}/cmd/+/result") as w:
+            for payload, outcome in (
+                (cmd(value=60), "refused"),  # above the 40 mA peak limit
+                (cmd(value=float("nan")), "error"),
+                (b'{"value": 1e400, "ts": %f}' % time.time(), "error"),
+                (b"value=20", "error"),
+                (cmd(value=20, extra=True), "error"),
+            ):
+                mark = w.mark()
+                await w.publish(t.command("intensity"), payload)
+                reply = (await w.wait_for(t.result("intensity"), after=mark)).json()
+                assert reply["ok"] is False and reply["outcome"] == outcome, (payload, reply)
+        await asyncio.sleep(0.3)
+        after = run.controller.snapshot()
+        assert after.target == before.target == 3.0
+        assert after.session in (SessionState.RUNNING, SessionState.RAMPING)
+        assert sim.record.max(0) <= 3.0 + 1e-6
