@@ -102,6 +102,8 @@ class BumbleClient(BaseBleakClient):
             log.warning("the virtual radio has no pairing; connecting without it")
         if self._connection is not None:
             return
+        if self._radio.down is not None:
+            raise BleakError(self._radio.down)
         timeout = float(kwargs.get("timeout", self._timeout))
         central = self._radio.central
         try:

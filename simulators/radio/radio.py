@@ -66,6 +66,7 @@ class VirtualRadio:
         self._sessions: set[CentralSession] = set()
         self._rssi: RssiTable = rssi if rssi is not None else {}
         self._closed = False
+        self._down: str | None = None
 
     # -- construction -----------------------------------------------------------------------
 
@@ -118,6 +119,11 @@ class VirtualRadio:
     def central(self) -> Central:
         """The shared central host (used by the bleak backends)."""
         return self._central
+
+    @property
+    def down(self) -> str | None:
+        """Why this radio can no longer be used (closed, radio process gone); None if usable."""
+        return self._down
 
     @property
     def link(self) -> LocalLink | None:
@@ -197,6 +203,7 @@ class VirtualRadio:
         if self._closed:
             return
         log.warning("%s: connection to the radio process lost", self._description)
+        self._down = f"{self._description}: the radio process is gone"
         device = self._central.device
         for handle in list(device.connections):
             try:
@@ -208,6 +215,7 @@ class VirtualRadio:
         """Disconnect everything and stop serving; the radio is unusable afterwards."""
         if self._closed:
             return
+        self._down = f"{self._description} is closed"
         for server in self._servers:
             server.close()
         for session in list(self._sessions):

@@ -40,6 +40,8 @@ class BumbleScanner(BaseBleakScanner):
     async def start(self) -> None:
         if self._token is not None:
             return
+        if self._radio.down is not None:
+            raise BleakError(self._radio.down)
         self.seen_devices = {}
         self._adverts = {}
         self._token = await self._radio.central.add_listener(self._on_advertisement)

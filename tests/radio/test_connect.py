@@ -165,3 +165,16 @@ async def test_malformed_address_is_not_found_and_add_peripheral_refuses_bad_add
         await radio.add_peripheral("Twin", peripheral.address.lower())
     chosen = await radio.add_peripheral("Chosen", "c0:11:22:33:44:55")
     assert chosen.random_address.to_string(with_type_qualifier=False) == "C0:11:22:33:44:55"
+
+
+async def test_closed_radio_refuses_at_once() -> None:
+    from bleak import BleakScanner
+    from bleak.exc import BleakError
+
+    radio = await VirtualRadio.local()
+    peripheral = await make_peripheral(radio)
+    await radio.close()
+    with pytest.raises(BleakError, match="closed"):
+        await BleakClient(peripheral.address, **radio.transport().client_options()).connect()
+    with pytest.raises(BleakError, match="closed"):
+        await BleakScanner(**radio.transport().scanner_options()).start()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from bleak import BleakClient, BleakScanner
 from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.exc import BleakError
 
 from simulators.radio.radio import VirtualRadio
 from tests.radio.kit import EVENTS_UUID, SERVICE_UUID, VALUE_UUID
@@ -135,6 +136,9 @@ async def test_radio_process_exit_is_link_loss_for_the_central(
     remote.proc.kill()  # the radio process dies under a live link
     await asyncio.wait_for(lost.wait(), 5.0)
     assert not client.is_connected
+    assert radio.down is not None
+    with pytest.raises(BleakError, match="radio process is gone"):
+        await asyncio.wait_for(client.connect(), 1.0)  # refused at once, no 3 s wait
     await radio.close()
 
 
