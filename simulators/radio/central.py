@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 AdvertListener = Callable[[Advertisement], None]
 
 
+class AlreadyLinked(Exception):
+    """This central already holds a link to that address."""
+
+
 class Central:
     """Shared central host: scanning for many listeners, one connection attempt at a time."""
 
@@ -82,6 +86,8 @@ class Central:
         and the cleanup below leaves controller and host ready for the next attempt.
         """
         async with self._connect_lock:
+            if any(c.peer_address == address for c in self.device.connections.values()):
+                raise AlreadyLinked(f"{address} is already connected through another client")
             try:
                 return await asyncio.wait_for(
                     self.device.connect(address, timeout=timeout_s), timeout=timeout_s + 1.0

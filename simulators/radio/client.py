@@ -26,6 +26,7 @@ from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolErr
 from bumble import att, core, hci
 from bumble.device import Connection, Peer
 
+from simulators.radio.central import AlreadyLinked
 from simulators.radio.gatt_map import discover
 
 if TYPE_CHECKING:
@@ -110,9 +111,10 @@ class BumbleClient(BaseBleakClient):
             address = self._typed_address or central.typed_address(self.address)
         except ValueError as exc:
             raise BleakDeviceNotFoundError(self.address, str(exc)) from exc
-        if any(c.peer_address == address for c in central.device.connections.values()):
-            raise BleakError(f"{self.address} is already connected through another client")
-        connection = await central.connect(address, timeout)
+        try:
+            connection = await central.connect(address, timeout)
+        except AlreadyLinked as exc:
+            raise BleakError(str(exc)) from exc
         self._connection = connection
         connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
         peer = Peer(connection)

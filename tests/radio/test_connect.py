@@ -178,3 +178,21 @@ async def test_closed_radio_refuses_at_once() -> None:
         await BleakClient(peripheral.address, **radio.transport().client_options()).connect()
     with pytest.raises(BleakError, match="closed"):
         await BleakScanner(**radio.transport().scanner_options()).start()
+
+
+async def test_two_clients_racing_to_one_device_one_wins_one_is_refused(
+    radio: VirtualRadio, peripheral: KitPeripheral
+) -> None:
+    from bleak.exc import BleakError
+
+    options = radio.transport().client_options()
+    clients = [BleakClient(peripheral.address, timeout=30.0, **options) for _ in range(2)]
+    results = await asyncio.wait_for(
+        asyncio.gather(*(c.connect() for c in clients), return_exceptions=True), 2.0
+    )
+    assert sum(r is None for r in results) == 1
+    refused = [r for r in results if r is not None]
+    assert len(refused) == 1 and isinstance(refused[0], BleakError)
+    assert "already connected" in str(refused[0])
+    for client in clients:
+        await client.disconnect()
