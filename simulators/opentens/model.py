@@ -500,8 +500,10 @@ class OpenTensModel:
             self._dirty = True
 
     async def _run(self) -> None:
+        planned: float | None = None
         while True:
             if not self._connected:
+                planned = None
                 await self._sleep_until(None)
                 continue
             now = self._now()
@@ -511,9 +513,10 @@ class OpenTensModel:
             if not self._stuck and any(ch.ramping for ch in self._channels):
                 want_event = True
             if want_event:
-                # An event that is due but not yet handled (the loop woke a little late) is
-                # at most one interval old; older ones passed while nothing needed the link.
-                event_t, lost = self._events.peek(now - self._events.interval_s)
+                # The event we slept for may be a little in the past (the loop woke late);
+                # any other past event went by while nothing needed the link.
+                not_before = now if planned is None else min(now, planned)
+                event_t, lost = self._events.peek(not_before)
                 wake = event_t
             else:
                 event_t, lost = float("inf"), False
@@ -522,8 +525,10 @@ class OpenTensModel:
             if deadline is not None:
                 wake = min(wake, deadline)
             if wake > now + EPS:
+                planned = event_t if want_event else None
                 await self._sleep_until(wake)
                 continue
+            planned = None
             if deadline is not None and now >= deadline - EPS:
                 self._integrate_battery(now)
                 self._trip_watchdog(now)
