@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 
 from simulators.opentens.codec import (
@@ -72,10 +72,10 @@ class Central:
             SetLimits(self.next_seq(), round(max_ma * 10), round(ramp_ma_s * 10), watchdog_ms)
         )
 
-    async def refused(self, coro: object) -> int:
+    async def refused(self, coro: Awaitable[None]) -> int:
         """Await a write that must be refused; return the ATT code."""
         try:
-            await coro  # type: ignore[misc]
+            await coro
         except CommandRefused as exc:
             return exc.code
         raise AssertionError("the write was accepted")
@@ -109,9 +109,9 @@ class Central:
         assert self.statuses, "no status received"
         return self.statuses[-1][1]
 
-    async def next_status(self, timeout: float = 2.0) -> StatusReport:
+    async def next_status(self, within: float = 2.0) -> StatusReport:
         self.new_status.clear()
-        await asyncio.wait_for(self.new_status.wait(), timeout)
+        await asyncio.wait_for(self.new_status.wait(), within)
         return self.last_status()
 
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from simulators.opentens.codec import (
     ChannelReport,
+    Command,
     DeviceInfoRecord,
     Keepalive,
     MalformedMessage,
@@ -79,9 +80,9 @@ def test_crc8_check_value() -> None:
 
 
 @pytest.mark.parametrize(("command", "hex_"), COMMAND_VECTORS)
-def test_command_vectors(command: object, hex_: str) -> None:
+def test_command_vectors(command: Command, hex_: str) -> None:
     assert decode_command(bytes.fromhex(hex_)) == command
-    assert encode_command(command).hex().upper() == hex_  # type: ignore[arg-type]
+    assert encode_command(command).hex().upper() == hex_
 
 
 @pytest.mark.parametrize(("status", "hex_"), STATUS_VECTORS)
@@ -209,5 +210,5 @@ commands = st.one_of(
 
 
 @given(commands)
-def test_every_command_round_trips(command: object) -> None:
-    assert decode_command(encode_command(command)) == command  # type: ignore[arg-type]
+def test_every_command_round_trips(command: Command) -> None:
+    assert decode_command(encode_command(command)) == command
