@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
+from typing import Any
 
 from simulators.opentens.codec import (
     Command,
@@ -126,3 +127,133 @@ async def connected_model(config: SimConfig | None = None) -> AsyncIterator[Cent
         yield central
     finally:
         await model.close()
+
+
+BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
+
+
+@dataclass
+class BleakCentral:
+    """A bleak client on the virtual radio, numbering commands and decoding notifications."""
+
+    client: Any
+    sim: Any
+    seq: int = 0
+    statuses: list[tuple[float, StatusReport]] = field(default_factory=list)
+    garbage: list[tuple[float, bytes]] = field(default_factory=list)
+    battery: list[int] = field(default_factory=list)
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+    new_status: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def on_status(self, _char: Any, data: bytearray) -> None:
+        now = asyncio.get_running_loop().time()
+        try:
+            self.statuses.append((now, decode_status(bytes(data))))
+        except MalformedMessage:
+            self.garbage.append((now, bytes(data)))
+        self.new_status.set()
+
+    def on_battery(self, _char: Any, data: bytearray) -> None:
+        self.battery.append(data[0])
+
+    async def send(self, command: Command) -> None:
+        from simulators.opentens.profile import CONTROL_POINT_UUID
+
+        await self.client.write_gatt_char(
+            CONTROL_POINT_UUID, encode_command(command), response=True
+        )
+
+    def next_seq(self) -> int:
+        self.seq = self.seq % 255 + 1
+        return self.seq
+
+    async def start(self, mask: int = 0xFF) -> None:
+        await self.send(Start(self.next_seq(), mask))
+
+    async def set_output(self, channel: int, ma: float) -> None:
+        await self.send(SetOutput(self.next_seq(), channel, round(ma * 10), 200, 1000, 0))
+
+    async def keepalive(self) -> None:
+        await self.send(Keepalive(self.next_seq()))
+
+    async def stop(self, mask: int = 0xFF) -> None:
+        await self.send(Stop(self.next_seq(), mask))
+
+    async def refused(self, coro: Awaitable[None]) -> int:
+        from bleak.exc import BleakGATTProtocolError
+
+        try:
+            await coro
+        except BleakGATTProtocolError as exc:
+            return int(exc.code)
+        raise AssertionError("the write was accepted")
+
+    async def next_status(self, within: float = 2.0) -> StatusReport:
+        self.new_status.clear()
+        await asyncio.wait_for(self.new_status.wait(), within)
+        assert self.statuses
+        return self.statuses[-1][1]
+
+    @contextlib.asynccontextmanager
+    async def feeding_watchdog(self, every: float = 0.4) -> AsyncIterator[None]:
+        async def feed() -> None:
+            while self.client.is_connected:
+                await asyncio.sleep(every)
+                with contextlib.suppress(Exception):
+                    await self.keepalive()
+
+        task = asyncio.get_running_loop().create_task(feed())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@contextlib.asynccontextmanager
+async def radio_with_wearable(
+    config: SimConfig | None = None, **kwargs: Any
+) -> AsyncIterator[tuple[Any, Any]]:
+    """A VirtualRadio in this process with a simulated wearable on it: (radio, simulator)."""
+    from simulators.opentens import start_simulated_wearable
+    from simulators.radio import VirtualRadio
+
+    radio = await VirtualRadio.local()
+    try:
+        sim = await start_simulated_wearable(radio, config=config, **kwargs)
+        try:
+            yield radio, sim
+        finally:
+            await sim.close()
+    finally:
+        await radio.close()
+
+
+@contextlib.asynccontextmanager
+async def bleak_session(radio: Any, sim: Any) -> AsyncIterator[BleakCentral]:
+    """Scan for the simulator, connect with bleak, subscribe to status and battery."""
+    from bleak import BleakClient, BleakScanner
+
+    from simulators.opentens.profile import STATUS_UUID
+
+    device = await BleakScanner.find_device_by_address(
+        sim.address, timeout=5.0, **radio.transport().scanner_options()
+    )
+    assert device is not None, "the simulator is not advertising"
+    holder: list[BleakCentral] = []
+    client = BleakClient(
+        device,
+        disconnected_callback=lambda _c: holder[0].lost.set() if holder else None,
+        **radio.transport().client_options(),
+    )
+    central = BleakCentral(client, sim)
+    holder.append(central)
+    await client.connect()
+    try:
+        await client.start_notify(STATUS_UUID, central.on_status)
+        await client.start_notify(BATTERY_LEVEL_UUID, central.on_battery)
+        yield central
+    finally:
+        with contextlib.suppress(Exception):
+            await client.disconnect()
