@@ -142,6 +142,7 @@ class BleakCentral:
     statuses: list[tuple[float, StatusReport]] = field(default_factory=list)
     garbage: list[tuple[float, bytes]] = field(default_factory=list)
     battery: list[int] = field(default_factory=list)
+    refusals: list[int] = field(default_factory=list)
     lost: asyncio.Event = field(default_factory=asyncio.Event)
     new_status: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -197,10 +198,16 @@ class BleakCentral:
     @contextlib.asynccontextmanager
     async def feeding_watchdog(self, every: float = 0.4) -> AsyncIterator[None]:
         async def feed() -> None:
+            from bleak.exc import BleakGATTProtocolError
+
             while self.client.is_connected:
                 await asyncio.sleep(every)
-                with contextlib.suppress(Exception):
+                try:
                     await self.keepalive()
+                except BleakGATTProtocolError as exc:
+                    self.refusals.append(int(exc.code))
+                except Exception:  # the link went down: the session ends
+                    return
 
         task = asyncio.get_running_loop().create_task(feed())
         try:
