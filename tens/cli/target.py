@@ -176,6 +176,7 @@ async def open_target(
             radio = await VirtualRadio.local()
             stack.push_async_callback(radio.close)
             sim_model = getattr(args, "sim_model", None) or "opentens"
+            simulator: Any
             if sim_model == "opentens":
                 from simulators.opentens import start_simulated_wearable
 
