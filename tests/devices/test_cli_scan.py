@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
 
@@ -113,3 +115,56 @@ def test_format_table_aligns_columns() -> None:
     lines = text.splitlines()
     assert lines[1].index("AA:AA") == lines[2].index("BB:BB") == lines[0].index("ADDRESS")
     assert lines[2].split() == ["?", "BB:BB", "-"]
+
+
+async def test_simulator_flag_scans_an_in_process_wearable(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert await run(parse("--simulator", "--timeout", "0.5", "--json")) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["driver"]) for r in rows] == [("OpenTENS-Sim", "opentens")]
+
+
+SCAN = (sys.executable, "-m", "tens", "scan")
+
+
+def test_two_processes_simulate_and_scan() -> None:
+    """`tens simulate --listen 127.0.0.1:0` in one process, `tens scan --radio` in another."""
+    env = {k: v for k, v in os.environ.items() if k != "TENS_RADIO"}
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "tens", "simulate", "--listen", "127.0.0.1:0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert sim.stdout is not None
+        serving = json.loads(sim.stdout.readline())
+        assert serving["event"] == "serving", serving
+        result = subprocess.run(
+            [*SCAN, "--json", "--timeout", "1", "--radio", serving["radio"]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        rows = json.loads(result.stdout)
+        assert rows == [
+            {
+                "name": serving["name"],
+                "address": serving["address"],
+                "driver": "opentens",
+                "rssi": rows[0]["rssi"],
+            }
+        ]
+        assert isinstance(rows[0]["rssi"], int)
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        try:
+            sim.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+            sim.wait()
+    assert sim.returncode == 0, sim.stderr.read() if sim.stderr else ""
