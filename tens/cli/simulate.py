@@ -1,0 +1,274 @@
+"""``tens simulate``: a standalone simulated wearable on a virtual radio served over TCP.
+
+Other processes reach it with ``--radio HOST:PORT`` (or the ``TENS_RADIO`` environment
+variable), e.g. ``tens scan --radio 127.0.0.1:9710``. It prints what it serves, then every
+change of delivered output (and link changes and scenario steps) as it happens; with
+``--json`` one JSON object per line: ``{"event": "serving" | "delivered" | "link" |
+"scenario" | "stopped", ...}``. Ctrl-C or SIGTERM stops it cleanly (exit 0). Exit 2 for bad
+usage, 6 when the address cannot be listened on.
+
+``start_simulated_wearable`` (re-exported here) is what ``--simulator`` uses in-process.
+Nothing heavy is imported until the verb runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
+
+from tens.cli.output import emit_json, fail
+
+if TYPE_CHECKING:
+    from simulators.opentens.config import SimConfig
+    from simulators.opentens.server import OpenTensSimulator
+
+DEFAULT_LISTEN = "127.0.0.1:9710"
+RADIO_ENV = "TENS_RADIO"  # the same name as simulators.radio.spec.RADIO_ENV (kept import-free)
+MODELS = ("opentens", "coyote3", "coyote2")
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 6
+
+
+async def start_simulated_wearable(
+    radio: Any,
+    *,
+    name: str = "OpenTENS-Sim",
+    config: SimConfig | None = None,
+    scenario: str | None = None,
+) -> OpenTensSimulator:
+    """Start a simulated OpenTENS wearable on ``radio`` (see
+    ``simulators.opentens.wearable.start_simulated_wearable``); returns the
+    ``OpenTensSimulator``."""
+    from simulators.opentens.wearable import start_simulated_wearable as start
+
+    return await start(radio, name=name, config=config, scenario=scenario)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="run a simulated wearable that other tens processes can reach",
+        description="Run a simulated wearable on a virtual Bluetooth radio served over TCP. "
+        "Reach it from another shell with `tens scan --radio HOST:PORT`.",
+    )
+    parser.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help=f"where to serve the radio (default ${RADIO_ENV} or {DEFAULT_LISTEN}; port 0 "
+        "picks a free one)",
+    )
+    parser.add_argument("--name", help="advertised name (default OpenTENS-Sim)")
+    parser.add_argument(
+        "--model", choices=MODELS, default="opentens", help="which wearable (default opentens)"
+    )
+    parser.add_argument("--scenario", metavar="NAME", help="run a fault scenario by name")
+    parser.add_argument(
+        "--list-scenarios", action="store_true", help="list the fault scenarios and exit"
+    )
+    parser.add_argument(
+        "--after",
+        type=float,
+        metavar="S",
+        help="scenario: seconds from the first connection to the fault (default 10)",
+    )
+    parser.add_argument(
+        "--for",
+        dest="for_s",
+        type=float,
+        metavar="S",
+        help="scenario: how long a fault that ends lasts (default 5)",
+    )
+    parser.add_argument(
+        "--interval-ms",
+        type=float,
+        metavar="MS",
+        help="connection interval, 7.5 to 4000 ms (default 30)",
+    )
+    parser.add_argument(
+        "--jitter-ms", type=float, metavar="MS", help="random lateness of connection events"
+    )
+    parser.add_argument(
+        "--loss", type=float, metavar="P", help="probability that a connection event is lost"
+    )
+    parser.add_argument("--channels", type=int, metavar="N", help="channels, 1 to 4 (default 2)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.set_defaults(handler=run)
+
+
+def _parse_listen(spec: str) -> tuple[str, int]:
+    from simulators.radio.spec import parse_radio
+
+    text = spec.strip()
+    if text.endswith(":0"):
+        host, _ = parse_radio(text[:-2] + ":1")
+        return host, 0
+    return parse_radio(text)
+
+
+def _list_scenarios(as_json: bool) -> int:
+    from simulators.opentens.scenarios import SCENARIOS
+
+    if as_json:
+        for s in SCENARIOS.values():
+            emit_json({"scenario": s.name, "summary": s.summary})
+        return 0
+    width = max(len(name) for name in SCENARIOS)
+    for s in SCENARIOS.values():
+        sys.stdout.write(f"{s.name:<{width}}  {s.summary}\n")
+    sys.stdout.write("AFTER and FOR are --after and --for (seconds from the first connection).\n")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from simulators.opentens.config import SimConfig
+
+    overrides: dict[str, Any] = {}
+    for option, key in (
+        ("interval_ms", "interval_ms"),
+        ("jitter_ms", "jitter_ms"),
+        ("loss", "loss"),
+        ("channels", "channels"),
+    ):
+        value = getattr(args, option)
+        if value is not None:
+            overrides[key] = value
+    if args.name:
+        overrides["name"] = args.name
+    return SimConfig(**overrides)
+
+
+def _say(as_json: bool, line: str, **fields: Any) -> None:
+    if as_json:
+        emit_json(fields)
+    else:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+async def run(args: argparse.Namespace) -> int:
+    as_json = bool(args.json)
+    if args.list_scenarios:
+        return _list_scenarios(as_json)
+    listen = args.listen or os.environ.get(RADIO_ENV) or DEFAULT_LISTEN
+    try:
+        host, port = _parse_listen(listen)
+    except ValueError as exc:
+        return fail(str(exc), EXIT_USAGE, as_json=as_json)
+    try:
+        config = _config(args)
+    except ValueError as exc:
+        return fail(f"simulator settings refused: {exc}", EXIT_USAGE, as_json=as_json)
+    if args.scenario is not None:
+        from simulators.opentens.scenarios import SCENARIOS
+
+        if args.model != "opentens":
+            return fail("scenarios run on the opentens model only", EXIT_USAGE, as_json=as_json)
+        if args.scenario not in SCENARIOS:
+            known = ", ".join(SCENARIOS)
+            return fail(
+                f"unknown scenario {args.scenario!r}; known: {known}", EXIT_USAGE, as_json=as_json
+            )
+    for option in ("after", "for_s"):
+        value = getattr(args, option)
+        if value is not None and not 0 <= value <= 86400:
+            return fail("--after and --for take 0 to 86400 seconds", EXIT_USAGE, as_json=as_json)
+
+    from simulators.radio import VirtualRadio
+
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    radio = await VirtualRadio.local()
+    simulator: Any = None
+    stop = asyncio.Event()
+    installed: list[signal.Signals] = []
+    try:
+        try:
+            await radio.serve_tcp(host, port)
+        except OSError as exc:
+            return fail(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                EXIT_UNAVAILABLE,
+                as_json=as_json,
+            )
+        bound_host, bound_port = radio.tcp_addresses[0]
+        where = (
+            f"{bound_host}:{bound_port}"
+            if ":" not in bound_host
+            else f"[{bound_host}]:{bound_port}"
+        )
+        if args.model == "opentens":
+            from simulators.opentens.wearable import start_simulated_wearable as start
+
+            simulator = await start(radio, name=config.name, config=config)
+        else:
+            from simulators.coyote.simulator import start_coyote
+
+            simulator = await start_coyote(radio, args.model, name=args.name)
+
+        def on_sample(sample: Any) -> None:
+            t = round(sample.t - t0, 3)
+            _say(
+                as_json,
+                f"{t:10.3f} s  ch{sample.channel}  {sample.intensity_ma:7.2f} mA  {sample.cause}",
+                event="delivered",
+                t=t,
+                channel=sample.channel,
+                intensity_ma=sample.intensity_ma,
+                cause=sample.cause,
+            )
+
+        def on_link(what: str) -> None:
+            t = round(loop.time() - t0, 3)
+            _say(as_json, f"{t:10.3f} s  link {what}", event="link", t=t, link=what)
+
+        def on_scenario(text: str) -> None:
+            t = round(loop.time() - t0, 3)
+            _say(as_json, f"{t:10.3f} s  scenario: {text}", event="scenario", t=t, text=text)
+
+        record = getattr(simulator, "record", None)
+        if record is not None and hasattr(record, "add_listener"):
+            record.add_listener(on_sample)
+        if hasattr(simulator, "add_link_listener"):
+            simulator.add_link_listener(on_link)
+        if args.scenario is not None:
+            simulator.run_scenario(
+                args.scenario, after_s=args.after, for_s=args.for_s, say=on_scenario
+            )
+
+        name = str(getattr(simulator, "name", config.name))
+        address = str(getattr(simulator, "address", "?"))
+        _say(
+            as_json,
+            f"Serving simulated {args.model} wearable {name!r} ({address}) on a virtual radio "
+            f"at {where}\n"
+            f"Reach it with: tens scan --radio {where}   (or {RADIO_ENV}={where})\n"
+            + (f"Scenario: {args.scenario}\n" if args.scenario else "")
+            + "Delivered output changes follow; Ctrl-C stops.",
+            event="serving",
+            model=args.model,
+            name=name,
+            address=address,
+            radio=where,
+            scenario=args.scenario,
+            interval_ms=config.interval_ms,
+            channels=config.channels,
+        )
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, stop.set)
+                installed.append(signum)
+        await stop.wait()
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+        if simulator is not None:
+            with contextlib.suppress(Exception):
+                await simulator.close()
+        await radio.close()
+    _say(as_json, "stopped", event="stopped")
+    return 0

@@ -1,0 +1,120 @@
+"""``tens simulate``: a real process serving the radio over TCP; a central joins and drives it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from bleak import BleakClient, BleakScanner
+
+from simulators.opentens.codec import SetOutput, Start, encode_command
+from simulators.opentens.profile import CONTROL_POINT_UUID, SERVICE_UUID
+from simulators.radio import VirtualRadio
+from tens.cli import main
+
+
+def test_list_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--list-scenarios", "--json"]) == 0
+    names = [json.loads(line)["scenario"] for line in capsys.readouterr().out.splitlines()]
+    assert names == [
+        "steady",
+        "peel-off",
+        "link-drop",
+        "low-battery",
+        "stuck",
+        "malformed",
+        "reject",
+        "reboot",
+    ]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--listen", "nohost"],
+        ["--scenario", "nope"],
+        ["--interval-ms", "5"],
+        ["--channels", "5"],
+        ["--model", "coyote3", "--scenario", "steady"],
+    ],
+)
+def test_bad_usage_is_refused_with_exit_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "--json", *argv]) == 2
+    assert "error" in json.loads(capsys.readouterr().out)
+
+
+def test_the_verb_module_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, tens.cli.simulate; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('bumble', 'bleak', 'textual', 'aiomqtt', 'simulators')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+async def _line(proc: asyncio.subprocess.Process) -> dict[str, Any]:
+    assert proc.stdout is not None
+    raw = await asyncio.wait_for(proc.stdout.readline(), 20.0)
+    assert raw, "tens simulate ended early"
+    return dict(json.loads(raw))
+
+
+async def test_simulate_serves_a_wearable_that_another_process_drives() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tens",
+        "simulate",
+        "--listen",
+        "127.0.0.1:0",
+        "--json",
+        "--name",
+        "Sim-CLI",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        serving = await _line(proc)
+        assert serving["event"] == "serving" and serving["name"] == "Sim-CLI"
+        host, port = serving["radio"].rsplit(":", 1)
+        radio = await VirtualRadio.connect(host, int(port))
+        try:
+            device = await BleakScanner.find_device_by_filter(
+                lambda _d, adv: SERVICE_UUID in adv.service_uuids,
+                timeout=10.0,
+                **radio.transport().scanner_options(),
+            )
+            assert device is not None and device.address == serving["address"]
+            async with BleakClient(device, **radio.transport().client_options()) as client:
+                await client.write_gatt_char(
+                    CONTROL_POINT_UUID, encode_command(Start(1, 0x01)), response=True
+                )
+                await client.write_gatt_char(
+                    CONTROL_POINT_UUID,
+                    encode_command(SetOutput(2, 0, 3, 200, 1000, 0)),
+                    response=True,
+                )
+                seen: list[dict[str, Any]] = []
+                while not any(e.get("intensity_ma") == 0.3 for e in seen):
+                    seen.append(await _line(proc))
+        finally:
+            await radio.close()
+        events = [e["event"] for e in seen]
+        assert "link" in events and "delivered" in events
+        while (event := await _line(proc))["event"] != "delivered":
+            pass
+        assert event["intensity_ma"] == 0.0 and event["cause"] == "disconnect"
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        rest, _err = await asyncio.wait_for(proc.communicate(), 20.0)
+    assert proc.returncode == 0
+    assert json.loads(rest.decode().splitlines()[-1]) == {"event": "stopped"}
