@@ -45,6 +45,8 @@ class Peripheral:
         self.on_link_up: Callable[[], None] | None = None
         self.advertising_data = b""
         self.scan_response = b""
+        self.link_listeners: list[Callable[[str], None]] = []
+        self.link_up = asyncio.Event()
         device.on(device.EVENT_CONNECTION, self._on_connection)
 
     @property
@@ -57,12 +59,24 @@ class Peripheral:
 
     def _on_connection(self, connection: Connection) -> None:
         connection.on(connection.EVENT_DISCONNECTION, lambda _reason: self._on_disconnection())
+        self.link_up.set()
         if self.on_link_up is not None:
             self.on_link_up()
+        self._tell("connected")
 
     def _on_disconnection(self) -> None:
+        if not self.device.connections:
+            self.link_up.clear()
         if self.on_link_lost is not None:
             self.on_link_lost()
+        self._tell("disconnected")
+
+    def _tell(self, what: str) -> None:
+        for listener in list(self.link_listeners):
+            try:
+                listener(what)
+            except Exception:  # a broken listener must not break the device
+                log.exception("link listener %r failed", listener)
 
     async def advertise(self, advertising_data: bytes, scan_response: bytes = b"") -> None:
         self.advertising_data = advertising_data

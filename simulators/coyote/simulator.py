@@ -4,12 +4,14 @@
 that advertises like the real device (``47L121000`` / ``D-LAB ESTIM01``). ``sim.record`` is
 the delivered-output record (a :class:`simulators.opentens.record.DeliveredRecord`, so tests
 and benchmarks treat every simulator alike; for the Coyotes its values are **levels**, not
-mA). The fault API is on the simulator: :meth:`drop_link`, :meth:`power_cycle`,
+mA). The fault API is on the simulator: :meth:`drop_link`, :meth:`power_cycle` (or ``reboot``),
 :meth:`set_battery`, and per model ``turn_wheel`` (3.0), ``ignore_soft_limits``/``ignore_bf``
 /``silent`` (3.0) and ``change_strength_on_device`` (2.0).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from bumble import gatt
 from bumble.core import AdvertisingData
@@ -67,6 +69,21 @@ class _SimulatorBase:
     async def drop_link(self) -> None:
         """The link goes down (out of range): the central sees a disconnection."""
         await self.peripheral.drop_links()
+
+    def add_link_listener(self, listener: Callable[[str], None]) -> None:
+        """``listener("connected" | "disconnected")`` on every link change."""
+        self.peripheral.link_listeners.append(listener)
+
+    async def wait_connected(self) -> None:
+        """Return once a central is connected."""
+        await self.peripheral.link_up.wait()
+
+    async def reboot(self) -> None:
+        """Switch the device off and on (the same as :meth:`power_cycle`)."""
+        await self.power_cycle()
+
+    async def power_cycle(self) -> None:
+        raise NotImplementedError
 
     async def close(self) -> None:
         await self.peripheral.close()

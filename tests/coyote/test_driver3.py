@@ -274,3 +274,15 @@ async def test_battery_is_reported() -> None:
         await asyncio.sleep(0.05)
         status = [e for e in rig.events if isinstance(e, DeviceStatus)][-1]
         assert status.battery_percent == 4 and Fault.LOW_BATTERY in status.faults
+
+
+async def test_simulator_reports_link_changes_like_the_opentens_one() -> None:
+    async with coyote3_rig(connect=False) as rig:
+        seen: list[str] = []
+        rig.sim.add_link_listener(seen.append)
+        await rig.driver.connect()
+        await asyncio.wait_for(rig.sim.wait_connected(), 1.0)
+        await rig.sim.reboot()
+        await asyncio.sleep(0.1)
+        assert seen == ["connected", "disconnected"]
+        assert any(isinstance(e, LinkLost) for e in rig.events)
