@@ -194,7 +194,13 @@ class MqttBridge:
 
     async def _state_pump(self) -> None:
         while True:
-            await self._state_dirty.wait()
+            if self._control.snapshot().session.active:
+                # Time left and elapsed move even when nothing else does: refresh them.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.state_refresh_s):
+                        await self._state_dirty.wait()
+            else:
+                await self._state_dirty.wait()
             self._state_dirty.clear()
             if self._client is not None:
                 await self.publish_state()

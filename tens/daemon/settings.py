@@ -67,6 +67,8 @@ class MqttSettings(BaseModel):
     """Obey ``cmd/start`` from the network. Off by default: stop is always obeyed."""
     command_max_age_s: float = Field(default=5.0, gt=0.0, le=60.0)
     """Commands whose timestamp is older (or further in the future) than this are refused."""
+    state_refresh_s: float = Field(default=5.0, ge=0.5, le=300.0)
+    """During a session, the state is republished at least this often (time left moves)."""
     keepalive_s: int = Field(default=30, ge=5, le=600)
     reconnect_min_s: float = Field(default=1.0, gt=0.0, le=60.0)
     reconnect_max_s: float = Field(default=30.0, gt=0.0, le=600.0)

@@ -17,6 +17,8 @@ class Seen:
     topic: str
     payload: bytes
     retain: bool
+    t: float
+    """The loop time it arrived at."""
 
     def json(self) -> Any:
         return json.loads(self.payload)
@@ -32,7 +34,9 @@ class Watcher:
         async for m in self.client.messages:
             payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
             async with self._changed:
-                self.seen.append(Seen(str(m.topic), payload, bool(m.retain)))
+                self.seen.append(
+                    Seen(str(m.topic), payload, bool(m.retain), asyncio.get_running_loop().time())
+                )
                 self._changed.notify_all()
 
     async def wait_for(

@@ -157,3 +157,32 @@ async def test_over_limit_and_malformed_commands_change_nothing(broker: Broker) 
         assert after.target == before.target == 3.0
         assert after.session in (SessionState.RUNNING, SessionState.RAMPING)
         assert sim.record.max(0) <= 3.0 + 1e-6
+
+
+async def test_shutdown_stops_output_before_saying_offline(broker: Broker) -> None:
+    async with simulated(broker) as (run, sim):
+        t = run.topics
+        await start_locally(run, 4.0)
+        await sim.record.wait_for(lambda s: s.channel == 0 and s.intensity_ma >= 2.0, 10)
+        async with watching(broker.port, t.availability) as w:
+            await w.wait_for(t.availability, lambda s: s.payload == b"online")
+            mark = w.mark()
+            run.daemon.request_stop()  # what SIGTERM does
+            off = await w.wait_for(t.availability, lambda s: s.payload == b"offline", after=mark)
+            assert await run.task == 0
+        zero = [s for s in sim.record.for_channel(0) if s.intensity_ma == 0.0 and s.cause == "stop"]
+        assert zero, "output was not stopped"
+        assert zero[0].t <= off.t  # output 0 on the device first, offline on the bus after
+
+
+async def test_state_is_refreshed_while_a_session_runs(broker: Broker) -> None:
+    async with simulated(broker, state_refresh_s=0.5) as (run, sim):
+        t = run.topics
+        await start_locally(run, 2.0)
+        await sim.record.wait_for(lambda s: s.channel == 0 and s.intensity_ma >= 2.0, 10)
+        async with watching(broker.port, t.state) as w:
+            first = (await w.wait_for(t.state)).json()
+            later = await w.wait_for(
+                t.state, lambda s: s.json()["remaining_s"] < first["remaining_s"] - 1.5, within=5
+            )
+        assert later.json()["session"] == "running"
