@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +56,58 @@ def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
 def at(day: int, hour: int = 9) -> dt.datetime:
     """A fixed time in early 2026 (UTC): day 1 is 2026-01-01."""
     return dt.datetime(2026, 1, 1, hour, tzinfo=dt.UTC) + dt.timedelta(days=day - 1)
+
+
+@dataclass
+class SimRig:
+    """The real controller on a simulated OpenTENS wearable over the virtual radio."""
+
+    ctrl: Any
+    sim: Any
+    db: Any
+
+    def last(self, channel: int = 0) -> float:
+        """What the electrodes carry now, by the simulator's delivered-output record."""
+        values = [s.intensity_ma for s in self.sim.record if s.channel == channel]
+        return values[-1] if values else 0.0
+
+
+_names = itertools.count(1)
+
+
+@pytest.fixture
+async def sim_rig_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[SimRig]]]:
+    from devices import registry
+    from simulators.opentens import start_simulated_wearable
+    from simulators.radio import VirtualRadio
+    from tens.checklist import none_apply
+    from tens.config import TensConfig
+    from tens.controller import Controller
+    from tens.store.sessions import record_checklist
+
+    cleanups: list[Callable[[], Awaitable[None]]] = []
+
+    async def make(config: TensConfig | None = None, *, checklist: bool = True) -> SimRig:
+        radio = await VirtualRadio.local()
+        cleanups.append(radio.close)
+        name = f"OpenTENS-TUI{next(_names)}"
+        sim = await start_simulated_wearable(radio, name=name)
+        close = getattr(sim, "close", None) or getattr(sim, "stop", None)
+        if close is not None:
+            cleanups.append(close)
+        transport = radio.transport()
+        db = await AsyncDB.open(tmp_path / f"{name}.db")
+        cleanups.append(db.close)
+        if checklist:
+            await db.run(record_checklist, none_apply(), False)
+
+        async def opener() -> Any:
+            return await registry.open_device(transport, name, 5.0)
+
+        ctrl = Controller(config or TensConfig(), opener, db)
+        cleanups.append(ctrl.close)
+        return SimRig(ctrl, sim, db)
+
+    yield make
+    for cleanup in reversed(cleanups):
+        await cleanup()

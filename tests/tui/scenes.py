@@ -42,9 +42,7 @@ def idle_controller(clock: ManualClock) -> Controller:
     return Controller(TensConfig(), _no_device, None, clock)
 
 
-def scene_app(
-    store: object | None = None, wall: dt.datetime = WALL0, **options: object
-) -> TensApp:
+def scene_app(store: object | None = None, wall: dt.datetime = WALL0, **options: object) -> TensApp:
     clock = fixed_clock(wall)
     return make_app(
         idle_controller(clock),

@@ -30,6 +30,9 @@ class ChecklistScreen(Screen[None]):
         yield StopHint()
         yield Footer()
 
+    def on_mount(self) -> None:
+        self.query_one(TickBox).focus()  # the first question; Tab moves on, space ticks
+
     def answers(self) -> dict[str, bool]:
         return {q.key: self.query_one(f"#q-{q.key}", TickBox).value for q in QUESTIONS}
 

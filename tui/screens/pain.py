@@ -9,10 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, RadioSet, Select, SelectionList, Static
+from textual.widgets import Button, Input, RadioSet, Select, Static
 
 from tens.journal.models import KIND_LABELS, KNOWN_HELPERS, PainKind
 from tui.pain_answer import PainAnswer
+from tui.widgets.common.stop_aware_input import StopAwareInput
 from tui.widgets.common.stop_hint import StopHint
 from tui.widgets.common.tick_box import RadioChoice, TickBox
 from tui.widgets.pain.nrs_picker import NrsPicker
@@ -70,17 +71,22 @@ class PainScreen(ModalScreen[PainAnswer | str | None]):
     def fields(self) -> ComposeResult:
         yield NrsPicker(id="nrs")
         yield Static("Where", classes="field-label")
-        yield Select(region_options(), id="region", prompt="where is the pain?")
+        yield Select(
+            region_options(),
+            id="region",
+            prompt="where is the pain?",
+            type_to_search=False,  # s must stay the stop key
+        )
         yield Static("Kind of pain", classes="field-label")
         with RadioSet(id="kind"):
             for kind in PainKind:
                 yield RadioChoice(KIND_LABELS[kind], name=kind.value)
         yield RedFlags(id="red-flags")
         yield Static("What else helped", classes="field-label")
-        yield SelectionList[str](
-            *((label, key) for key, label in KNOWN_HELPERS.items()), id="helped"
-        )
-        yield Input(placeholder="note (optional)", id="note", max_length=500)
+        with Vertical(id="helped"):
+            for key, label in KNOWN_HELPERS.items():
+                yield TickBox(label, name=key, classes="helped")
+        yield StopAwareInput(placeholder="note (optional)", id="note", max_length=500)
 
     def on_mount(self) -> None:
         self.query_one(NrsPicker).focus()
@@ -88,6 +94,8 @@ class PainScreen(ModalScreen[PainAnswer | str | None]):
     def on_checkbox_changed(self, event: TickBox.Changed) -> None:
         from tui.widgets.pain.red_flags import advice_for
 
+        if event.checkbox.has_class("helped"):
+            return
         advice = self.query_one("#red-flag-advice", Static)
         text = advice_for(self.query_one(RedFlags).selected)
         advice.update(text)
@@ -106,7 +114,9 @@ class PainScreen(ModalScreen[PainAnswer | str | None]):
             region=region if isinstance(region, str) else None,
             kind=kind,
             red_flags=tuple(self.query_one(RedFlags).selected),
-            helped=tuple(self.query_one("#helped", SelectionList).selected),
+            helped=tuple(
+                box.name for box in self.query(".helped").results(TickBox) if box.value and box.name
+            ),
             note=note,
         )
 

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Select
 from textual.widgets.option_list import Option
 
+from tui.widgets.common.stop_aware_input import StopAwareInput
 from tui.widgets.common.stop_hint import StopHint
 from tui.widgets.session.plan import SessionPlan
 
@@ -48,9 +49,9 @@ class SetupScreen(ModalScreen[SessionPlan | None]):
             )
             with Horizontal(classes="row"):
                 yield Label("Minutes ", classes="field-label")
-                yield Input(f"{self.plan.minutes:g}", id="minutes", type="number")
+                yield StopAwareInput(f"{self.plan.minutes:g}", id="minutes", type="number")
                 yield Label(" Start at ", classes="field-label")
-                yield Input(f"{self.plan.intensity:g}", id="intensity", type="number")
+                yield StopAwareInput(f"{self.plan.intensity:g}", id="intensity", type="number")
             yield Label("Electrodes on", classes="field-label")
             options = placement_options()
             keys = {k for _, k in options}
@@ -59,6 +60,7 @@ class SetupScreen(ModalScreen[SessionPlan | None]):
                 value=self.plan.placement if self.plan.placement in keys else Select.NULL,
                 id="placement",
                 prompt="where do the electrodes go?",
+                type_to_search=False,  # s must stay the stop key
             )
             with Horizontal(classes="buttons"):
                 yield Button("Use these", id="ok", variant="primary")
