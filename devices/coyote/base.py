@@ -130,6 +130,7 @@ class CoyoteDriverBase:
         self._last_command_t = 0.0
         self._battery: int | None = None
         self._stopping_after_fault = False
+        self._write_modes: dict[str, bool] = {}
         self._init_protocol()
 
     def _init_protocol(self) -> None:
@@ -254,6 +255,7 @@ class CoyoteDriverBase:
                         f"{self._info.name} has no {self.model_name} {what} characteristic; "
                         "refusing to drive it"
                     )
+            self._write_modes = {}
             await self._setup(client)
         except BaseException:
             self._closing = True
@@ -433,10 +435,31 @@ class CoyoteDriverBase:
 
     # --- GATT helpers ---------------------------------------------------------------------
 
+    def _with_response(self, client: BleakClient, uuid: str) -> bool:
+        """Write with response where the characteristic allows it (errors then surface),
+        else without (the Coyote 3.0's 0x150A is write-without-response on real devices)."""
+        mode = self._write_modes.get(uuid)
+        if mode is None:
+            services: Any = client.services
+            char = services.get_characteristic(uuid) if services is not None else None
+            properties = set(char.properties) if char is not None else set()
+            if "write" in properties:
+                mode = True
+            elif "write-without-response" in properties:
+                mode = False
+            else:
+                raise DeviceError(
+                    f"{self._info.name}: characteristic {uuid} is not writable; "
+                    "refusing to drive it"
+                )
+            self._write_modes[uuid] = mode
+        return mode
+
     async def _write(self, client: BleakClient, uuid: str, data: bytes, doing: str) -> None:
         try:
+            response = self._with_response(client, uuid)
             async with asyncio.timeout(self._timeouts.write_s):
-                await client.write_gatt_char(uuid, data, response=True)
+                await client.write_gatt_char(uuid, data, response=response)
         except (BleakError, TimeoutError, EOFError, OSError) as exc:
             raise map_bleak_error(exc, doing) from exc
 

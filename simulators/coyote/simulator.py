@@ -12,10 +12,11 @@ mA). The fault API is on the simulator: :meth:`drop_link`, :meth:`power_cycle` (
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from bumble import gatt
+from bumble import att, gatt
 from bumble.core import AdvertisingData
-from bumble.device import Connection
+from bumble.device import Connection, Device
 
 from simulators.coyote import wire2
 from simulators.coyote.model2 import Coyote2Model
@@ -47,6 +48,20 @@ def _adv(name: str, *services: tuple[int, bytes]) -> tuple[bytes, bytes]:
         ]
     )
     return bytes(adv), bytes(AdvertisingData(list(services)))
+
+
+def _refuse_write_requests(device: Device, characteristic: gatt.Characteristic[bytes]) -> None:
+    """A write *request* (with response) to a write-without-response characteristic gets
+    Write Not Permitted, as from a real GATT server (bumble itself does not check)."""
+    server = device.gatt_server
+    original = server.on_att_write_request
+
+    def on_att_write_request(bearer: Any, request: Any) -> Any:
+        if request.attribute_handle == characteristic.handle:
+            raise att.ATT_Error(att.ErrorCode.WRITE_NOT_PERMITTED, request.attribute_handle)
+        return original(bearer, request)
+
+    server.on_att_write_request = on_att_write_request
 
 
 class _SimulatorBase:
@@ -105,7 +120,10 @@ class Coyote3Simulator(_SimulatorBase):
         address: str | None = None,
         battery: int = 100,
         record: DeliveredRecord | None = None,
+        write_requests: bool = False,
     ) -> Coyote3Simulator:
+        """``write_requests``: also accept writes with response on 0x150A (real devices
+        list it as write-without-response only, and so does the simulator by default)."""
         model = Coyote3Model(record, battery=battery)
         device = await radio.add_peripheral(name, address)
         peripheral = Peripheral(device)
@@ -118,7 +136,7 @@ class Coyote3Simulator(_SimulatorBase):
 
         control: gatt.Characteristic[bytes] = gatt.Characteristic(
             _sig(0x150A),
-            _P.WRITE | _P.WRITE_WITHOUT_RESPONSE,
+            _P.WRITE_WITHOUT_RESPONSE | (_P.WRITE if write_requests else _P(0)),
             _PERM.WRITEABLE,
             gatt.CharacteristicValue(write=write),
         )
@@ -142,6 +160,8 @@ class Coyote3Simulator(_SimulatorBase):
         peripheral.on_link_lost = model.link_lost
         adv, scan_response = _adv(name, uuid16_list([0x180C]))
         await peripheral.advertise(adv, scan_response)
+        if not write_requests:
+            _refuse_write_requests(device, control)
         sim = cls(peripheral, model)
         sim._replies = replies
         return sim

@@ -177,6 +177,7 @@ async def test_coyote3_link_loss_aborts_and_reconnect_starts_from_zero(tmp_path:
         mark = len(rig.sim.model.received)
         await rig.ctrl.disconnect()
         await rig.ctrl.connect()
+        await asyncio.sleep(0.05)  # BF is written without response: let it land
         after = rig.sim.model.received[mark:]
         assert after[0].kind == "B0" and isinstance(after[0].frame, wire3.StrengthFrame)
         assert all(p.mode == wire3.SET and p.value == 0 for p in after[0].frame.channels)

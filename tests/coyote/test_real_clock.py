@@ -20,9 +20,12 @@ async def test_coyote3_on_the_real_clock() -> None:
         await asyncio.sleep(0.2)
         await rig.driver.keepalive()
         assert rig.sim.record.max(0) == 9
+        t_stop = asyncio.get_running_loop().time()
         await rig.driver.stop()
+        await rig.sim.record.wait_for(
+            lambda s: s.channel == 0 and s.intensity_ma == 0, 5.0, since=t_stop
+        )
         assert rig.sim.model.strength == [0, 0]
-        assert rig.sim.record.last(0) == 0
 
 
 async def test_coyote2_on_the_real_clock() -> None:
@@ -33,6 +36,6 @@ async def test_coyote2_on_the_real_clock() -> None:
         await asyncio.sleep(0.2)
         await rig.driver.keepalive()
         assert rig.sim.record.max(1) == 77
-        await rig.driver.stop()
+        await rig.driver.stop()  # the Coyote 2.0 strength is written with response
         assert rig.sim.model.strength == [0, 0]
         assert rig.sim.record.last(1) == 0
