@@ -18,7 +18,7 @@ How it behaves (docs/opentens-profile.md is the contract, docs/drivers.md the ov
   :meth:`confirm_stopped`). If the STOP cannot be written, the driver drops the link, since a
   device zeroes every output on disconnect, then raises.
 * **events** — every valid status goes to subscribers as :class:`DeviceStatus` (mA); a
-  malformed one (or a silent device: no status within ``status_silence_s``) as
+  malformed one (or, when ``status_silence_s`` is set, a silent device) as
   :class:`ProtocolViolation`, and the driver writes a STOP itself; a link loss as
   :class:`LinkLost` at once (bleak's disconnected callback), after which every command raises
   :class:`DeviceDisconnected` until :meth:`connect` is called again. The driver never
@@ -134,9 +134,10 @@ class DriverTimeouts:
     write_s: float = 2.0
     ack_s: float = 1.0
     stop_write_s: float = 2.0
-    status_silence_s: float | None = 3.5
+    status_silence_s: float | None = None
     """No status for this long while connected -> ProtocolViolation (the profile promises one
-    a second). None turns the check off."""
+    a second). Off (None) by default: while output is on, the keepalives' acks already prove
+    the device alive every ``keepalive_interval_s`` (a missing ack is a DeviceTimeout)."""
 
 
 @dataclass(frozen=True, slots=True)

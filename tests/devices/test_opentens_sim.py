@@ -247,7 +247,6 @@ async def test_stuck_device_times_out_and_its_watchdog_drops_output() -> None:
         assert r.driver.last_stop_confirmed is False
         await asyncio.sleep(2.0)
         assert r.sim.record.last(0) == 0.0  # the device's own watchdog
-        assert r.of(ProtocolViolation)  # no status for too long
 
 
 @pytest.mark.looptime

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from devices.opentens.driver import OpenTensDriver
+from devices.opentens.driver import DriverTimeouts, OpenTensDriver
 from devices.registry import find
 from simulators.radio.radio import VirtualRadio
 from tens.device import (
@@ -26,7 +26,9 @@ async def test_silent_device_is_a_protocol_violation_and_gets_a_stop() -> None:
     try:
         scripted = await start_scripted(radio)  # it never sends a status on its own
         found = await find(radio.transport(), scripted.address, 2.0)
-        driver = OpenTensDriver(found.ble_device, radio.transport())
+        driver = OpenTensDriver(
+            found.ble_device, radio.transport(), timeouts=DriverTimeouts(status_silence_s=3.5)
+        )
         events: list[DeviceEvent] = []
         driver.subscribe(events.append)
         await driver.connect()
