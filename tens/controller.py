@@ -466,13 +466,21 @@ class Controller:
             return refused("no device connected")
         if self.limits_in_force is None:
             return refused(self._limits_refusal or "no limits in force for this device")
-        usage = await self._usage()
         cfg = self.config.session
+        placement = request.placement if request.placement is not None else cfg.placement
+        if placement is not None:
+            from tens.journal.regions import normalize_region
+
+            try:
+                placement = normalize_region(placement)
+            except ValueError as exc:
+                return refused(f"placement: {exc}")
+        usage = await self._usage()
         return check_start(
             self.limits_in_force,
             self.device.capabilities,
             self.programs_table,
-            request if request.placement is not None else replace(request, placement=cfg.placement),
+            replace(request, placement=placement),
             usage,
             self.clock.wall(),
             source,

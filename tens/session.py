@@ -152,6 +152,7 @@ class OutputTask:
         last_keepalive = now
         deadline = now
         while True:
+            s._changed.clear()  # a target change from here on wakes the wait below
             now = self.clock.monotonic()
             self._advance(now)
             if s.remaining_s <= 0:
@@ -176,12 +177,20 @@ class OutputTask:
             elif s.state is SessionState.RUNNING and s.setpoint + 1e-9 < s.target:
                 s.state = SessionState.RAMPING
                 self.on_state()
-            # next deadline on the fixed grid; skip missed ticks rather than bursting
-            deadline += self.tick_s
             now = self.clock.monotonic()
-            if deadline < now:
-                deadline = now + self.tick_s - ((now - deadline) % self.tick_s)
-            wait = min(deadline - now, s.remaining_s)
-            s._changed.clear()
+            if s.state is SessionState.RUNNING and abs(s.setpoint - s.target) <= 1e-9:
+                # holding: nothing to ramp, so wake only for the keepalive, the start of the
+                # ramp-down, or a new target (the event); no ticks while nothing changes
+                waits = [s.remaining_s - s.ramp_down_s]
+                if self.keepalive_s:
+                    waits.append(last_keepalive + self.keepalive_s - now)
+                wait = max(0.0, min(waits))
+                deadline = now + wait
+            else:
+                # ramping: the next deadline on the fixed grid; skip missed ticks, never burst
+                deadline += self.tick_s
+                if deadline < now:
+                    deadline = now + self.tick_s - ((now - deadline) % self.tick_s)
+                wait = min(deadline - now, s.remaining_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(s._changed.wait(), timeout=max(0.0, wait))

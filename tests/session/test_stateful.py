@@ -129,10 +129,10 @@ class ControllerMachine(RuleBasedStateMachine):
 
     @rule()
     def peel_off_and_back(self) -> None:
-        self.run(self.rig.sim.peel_off(0))
+        self.rig.sim.peel_off(0)
         self.blackouts.append(self.now())
         self.run(asyncio.sleep(0.5))
-        self.run(self.rig.sim.reattach(0))
+        self.rig.sim.reattach(0)
 
     @rule(peak=st.sampled_from([5.0, 10.0, PEAK]))
     def restart_with_config(self, peak: float) -> None:
