@@ -130,6 +130,7 @@ async def test_sequence_numbers_wrap_and_skip_zero(
             "no waveform",
         ),
     ],
+    ids=["version-2", "truncated", "no-waveform"],
 )
 async def test_refuses_device_info_it_cannot_trust(
     radio: VirtualRadio, info_bytes: bytes, why: str
