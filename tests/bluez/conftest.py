@@ -123,11 +123,18 @@ class TierKit:
     name: str
     transport: BleTransport
     add_wearable: Callable[..., Any]
+    add_coyote: Callable[[str], Any]
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
     async def wearable(self, config: SimConfig | None = None, **kw: Any) -> Any:
         name = kw.pop("name", None) or f"OpenTENS-{self.name[:2].upper()}{next(_names)}"
         sim = await self.add_wearable(name=name, config=config, **kw)
+        self.closers.insert(0, sim.close)
+        return sim
+
+    async def coyote(self, model: str) -> Any:
+        """A simulated ``coyote3`` or ``coyote2`` with its real advertised name."""
+        sim = await self.add_coyote(model)
         self.closers.insert(0, sim.close)
         return sim
 
@@ -154,7 +161,12 @@ async def tier(request: pytest.FixtureRequest) -> AsyncIterator[TierKit]:
         async def add_bumble(**kw: Any) -> Any:
             return await start_simulated_wearable(radio, **kw)
 
-        kit = TierKit("bumble", radio.transport(), add_bumble)
+        async def add_bumble_coyote(model: str) -> Any:
+            from simulators.coyote.simulator import start_coyote
+
+            return await start_coyote(radio, model)
+
+        kit = TierKit("bumble", radio.transport(), add_bumble, add_bumble_coyote)
         kit.closers.append(radio.close)
     else:
         from simulators.bluez.opentens import start_bluez_wearable
@@ -165,7 +177,12 @@ async def tier(request: pytest.FixtureRequest) -> AsyncIterator[TierKit]:
         async def add_bluez(**kw: Any) -> Any:
             return await start_bluez_wearable(fake, **kw)
 
-        kit = TierKit("bluez", BleTransport(), add_bluez)
+        async def add_bluez_coyote(model: str) -> Any:
+            from simulators.bluez.coyote import start_bluez_coyote
+
+            return await start_bluez_coyote(fake, model)
+
+        kit = TierKit("bluez", BleTransport(), add_bluez, add_bluez_coyote)
         kit.closers.extend([drop_bleak_manager, fake.close])
     try:
         yield kit
