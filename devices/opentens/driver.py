@@ -244,6 +244,7 @@ class OpenTensDriver:
             tuple[Callable[[StatusReport], bool], asyncio.Future[StatusReport]]
         ] = []
         self._command_lock = asyncio.Lock()
+        self._connect_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_status: StatusReport | None = None
         self._last_status_at: float | None = None
@@ -312,8 +313,12 @@ class OpenTensDriver:
     # --- connect / disconnect -------------------------------------------------------------
 
     async def connect(self) -> None:
-        if self._connected:
-            return
+        async with self._connect_lock:  # two callers racing get one link
+            if self._connected:
+                return
+            await self._connect()
+
+    async def _connect(self) -> None:
         self._closing = False
         client = await connect_client(
             self._transport,

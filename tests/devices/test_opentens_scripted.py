@@ -285,3 +285,14 @@ async def test_intentional_disconnect_sends_no_link_lost(driver: OpenTensDriver)
     await asyncio.sleep(0.05)
     assert not [e for e in events if isinstance(e, LinkLost)]
     assert not driver.connected
+
+
+async def test_racing_connects_make_one_link(radio: VirtualRadio, scripted: Scripted) -> None:
+    d = await _driver(radio, scripted)
+    await asyncio.gather(d.connect(), d.connect())
+    try:
+        assert d.connected
+        assert len(scripted.device.connections) == 1
+        await d.keepalive()
+    finally:
+        await d.disconnect()
