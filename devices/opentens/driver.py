@@ -447,7 +447,9 @@ class OpenTensDriver:
         client = self._client
         if client is None:
             return
-        log.error("%s: %s; dropping the link so the device zeroes its output", self._info, reason)
+        log.error(
+            "%s: %s; dropping the link so the device zeroes its output", self._info.name, reason
+        )
         was_connected = self._connected
         self._closing = True
         self._connected = False

@@ -289,3 +289,24 @@ async def test_peel_off_and_low_battery_reach_subscribers() -> None:
         r.sim.drain_battery(8.0)
         await until(lambda: any(Fault.LOW_BATTERY in s.faults for s in r.of(DeviceStatus)))
         assert r.driver.battery_percent == 8
+
+
+@pytest.mark.looptime
+async def test_a_refused_stop_drops_the_link_so_the_device_zeroes() -> None:
+    async with rig() as r:
+        await r.driver.arm((0,))
+        await r.driver.set_output(0, TENS)
+        await r.hold(1.0)
+        assert r.sim.record.last(0) > 0
+        r.sim.reject_next_write()  # the profile says STOP is never refused: a broken device
+        before = asyncio.get_running_loop().time()
+        with pytest.raises(DeviceRejected, match="BUSY"):
+            await r.driver.stop()
+        assert not r.driver.connected
+        assert r.of(LinkLost) and "link dropped" in r.of(LinkLost)[0].reason
+        zero = await r.sim.record.wait_for(
+            lambda s: s.channel == 0 and s.intensity_ma == 0, 0.5, since=before
+        )
+        assert zero.cause == "disconnect"
+        with pytest.raises(DeviceDisconnected):
+            await r.driver.set_output(0, TENS)
