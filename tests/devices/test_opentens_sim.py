@@ -310,3 +310,21 @@ async def test_a_refused_stop_drops_the_link_so_the_device_zeroes() -> None:
         assert zero.cause == "disconnect"
         with pytest.raises(DeviceDisconnected):
             await r.driver.set_output(0, TENS)
+
+
+@pytest.mark.looptime
+async def test_device_reboot_is_a_link_loss_and_a_new_connect_starts_clean() -> None:
+    async with rig() as r:
+        await r.driver.set_device_limits(max_ma=20.0, max_ramp_ma_s=2.0, watchdog_s=1.0)
+        await r.driver.arm((0,))
+        await r.driver.set_output(0, TENS)
+        await r.hold(1.0)
+        await r.sim.reboot()
+        await until(lambda: bool(r.of(LinkLost)))
+        assert r.sim.record.last(0) == 0.0
+        await asyncio.sleep(1.0)  # the simulator advertises again after its reboot time
+        await r.driver.connect()
+        # our device-side limits went out again to the rebooted (factory) device
+        await r.driver.arm((0,))
+        with pytest.raises(DeviceRejected, match="OVER_LIMIT"):
+            await r.driver.set_output(0, ChannelOutput(25.0, 200, 80.0))
