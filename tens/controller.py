@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from tens.audit import AuditTrail
 from tens.clock import Clock, LoopClock
 from tens.config import LoadedConfig, TensConfig
 from tens.device import (
@@ -136,6 +137,7 @@ class Controller:
         self._persist_at = 0.0
         self._lock = asyncio.Lock()  # serialises start/resume/connect, never stop
         self.programs_table: dict[str, Program] = self.config.program_table()
+        self.audit = AuditTrail(store)
 
     # ---------------------------------------------------------------- events
     def add_listener(self, fn: Callable[[ControllerEvent], None]) -> Callable[[], None]:
@@ -246,25 +248,8 @@ class Controller:
             return None
         return await self.store.run(fn, *args, **kwargs)
 
-    async def _audit(self, decision: Decision, session_id: int | None = None) -> None:
-        if self.store is None:
-            return
-        from tens.store.sessions import add_audit
-
-        try:
-            await self._db(
-                add_audit,
-                source=decision.source.value,
-                action=decision.action,
-                outcome=decision.outcome,
-                session_id=session_id,
-                requested=decision.requested,
-                allowed=decision.allowed,
-                reason=decision.reason or None,
-                at=self.clock.wall(),
-            )
-        except Exception:
-            log.exception("could not write the audit trail")
+    def _audit(self, decision: Decision, session_id: int | None = None) -> None:
+        self.audit.add(self.clock.wall(), session_id, decision)
 
     def _publish_decision(self, decision: Decision) -> None:
         if decision.outcome == "refused":
@@ -376,6 +361,7 @@ class Controller:
         await self.disconnect()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        await self.audit.close()
 
     # ---------------------------------------------------------------- device events
     def _on_device_event(self, event: DeviceEvent) -> None:
@@ -430,7 +416,7 @@ class Controller:
             decision, plan = await self._check_start(request, source)
             self._publish_decision(decision)
             if plan is None or self.device is None or self.limits_in_force is None:
-                await self._audit(decision)
+                self._audit(decision)
                 return decision
             s = Session(plan, self.limits_in_force, self.config.session.ramp_down_s)
             s.target = plan.target
@@ -447,7 +433,7 @@ class Controller:
                     unit=self.limits_in_force.unit.value,
                     state="running",
                 )
-            await self._audit(decision, s.id)
+            self._audit(decision, s.id)
             self._session = s
             self._last_session = None
             self._paused = False
@@ -501,7 +487,7 @@ class Controller:
         self._changed()
         if decision.refused:
             self._publish_decision(decision)
-        self._spawn(self._audit(decision, s.id if s else None))
+        self._audit(decision, s.id if s else None)
         now = self.clock.monotonic()
         if s is not None and now >= self._persist_at:
             self._persist_at = now + PERSIST_EVERY_S
@@ -552,11 +538,9 @@ class Controller:
         self._spawn(
             self._persist(s, state=state.value, end_reason=reason, ended_at=self.clock.wall())
         )
-        self._spawn(
-            self._audit(
-                Decision(Source.SYSTEM, "end", None, 0.0, "info", (f"{state.value}: {reason}",)),
-                s.id,
-            )
+        self._audit(
+            Decision(Source.SYSTEM, "end", None, 0.0, "info", (f"{state.value}: {reason}",)),
+            s.id,
         )
         self._emit(SessionEnded(s.id, state, reason))
         self._ended.set()
@@ -587,7 +571,7 @@ class Controller:
             self._end(s, SessionState.STOPPED, f"{reason} ({source.value})", write_stop=False)
         elif wrote:
             self._changed()
-        self._spawn(self._audit(decision, s.id if s else None))
+        self._audit(decision, s.id if s else None)
 
     async def pause(self, source: Source) -> Decision:
         s = self._session
@@ -603,7 +587,7 @@ class Controller:
         s.setpoint = 0.0
         s._last_tick_t = None
         d = Decision(source, "pause", None, 0.0, "allowed", ("output 0; resume ramps from zero",))
-        self._spawn(self._audit(d, s.id))
+        self._audit(d, s.id)
         self._changed()
         return d
 
@@ -622,7 +606,7 @@ class Controller:
             s.state = SessionState.RAMPING
             s.setpoint = 0.0
             d = Decision(source, "resume", s.target, s.target, "allowed", ("ramps from zero",))
-            await self._audit(d, s.id)
+            self._audit(d, s.id)
             self._launch(s)
             self._changed()
             return d
@@ -658,7 +642,7 @@ class Controller:
             if d.allowed is not None and isinstance(d.allowed, float | int):
                 s.set_target(float(d.allowed))
         self._publish_decision(d)
-        self._spawn(self._audit(d, s.id if s else None))
+        self._audit(d, s.id if s else None)
         self._changed()
         return d
 
@@ -668,4 +652,5 @@ class Controller:
             await self._ended.wait()
         if self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.audit.flush()
         return self.snapshot()

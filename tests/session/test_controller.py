@@ -73,6 +73,7 @@ async def test_over_limit_start_refused_nothing_delivered(rig_factory) -> None:
     assert d.refused and "peak intensity limit 40 mA" in d.reason
     assert rig.delivered_max() == 0
     assert any(isinstance(e, Refused) for e in rig.events)
+    await rig.ctrl.audit.flush()
     audit = await rig.db.run(list_audit)
     assert audit[-1].outcome == "refused" and audit[-1].source == "mqtt"
 
