@@ -142,6 +142,7 @@ def _session_arg(args: argparse.Namespace) -> tuple[str | None, int | None]:
 def _with_db(args: argparse.Namespace, work: Callable[[sqlite3.Connection], int]) -> int:
     """Open the database, run ``work``, and turn errors into clear messages and exit codes."""
     from tens.journal.validate import JournalInputError
+    from tens.paths import db_path
     from tens.store import NotFoundError, StoreError, open_db
 
     as_json = bool(getattr(args, "json", False))
@@ -157,6 +158,10 @@ def _with_db(args: argparse.Namespace, work: Callable[[sqlite3.Connection], int]
         return fail(str(exc), EXIT_NOT_FOUND, as_json=as_json)
     except StoreError as exc:
         return fail(f"{exc} (nothing was changed)", EXIT_STORE, as_json=as_json)
+    except sqlite3.DatabaseError as exc:  # a read hit damage that the open did not see
+        from tens.store.errors import translate
+
+        return fail(str(translate(exc, db_path())), EXIT_STORE, as_json=as_json)
     finally:
         conn.close()
 
