@@ -97,6 +97,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--channels", type=int, metavar="N", help="channels, 1 to 4 (default 2)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument(
+        "--bluez",
+        action="store_true",
+        help="serve it as BlueZ (org.bluez) on a private D-Bus instead of a TCP radio, for "
+        "bleak's default backend; prints the DBUS_SYSTEM_BUS_ADDRESS to use (--listen unused)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -177,6 +183,10 @@ async def run(args: argparse.Namespace) -> int:
         value = getattr(args, option)
         if value is not None and not 0 <= value <= 86400:
             return fail("--after and --for take 0 to 86400 seconds", EXIT_USAGE, as_json=as_json)
+    if args.bluez:
+        from simulators.bluez.demo import serve_bluez
+
+        return await serve_bluez(args, config, lambda line, **f: _say(as_json, line, **f))
 
     from simulators.radio import VirtualRadio
 
