@@ -124,6 +124,7 @@ async def test_coyote_without_level_limits_is_refused_and_bf_keeps_it_at_zero(
         assert "level limits" in rig.ctrl.limits_refusal
         d = await rig.ctrl.start(StartRequest(intensity=5), Source.CLI)
         assert d.refused
+        await asyncio.sleep(0.05)  # BF is written without response: let it land
         assert isinstance(rig.sim, Coyote3Simulator)
         assert rig.sim.model.soft_limits == [0, 0]  # the device itself allows nothing
         assert rig.sim.turn_wheel(0, 10) == 0
