@@ -70,7 +70,7 @@ async def test_run_drives_the_simulated_coyote3_within_level_limits(
         "--intensity",
         "12",
         "--minutes",
-        "1",
+        "0.5",
         "--no-prompt",
         "--json",
     )

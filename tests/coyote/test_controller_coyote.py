@@ -93,7 +93,7 @@ async def test_full_session_within_level_limits(
         await rig.ctrl.connect()
         lim = rig.ctrl.limits()
         assert lim is not None and lim.unit.value == "level" and lim.density_limit is None
-        d = await rig.ctrl.start(StartRequest(intensity=target, minutes=1), Source.CLI)
+        d = await rig.ctrl.start(StartRequest(intensity=target, minutes=0.5), Source.CLI)
         assert d.outcome == "allowed", d.reason
         snap = await rig.ctrl.wait_ended()
         assert snap.session is SessionState.FINISHED, snap.end_reason
