@@ -418,7 +418,9 @@ class Controller:
             if plan is None or self.device is None or self.limits_in_force is None:
                 self._audit(decision)
                 return decision
-            s = Session(plan, self.limits_in_force, self.config.session.ramp_down_s)
+            # a gentle ramp-down, at most a quarter of a short session
+            ramp_down = min(self.config.session.ramp_down_s, plan.duration_s / 4)
+            s = Session(plan, self.limits_in_force, ramp_down)
             s.target = plan.target
             if self.store is not None:
                 from tens.store.sessions import create_session

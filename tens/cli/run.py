@@ -101,10 +101,8 @@ class Progress:
             self.line(f"{ev.decision.outcome}: {ev.decision.reason}")
         elif isinstance(ev, Notice):
             self.line(f"{ev.level}: {ev.text}")
-        elif isinstance(ev, SessionEnded):
-            self.line(f"session {ev.state.value}: {ev.reason}")
-        elif isinstance(ev, OutputDelivered):
-            pass
+        elif isinstance(ev, SessionEnded | OutputDelivered):
+            pass  # the end is announced by its Notice; delivered output shows in the bar
 
     def draw(self, snap: Any) -> None:
         total = snap.elapsed_s + (snap.remaining_s or 0.0)
@@ -246,9 +244,7 @@ async def run(args: argparse.Namespace) -> int:
             )
             decision = await ctrl.start(request, Source.CLI)
             if decision.refused:
-                await ctrl.close()
-                if not args.json:
-                    progress.line(f"refused: {decision.reason}")
+                await ctrl.close()  # the refusal was printed by the event listener
                 return EXIT_REFUSED
             session_id = ctrl.snapshot().session_id
             if before is not None:

@@ -1,0 +1,167 @@
+"""`tens run` end to end, as a person or script runs it: real processes, real virtual radio.
+
+The Ctrl-C test runs the wearable in its own process (`tens simulate --json`), so what the
+electrodes carried is read from the simulator's own output, not from `tens run`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TENS = [sys.executable, "-m", "tens"]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> dict[str, str]:
+    env = {**os.environ, "TENS_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    env.pop("TENS_RADIO", None)
+    subprocess.run([*TENS, "checklist", "--none-apply"], env=env, check=True, timeout=60)
+    return env
+
+
+def _events(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def test_run_simulator_ramps_holds_and_finishes(home: dict[str, str]) -> None:
+    p = subprocess.run(
+        [
+            *TENS,
+            "run",
+            "--simulator",
+            "--minutes",
+            "0.1",
+            "--intensity",
+            "3",
+            "--json",
+            "--placement",
+            "lower-back",
+        ],
+        env=home,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    events = _events(p.stdout)
+    states = [e["session"] for e in events if e["event"] == "state"]
+    assert "ramping" in states and "finished" in states
+    ended = [e for e in events if e["event"] == "ended"]
+    assert ended and ended[-1]["state"] == "finished"
+    delivered = [max(e["delivered"]) for e in events if e["event"] == "delivered"]
+    assert max(delivered) == pytest.approx(3, abs=0.11)
+    assert delivered[-1] == 0
+
+
+def test_over_limit_refused_with_the_limit_named(home: dict[str, str]) -> None:
+    p = subprocess.run(
+        [*TENS, "run", "--simulator", "--minutes", "1", "--intensity", "60"],
+        env=home,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 5
+    assert "above the peak intensity limit 40 mA" in p.stdout
+
+
+def test_bad_config_refused_with_the_key_named(home: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[limits]\npeak_ma = 500\n")
+    p = subprocess.run(
+        [*TENS, "run", "--simulator", "--intensity", "5"],
+        env=home,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 3
+    assert "limits.peak_ma" in p.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _read_until(proc: subprocess.Popen[str], pred, timeout: float) -> list[dict]:
+    seen: list[dict] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith("{"):
+            ev = json.loads(line)
+            seen.append(ev)
+            if pred(ev):
+                return seen
+    raise AssertionError(f"condition not seen in time; saw {seen[-5:]}")
+
+
+def test_ctrl_c_stops_output_before_exit(home: dict[str, str]) -> None:
+    port = _free_port()
+    sim = subprocess.Popen(
+        [*TENS, "simulate", "--listen", f"127.0.0.1:{port}", "--json"],
+        env=home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _read_until(sim, lambda e: e.get("event") == "serving", 60)
+        run = subprocess.Popen(
+            [
+                *TENS,
+                "run",
+                "--radio",
+                f"127.0.0.1:{port}",
+                "--minutes",
+                "5",
+                "--intensity",
+                "4",
+                "--json",
+                "--no-prompt",
+            ],
+            env=home,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            seen = _read_until(
+                sim,
+                lambda e: e.get("event") == "delivered" and e.get("intensity_ma", 0) >= 1,
+                90,
+            )
+            run.send_signal(signal.SIGINT)
+            out, err = run.communicate(timeout=60)
+        finally:
+            if run.poll() is None:
+                run.kill()
+        assert run.returncode == 9, err
+        assert any(e.get("event") == "ended" and e.get("state") == "stopped" for e in _events(out))
+        # the wearable's own record: the next change after Ctrl-C is to 0, by a STOP command
+        # (not merely by the link dropping when the process exited)
+        after = _read_until(
+            sim, lambda e: e.get("event") == "delivered" and e.get("intensity_ma") == 0, 30
+        )
+        zero = after[-1]
+        assert zero["cause"] == "stop", zero
+        assert seen
+    finally:
+        sim.send_signal(signal.SIGINT)
+        try:
+            sim.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            sim.kill()
