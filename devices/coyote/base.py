@@ -265,6 +265,15 @@ class CoyoteDriverBase:
             raise
         self._touch()
         self._stream = self._spawn(self._run_stream())
+        self._stream.add_done_callback(self._stream_ended)
+
+    def _stream_ended(self, task: asyncio.Task[None]) -> None:
+        """The stream must run as long as the link is up; if it dies, say so (unsure)."""
+        if task.cancelled() or not self._connected:
+            return
+        exc = task.exception()
+        log.error("%s: the 100 ms stream ended: %r", self._info.name, exc)
+        self._emit(ProtocolViolation(detail=f"the 100 ms frame stream stopped ({exc!r})"))
 
     async def _setup(self, client: BleakClient) -> None:
         """Generation-specific: subscribe, zero the strength, send limits (before any wave)."""
@@ -308,6 +317,13 @@ class CoyoteDriverBase:
             raise DeviceDisconnected(f"{self._info.name} is not connected")
         return self._client
 
+    def _ensure_streaming(self) -> None:
+        stream = self._stream
+        if stream is None or stream.done():
+            raise DeviceError(
+                f"{self._info.name}: the 100 ms frame stream is not running; output is off"
+            )
+
     def _check_channel(self, channel: int) -> None:
         if not 0 <= channel < CHANNELS:
             raise DeviceRejected(f"{self._info.name} has channels 0 and 1 (A and B), not {channel}")
@@ -331,6 +347,7 @@ class CoyoteDriverBase:
     async def set_output(self, channel: int, output: ChannelOutput) -> None:
         """Take a new setting; the stream sends it with the next 100 ms frame."""
         self._ensure_connected()
+        self._ensure_streaming()
         self._check_channel(channel)
         level = to_level(output.intensity, self._level_limit)
         try:
@@ -371,6 +388,7 @@ class CoyoteDriverBase:
     async def keepalive(self) -> None:
         """The stream is the device's keepalive; this one feeds the host watchdog."""
         self._ensure_connected()
+        self._ensure_streaming()
         self._touch()
 
     async def set_device_limits(

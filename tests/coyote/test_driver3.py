@@ -11,6 +11,7 @@ from simulators.coyote import wire3
 from simulators.coyote.model3 import FRAME_GRACE_S, Received
 from tens.device import (
     ChannelOutput,
+    DeviceError,
     DeviceRejected,
     DeviceStatus,
     Fault,
@@ -218,6 +219,25 @@ async def test_frame_stream_that_stops_ends_output_within_100_ms() -> None:
         assert 0 <= stopped.t - next_due <= 0.1
         assert stopped.t - next_due == pytest.approx(FRAME_GRACE_S)
         assert rig.sim.model.strength[0] == 12  # the strength stays set
+        with pytest.raises(DeviceError):  # the session runner learns at its next keepalive
+            await rig.driver.keepalive()
+
+
+async def test_a_stream_that_dies_is_reported_as_unsure() -> None:
+    async with coyote3_rig() as rig:
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 0.3)
+
+        async def broken(*_args: object) -> None:
+            raise RuntimeError("bug in frame composition")
+
+        rig.driver._write_frame = broken  # type: ignore[method-assign,assignment]
+        await asyncio.sleep(0.3)
+        assert any(isinstance(e, ProtocolViolation) for e in rig.events)
+        assert rig.sim.model.delivered(0) == 0  # no frames: output ended
+        with pytest.raises(DeviceError):
+            await rig.driver.set_output(0, OUT)
 
 
 async def test_wheel_within_limit_is_reported_and_kept() -> None:
