@@ -17,7 +17,7 @@ from tens.limits import Limits
 from tens.safety import StartRequest
 from tens.store.sessions import list_audit, list_sessions
 
-pytestmark = [pytest.mark.looptime, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.looptime]
 
 
 async def test_session_ramps_holds_and_ends_on_time(rig_factory) -> None:
