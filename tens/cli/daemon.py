@@ -74,7 +74,6 @@ async def run(args: argparse.Namespace) -> int:
     from tens.daemon.service import Daemon
     from tens.store import AsyncDB, StoreError
 
-    _setup_logging(args.log_level)
     loaded = load_or_fail(args)
     if isinstance(loaded, int):
         return loaded
@@ -87,6 +86,7 @@ async def run(args: argparse.Namespace) -> int:
         return fail("configuration refused:\n" + "\n".join(lines), EXIT_CONFIG)
     except ValueError as exc:
         return fail(f"configuration refused: {exc}", EXIT_CONFIG)
+    _setup_logging(args.log_level)
     try:
         db = await AsyncDB.open()
     except StoreError as exc:

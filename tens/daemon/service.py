@@ -33,6 +33,8 @@ log = logging.getLogger("tens.daemon")
 DEVICE_RETRY_MIN_S = 2.0
 DEVICE_RETRY_MAX_S = 60.0
 DEVICE_POLL_S = 1.0
+SHUTDOWN_STEP_S = 10.0
+"""Longest wait for each shutdown step after output has stopped."""
 SCHEDULE_RECHECK_S = 30.0
 """Wall-clock waits are cut into slices this long, so a clock jump is noticed."""
 SCHEDULE_LATE_S = 120.0
@@ -208,13 +210,18 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.bridge.goodbye(), 5.0)
         # 3. Then end the loops (the MQTT client disconnects cleanly) and the device link.
+        #    Bounded: a task that ignores cancellation must not keep the process alive.
         for t in tasks:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        try:
-            await asyncio.wait_for(self.controller.close(), 10.0)
-        except Exception:
-            log.exception("closing the controller failed")
+        _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_STEP_S)
+        for t in stuck:
+            log.error("daemon task %s did not end within %g s", t.get_name(), SHUTDOWN_STEP_S)
+        closing = asyncio.ensure_future(self.controller.close())
+        done, _ = await asyncio.wait({closing}, timeout=SHUTDOWN_STEP_S)
+        if not done:
+            log.error("closing the device link took longer than %g s", SHUTDOWN_STEP_S)
+        elif not closing.cancelled() and closing.exception() is not None:
+            log.error("closing the controller failed: %r", closing.exception())
         self.notifier.close()
         self._stopped.set()
         log.info("tens daemon stopped")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -36,7 +37,8 @@ async def test_clean_shutdown_says_offline(broker: Broker) -> None:
             await w.wait_for(t.availability, lambda s: s.payload == b"online")
             mark = w.mark()
             run.daemon.request_stop()
-            assert await run.task == 0
+            async with asyncio.timeout(30):
+                assert await run.task == 0
             off = await w.wait_for(t.availability, lambda s: s.payload == b"offline", after=mark)
             assert off.payload == b"offline"
     async with watching(broker.port, t.availability) as late:

@@ -74,11 +74,13 @@ async def test_hung_then_killed_daemon(broker: Broker, tmp_path: Path) -> None:
                 )
                 reply = (await w.wait_for("tens/crash/cmd/start/result", within=10)).json()
                 assert reply["ok"] is True, reply
-                await sim.record.wait_for(lambda s: s.channel == 0 and s.intensity_ma >= 1.0, 10)
+                on = await sim.record.wait_for(
+                    lambda s: s.channel == 0 and s.intensity_ma >= 1.0, 10
+                )
 
                 os.kill(proc.pid, signal.SIGSTOP)  # hung: links stay up, keepalives stop
                 zero = await sim.record.wait_for(
-                    lambda s: s.channel == 0 and s.intensity_ma == 0.0, 5
+                    lambda s: s.channel == 0 and s.intensity_ma == 0.0, 10, since=on.t
                 )
                 assert zero.cause == "watchdog"
 

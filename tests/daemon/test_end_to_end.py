@@ -56,30 +56,68 @@ async def start_locally(run: Running, intensity: float) -> None:
     assert not d.refused, d.reason
 
 
+class LineReader:
+    """Collects a subprocess's output lines; wait for one that matches."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.lines: list[str] = []
+        self._new = asyncio.Event()
+        self._task = asyncio.create_task(self._read(stream))
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            self.lines.append(line.decode().rstrip("\n"))
+            self._new.set()
+
+    async def wait_line(self, match: Callable[[str], bool], within: float = 10.0) -> str:
+        async with asyncio.timeout(within):
+            while True:
+                for line in self.lines:
+                    if match(line):
+                        return line
+                self._new.clear()
+                await self._new.wait()
+
+    def close(self) -> None:
+        self._task.cancel()
+
+
+def state_line(topic: str, line: str, check: Callable[[dict[str, Any]], bool]) -> bool:
+    return line.startswith(topic + " ") and check(json.loads(line.split(" ", 1)[1]))
+
+
 @pytest.mark.skipif(shutil.which("mosquitto_pub") is None, reason="mosquitto-clients missing")
 async def test_mosquitto_clients_see_state_and_stop_the_session(broker: Broker) -> None:
     async with simulated(broker) as (run, sim):
         t = run.topics
+        port = str(broker.port)
         sub = await asyncio.create_subprocess_exec(
             "mosquitto_sub",
             "-h",
             "127.0.0.1",
             "-p",
-            str(broker.port),
+            port,
             "-t",
             "tens/#",
             "-v",
             stdout=asyncio.subprocess.PIPE,
         )
+        assert sub.stdout is not None
+        out = LineReader(sub.stdout)
         try:
+            await out.wait_line(lambda x: x == f"{t.availability} online")
             await start_locally(run, 8.0)
             await sim.record.wait_for(lambda s: s.channel == 0 and s.intensity_ma >= 2.0, 10)
+            await out.wait_line(
+                lambda x: state_line(t.state, x, lambda s: s["session"] in ("ramping", "running"))
+            )
+            before_stop = asyncio.get_running_loop().time()
             pub = await asyncio.create_subprocess_exec(
                 "mosquitto_pub",
                 "-h",
                 "127.0.0.1",
                 "-p",
-                str(broker.port),
+                port,
                 "-t",
                 t.command("stop"),
                 "-n",
@@ -88,21 +126,20 @@ async def test_mosquitto_clients_see_state_and_stop_the_session(broker: Broker) 
             )
             assert await pub.wait() == 0
             stopped = await sim.record.wait_for(
-                lambda s: s.channel == 0 and s.intensity_ma == 0.0, 5
+                lambda s: s.channel == 0 and s.intensity_ma == 0.0, 10, since=before_stop
             )
             assert stopped.cause == "stop"
             assert sim.record.last(0) == 0.0 and sim.record.last(1) == 0.0
-            await until(run, lambda s: s.session is SessionState.STOPPED)
-            await asyncio.sleep(0.5)  # let the stopped state reach the subscriber
+            await out.wait_line(
+                lambda x: state_line(
+                    t.state, x, lambda s: s["session"] == "stopped" and s["delivered_max"] == 0.0
+                )
+            )
+            await out.wait_line(lambda x: x.startswith(t.result("stop") + " "))
         finally:
+            out.close()
             sub.terminate()
-            out, _ = await sub.communicate()
-        lines = out.decode().splitlines()
-        assert f"{t.availability} online" in lines
-        states = [json.loads(x.split(" ", 1)[1]) for x in lines if x.startswith(t.state + " ")]
-        assert any(s["session"] == "running" or s["session"] == "ramping" for s in states)
-        assert states[-1]["session"] == "stopped" and states[-1]["delivered_max"] == 0.0
-        assert any(x.startswith(t.result("stop") + " ") for x in lines)
+            await sub.wait()
 
 
 async def test_remote_start_refused_when_off(broker: Broker) -> None:
@@ -169,7 +206,8 @@ async def test_shutdown_stops_output_before_saying_offline(broker: Broker) -> No
             mark = w.mark()
             run.daemon.request_stop()  # what SIGTERM does
             off = await w.wait_for(t.availability, lambda s: s.payload == b"offline", after=mark)
-            assert await run.task == 0
+            async with asyncio.timeout(30):
+                assert await run.task == 0
         zero = [s for s in sim.record.for_channel(0) if s.intensity_ma == 0.0 and s.cause == "stop"]
         assert zero, "output was not stopped"
         assert zero[0].t <= off.t  # output 0 on the device first, offline on the bus after
