@@ -24,16 +24,15 @@ from tens.journal.stats import (
     Comparison,
     Day,
     Mean,
-    Scored,
     SessionRelief,
     Week,
-    compare,
-    daily,
+    compare_days,
+    make_day,
     relief,
     relief_summary,
     small_wins,
     week_starts,
-    weekly,
+    weekly_days,
 )
 from tens.journal.validate import local_midnight
 from tens.store.timestamps import from_db, to_db, utc_now
@@ -120,23 +119,48 @@ class _DayIndex:
         return self.days[max(0, i)]
 
 
-def _baseline(conn: sqlite3.Connection, day_of: Callable[[str], dt.date]) -> list[Scored]:
-    """Trend scores of the first BASELINE_DAYS days with entries (read lazily, in order)."""
-    out: list[Scored] = []
-    days: set[dt.date] = set()
-    cur = conn.execute(
-        "SELECT at, score FROM pain_entries WHERE deleted_at IS NULL AND context != 'after' "
-        "ORDER BY at"
-    )
-    while rows := cur.fetchmany(256):
-        for at, score in rows:
-            day = day_of(at)
-            if day not in days:
-                if len(days) == BASELINE_DAYS:
-                    cur.close()
-                    return out
-                days.add(day)
-            out.append((day, score))
+_TREND = "deleted_at IS NULL AND context != 'after'"
+"""Entries that count for the trend (the partial index pain_entries_live serves these)."""
+
+
+def _day_aggregate(conn: sqlite3.Connection, day: dt.date, lo: str, hi: str) -> Day:
+    n, total, high = conn.execute(
+        f"SELECT count(*), total(score), max(score) FROM pain_entries "
+        f"WHERE {_TREND} AND at >= ? AND at < ?",
+        (lo, hi),
+    ).fetchone()
+    return make_day(day, int(n), int(total), int(high or 0))
+
+
+def _window_days(conn: sqlite3.Connection, index: _DayIndex) -> list[Day]:
+    """Per-day aggregates for every day of the window (in SQL: no per-row Python)."""
+    out = []
+    for i, day in enumerate(index.days[:-1]):
+        d = _day_aggregate(conn, day, index.bounds[i], index.bounds[i + 1])
+        if d.mean.n:
+            out.append(d)
+    return out
+
+
+def _baseline(
+    conn: sqlite3.Connection, day_of: Callable[[str], dt.date], tz: dt.tzinfo | None
+) -> list[Day]:
+    """Aggregates of the first BASELINE_DAYS days with entries: jump to the next entry,
+    aggregate its local day, repeat."""
+    out: list[Day] = []
+    cursor = ""
+    while len(out) < BASELINE_DAYS:
+        row = conn.execute(
+            f"SELECT at FROM pain_entries WHERE {_TREND} AND at >= ? ORDER BY at LIMIT 1",
+            (cursor,),
+        ).fetchone()
+        if row is None:
+            break
+        day = day_of(row[0])
+        lo = to_db(local_midnight(day, tz))
+        hi = to_db(local_midnight(day + dt.timedelta(days=1), tz))
+        out.append(_day_aggregate(conn, day, min(lo, row[0]), hi))
+        cursor = hi
     return out
 
 
@@ -157,17 +181,10 @@ def build_report(
     since = to_db(local_midnight(start, tz))
 
     in_window = _DayIndex(start, today, tz)
-    trend: list[Scored] = [
-        (in_window(at), score)
-        for at, score in conn.execute(
-            "SELECT at, score FROM pain_entries WHERE at >= ? AND deleted_at IS NULL "
-            "AND context != 'after' ORDER BY at",
-            (since,),
-        )
-    ]
+    days = _window_days(conn, in_window)
     current_start = today - dt.timedelta(days=CURRENT_DAYS - 1)
-    current = [(d, s) for d, s in trend if current_start <= d <= today]
-    comparison = compare(_baseline(conn, day_of), current, current_start, today)
+    current = [d for d in days if current_start <= d.day <= today]
+    comparison = compare_days(_baseline(conn, day_of, tz), current, current_start, today)
 
     session_rows = conn.execute(
         "SELECT id, started_at, stimulation_seconds, state FROM sessions "
@@ -200,7 +217,7 @@ def build_report(
                 relief=relief(before, after),
             )
         )
-    weeks_stats = weekly(trend, ((s.day, s.minutes * 60) for s in reliefs), today, weeks)
+    weeks_stats = weekly_days(days, ((s.day, s.minutes * 60) for s in reliefs), today, weeks)
     points, percent = relief_summary(reliefs)
 
     flags = [
@@ -252,7 +269,7 @@ def build_report(
         entries_in_period=in_period,
         comparison=comparison,
         weekly=weeks_stats,
-        daily=daily(trend),
+        daily=days,
         sessions=reliefs,
         relief_points=points,
         relief_percent=percent,

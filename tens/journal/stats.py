@@ -100,6 +100,37 @@ def _days(n: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Day:
+    """One local calendar day: mean score (n), highest score and the sum of scores."""
+
+    day: dt.date
+    mean: Mean
+    high: int
+    total: int = 0
+
+
+def make_day(day: dt.date, n: int, total: int, high: int) -> Day:
+    return Day(day, Mean(total / n if n else None, n), high, total)
+
+
+def daily(scored: Iterable[Scored]) -> list[Day]:
+    """Mean and highest score per day, in date order."""
+    by_day: dict[dt.date, list[int]] = defaultdict(list)
+    for day, score in scored:
+        by_day[day].append(score)
+    return [make_day(d, len(v), sum(v), max(v)) for d, v in sorted(by_day.items())]
+
+
+def pooled(days: Iterable[Day]) -> Mean:
+    """The mean of all scores on these days (not the mean of daily means)."""
+    n = total = 0
+    for d in days:
+        n += d.mean.n
+        total += d.total
+    return Mean(total / n if n else None, n)
+
+
+@dataclass(frozen=True, slots=True)
 class Comparison:
     baseline: Mean
     baseline_first: dt.date | None
@@ -125,10 +156,20 @@ def compare(
     current_end: dt.date,
 ) -> Comparison:
     """Baseline against current, with a claim only when both are well enough filled."""
-    b_mean = mean_of(s for _, s in baseline)
-    c_mean = mean_of(s for _, s in current)
-    b_days = sorted({d for d, _ in baseline})
-    c_days = {d for d, _ in current}
+    return compare_days(daily(baseline), daily(current), current_start, current_end)
+
+
+def compare_days(
+    baseline: Sequence[Day],
+    current: Sequence[Day],
+    current_start: dt.date,
+    current_end: dt.date,
+) -> Comparison:
+    """:func:`compare` on per-day aggregates (days without entries may be included)."""
+    b_mean = pooled(baseline)
+    c_mean = pooled(current)
+    b_days = sorted(d.day for d in baseline if d.mean.n)
+    c_days = {d.day for d in current if d.mean.n}
     reason: str | None = None
     need = f"at least {MIN_WINDOW_ENTRIES} entries on {MIN_WINDOW_DAYS} different days"
     if b_mean.n < MIN_WINDOW_ENTRIES or len(b_days) < MIN_WINDOW_DAYS:
@@ -172,21 +213,6 @@ def compare(
 
 
 @dataclass(frozen=True, slots=True)
-class Day:
-    day: dt.date
-    mean: Mean
-    high: int
-
-
-def daily(scored: Iterable[Scored]) -> list[Day]:
-    """Mean and highest score per day, in date order."""
-    by_day: dict[dt.date, list[int]] = defaultdict(list)
-    for day, score in scored:
-        by_day[day].append(score)
-    return [Day(d, mean_of(v), max(v)) for d, v in sorted(by_day.items())]
-
-
-@dataclass(frozen=True, slots=True)
 class Week:
     start: dt.date
     end: dt.date
@@ -210,6 +236,16 @@ def weekly(
 ) -> list[Week]:
     """Per 7-day week ending on ``end``: mean NRS (n), days logged, high-pain days, and the
     number of sessions and minutes of stimulation (sessions given as (date, seconds))."""
+    return weekly_days(daily(scored), sessions, end, weeks)
+
+
+def weekly_days(
+    days: Iterable[Day],
+    sessions: Iterable[tuple[dt.date, float]],
+    end: dt.date,
+    weeks: int,
+) -> list[Week]:
+    """:func:`weekly` on per-day aggregates."""
     starts = week_starts(end, weeks)
     first = starts[0]
 
@@ -218,11 +254,11 @@ def weekly(
             return None
         return (day - first).days // 7
 
-    scores: list[list[Scored]] = [[] for _ in range(weeks)]
-    for day, score in scored:
-        i = index(day)
-        if i is not None:
-            scores[i].append((day, score))
+    per_week: list[list[Day]] = [[] for _ in range(weeks)]
+    for d in days:
+        i = index(d.day)
+        if i is not None and d.mean.n:
+            per_week[i].append(d)
     counts = [0] * weeks
     seconds = [0.0] * weeks
     for day, secs in sessions:
@@ -230,21 +266,18 @@ def weekly(
         if i is not None:
             counts[i] += 1
             seconds[i] += secs
-    out: list[Week] = []
-    for i, start in enumerate(starts):
-        days = daily(scores[i])
-        out.append(
-            Week(
-                start=start,
-                end=start + dt.timedelta(days=6),
-                mean=mean_of(s for _, s in scores[i]),
-                days_logged=len(days),
-                high_pain_days=sum(1 for d in days if d.high >= HIGH_PAIN),
-                sessions=counts[i],
-                minutes=seconds[i] / 60,
-            )
+    return [
+        Week(
+            start=start,
+            end=start + dt.timedelta(days=6),
+            mean=pooled(per_week[i]),
+            days_logged=len(per_week[i]),
+            high_pain_days=sum(1 for d in per_week[i] if d.high >= HIGH_PAIN),
+            sessions=counts[i],
+            minutes=seconds[i] / 60,
         )
-    return out
+        for i, start in enumerate(starts)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,6 @@ def test_sigkill_mid_insert_loses_no_committed_entry(tmp_path: Path) -> None:
     open_db(db).close()
     rng = random.Random(20260304)
     committed: dict[int, tuple[int, str]] = {}
-    started = time.monotonic()
     for round_ in range(KILLS):
         proc = subprocess.Popen(
             [sys.executable, str(WRITER), str(db), str(round_)],
@@ -68,4 +67,3 @@ def test_sigkill_mid_insert_loses_no_committed_entry(tmp_path: Path) -> None:
         finally:
             conn.close()
     assert len(committed) > KILLS  # the kills really landed while writing
-    assert time.monotonic() - started < 60
