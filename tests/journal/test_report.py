@@ -142,3 +142,50 @@ def test_html_escapes_user_text(conn: sqlite3.Connection) -> None:
     page = render_html(build_report(conn, now=NOW, tz=dt.UTC), tz=dt.UTC)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
     assert 'id="no-claim"' in page
+
+
+def test_local_days_follow_the_time_zone_across_dst(conn: sqlite3.Connection) -> None:
+    from zoneinfo import ZoneInfo
+
+    from tens.journal.repository import add_entry
+    from tens.journal.validate import new_entry
+
+    berlin = ZoneInfo("Europe/Berlin")  # summer time starts 2026-03-29
+    for when, score in [
+        (dt.datetime(2026, 3, 28, 22, 59, tzinfo=dt.UTC), 2),  # 23:59 CET, the 28th
+        (dt.datetime(2026, 3, 28, 23, 30, tzinfo=dt.UTC), 4),  # 00:30 CET, the 29th
+        (dt.datetime(2026, 3, 29, 21, 59, tzinfo=dt.UTC), 6),  # 23:59 CEST, the 29th
+        (dt.datetime(2026, 3, 29, 22, 30, tzinfo=dt.UTC), 8),  # 00:30 CEST, the 30th
+    ]:
+        add_entry(conn, new_entry(score, at=when, now=when), now=when)
+    now = dt.datetime(2026, 3, 30, 8, 0, tzinfo=dt.UTC)
+    r = build_report(conn, weeks=1, now=now, tz=berlin)
+    got = [(d.day.isoformat(), d.mean.value, d.mean.n) for d in r.daily]
+    assert got == [("2026-03-28", 2.0, 1), ("2026-03-29", 5.0, 2), ("2026-03-30", 8.0, 1)]
+    utc = build_report(conn, weeks=1, now=now, tz=dt.UTC)
+    assert [d.day.isoformat() for d in utc.daily] == ["2026-03-28", "2026-03-29"]
+
+
+def test_baseline_is_first_seven_days_with_entries_across_gaps(conn: sqlite3.Connection) -> None:
+    from tens.journal.repository import add_entry, delete_entry
+    from tens.journal.validate import new_entry
+    from tens.store.sessions import create_session
+
+    first = dt.datetime(2026, 1, 5, 9, tzinfo=dt.UTC)
+    sid = create_session(conn, started_at=first - dt.timedelta(days=3))
+    # an after-score and a deleted entry before everything: neither starts the baseline
+    add_entry(
+        conn,
+        new_entry(0, at=first - dt.timedelta(days=3), now=NOW, context="after", session_id=sid),
+        now=NOW,
+    )
+    gone = add_entry(conn, new_entry(0, at=first - dt.timedelta(days=2), now=NOW), now=NOW)
+    delete_entry(conn, gone, now=NOW)
+    offsets = [0, 2, 3, 9, 10, 20, 21, 30, 31]  # days with entries; the 8th and 9th are later
+    for i, off in enumerate(offsets):
+        add_entry(conn, new_entry(i, at=first + dt.timedelta(days=off), now=NOW), now=NOW)
+        add_entry(conn, new_entry(i, at=first + dt.timedelta(days=off, hours=2), now=NOW), now=NOW)
+    c = build_report(conn, weeks=2, now=NOW, tz=dt.UTC).comparison
+    assert c.baseline_first == dt.date(2026, 1, 5) and c.baseline_last == dt.date(2026, 1, 26)
+    assert c.baseline.n == 14 and c.baseline.value == pytest.approx(sum(range(7)) / 7)
+    assert c.baseline_day_count == 7
