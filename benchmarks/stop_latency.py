@@ -1,0 +1,244 @@
+"""Benchmark 1: stop latency, from the stop call to the simulated device delivering 0.
+
+    .venv/bin/python -m benchmarks.stop_latency [--paths api,mqtt,tui] [--count 1000]
+        [--intervals 7.5,30,100] [--parallel 8] [--tui-count 200] [--quick] [--json]
+
+Each cycle starts a short session from zero through the controller, waits until the
+simulator's delivered-output record shows output, waits a random moment within one connection
+interval (so every phase against the connection events is sampled), then stops and times
+until the record shows 0 on every channel (the moment the device model applied STOP).
+
+Paths: ``api`` calls ``Controller.stop``; ``mqtt`` publishes ``cmd/stop`` (QoS 1, TCP_NODELAY
+on both clients and on Mosquitto) to a ``tens.daemon`` Daemon in this process; ``tui``
+presses ``s`` in the Textual TUI through Textual's Pilot (headless). Sessions are started
+through the controller API in every path (only the stop path differs).
+
+To fit in the time budget, ``--parallel`` rigs (each its own radio, wearable and controller)
+cycle at the same time in this one event loop; ``--parallel 1`` measures one rig alone.
+Targets: API p99 <= one connection interval + 2 ms; MQTT adds <= 2 ms at p99.
+``--quick``: 200 stops per interval, 50 through the TUI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import (
+    Row,
+    emit,
+    machine_info,
+    make_rig,
+    mqtt_settings,
+    nodelay_client,
+    parser,
+    running_broker,
+    running_daemon,
+    summarize,
+)
+from tens.cli.bench import CycleSettings, RecordWatch, stop_cycles
+
+API_MARGIN_MS = 2.0
+MQTT_ADDS_MS = 2.0
+_names = itertools.count(1)
+
+
+def _split(count: int, parts: int) -> list[int]:
+    base, extra = divmod(count, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+async def _cycle_rigs(
+    rigs: Sequence[Any],
+    count: int,
+    interval_ms: float,
+    stop_for: Callable[[Any], Callable[[], Awaitable[Any]] | None],
+    source: Any,
+) -> tuple[list[float], list[str], int]:
+    async def one(i: int, rig: Any, n: int) -> Any:
+        watch = RecordWatch(rig.record, rig.ctrl.device.capabilities.channels)
+        try:
+            settings = CycleSettings(intensity=10.0, phase_s=interval_ms / 1000.0, seed=100 + i)
+            return await stop_cycles(
+                rig.ctrl, watch, n, settings, stop=stop_for(rig), source=source
+            )
+        finally:
+            watch.close()
+
+    runs = await asyncio.gather(
+        *(one(i, r, n) for i, (r, n) in enumerate(zip(rigs, _split(count, len(rigs)), strict=True)))
+    )
+    latencies = [x for r in runs for x in r.latencies_s]
+    refused = [x for r in runs for x in r.refused]
+    timeouts = sum(r.timeouts for r in runs)
+    return latencies, refused, timeouts
+
+
+async def _make_rigs(n: int, interval_ms: float) -> list[Any]:
+    return list(
+        await asyncio.gather(
+            *(make_rig(f"OT-S{next(_names)}", interval_ms=interval_ms) for _ in range(n))
+        )
+    )
+
+
+async def bench_api(interval_ms: float, count: int, parallel: int) -> dict[str, Any]:
+    from tens.events import Source
+
+    rigs = await _make_rigs(parallel, interval_ms)
+    try:
+        lat, refused, timeouts = await _cycle_rigs(
+            rigs, count, interval_ms, lambda _r: None, Source.CLI
+        )
+    finally:
+        await asyncio.gather(*(r.close() for r in rigs))
+    return {"stats": summarize(lat), "refused": refused[:3], "timeouts": timeouts}
+
+
+async def bench_mqtt(interval_ms: float, count: int, parallel: int, port: int) -> dict[str, Any]:
+    from tens.daemon.topics import Topics
+    from tens.events import Source
+
+    rigs = await _make_rigs(parallel, interval_ms)
+    async with contextlib.AsyncExitStack() as stack:
+        topics: dict[str, Topics] = {}
+        for rig in rigs:
+            cid = rig.name.replace("-", "_").lower()
+            settings = mqtt_settings(port, cid, discovery=False)
+            await stack.enter_async_context(running_daemon(rig.ctrl, settings))
+            topics[rig.name] = Topics(settings.prefix, cid)
+        client = await stack.enter_async_context(nodelay_client(port, "bench-publisher"))
+
+        def stop_for(rig: Any) -> Callable[[], Awaitable[Any]]:
+            topic = topics[rig.name].command("stop")
+
+            async def publish() -> None:
+                await client.publish(topic, b"{}", qos=1)
+
+            return publish
+
+        try:
+            lat, refused, timeouts = await _cycle_rigs(
+                rigs, count, interval_ms, stop_for, Source.CLI
+            )
+        finally:
+            stack.push_async_callback(lambda: asyncio.gather(*(r.close() for r in rigs)))
+    return {"stats": summarize(lat), "refused": refused[:3], "timeouts": timeouts}
+
+
+async def bench_tui(interval_ms: float, count: int) -> dict[str, Any]:
+    from tens.events import Source
+    from tui.app import make_app
+
+    rig = await make_rig(f"OT-T{next(_names)}", interval_ms=interval_ms)
+    try:
+        app = make_app(rig.ctrl, connect=False, ask_pain=False)
+        async with app.run_test(size=(110, 36)) as pilot:
+            await pilot.pause(0.3)
+
+            async def press() -> None:
+                await pilot.press("s")
+
+            lat, refused, timeouts = await _cycle_rigs(
+                [rig], count, interval_ms, lambda _r: press, Source.TUI
+            )
+    finally:
+        await rig.close()
+    return {"stats": summarize(lat), "refused": refused[:3], "timeouts": timeouts}
+
+
+def _rows(results: dict[str, dict[str, Any]]) -> list[Row]:
+    rows: list[Row] = []
+    for key, res in results.items():
+        path, interval_s = key.split("@")
+        interval = float(interval_s)
+        st = res["stats"]
+        if not st.get("count"):
+            rows.append(Row(f"{path} @{interval:g} ms: no stops measured", None, "ms"))
+            continue
+        target = interval + API_MARGIN_MS if path == "api" else None
+        if path == "mqtt":
+            target = interval + API_MARGIN_MS + MQTT_ADDS_MS
+        note = f"n={st['count']} p50 {st['p50_ms']:.2f} max {st['max_ms']:.2f}"
+        if res.get("timeouts"):
+            note += f" timeouts {res['timeouts']}"
+        rows.append(Row(f"{path} p99 @{interval:g} ms", st["p99_ms"], "ms", target, note=note))
+        api = results.get(f"api@{interval_s}")
+        if path == "mqtt" and api and api["stats"].get("count"):
+            added = st["p99_ms"] - api["stats"]["p99_ms"]
+            rows.append(
+                Row(
+                    f"mqtt adds (p99) @{interval:g} ms",
+                    round(added, 3),
+                    "ms",
+                    MQTT_ADDS_MS,
+                    note=f"p50 adds {st['p50_ms'] - api['stats']['p50_ms']:.2f}",
+                )
+            )
+    return rows
+
+
+async def run(
+    paths: Sequence[str], intervals: Sequence[float], count: int, parallel: int, tui_count: int
+) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    loads: dict[str, Any] = {}
+    if "api" in paths:
+        for iv in intervals:
+            loads[f"api@{iv:g}"] = machine_info()["loadavg"]
+            results[f"api@{iv:g}"] = await bench_api(iv, count, parallel)
+    if "mqtt" in paths:
+        with tempfile.TemporaryDirectory() as tmp, running_broker(Path(tmp)) as broker:
+            for iv in intervals:
+                loads[f"mqtt@{iv:g}"] = machine_info()["loadavg"]
+                results[f"mqtt@{iv:g}"] = await bench_mqtt(iv, count, parallel, broker.port)
+    if "tui" in paths:
+        iv = 30.0 if 30.0 in intervals else intervals[0]
+        loads[f"tui@{iv:g}"] = machine_info()["loadavg"]
+        results[f"tui@{iv:g}"] = await bench_tui(iv, tui_count)
+    for key, load in loads.items():
+        results[key]["loadavg_at_start"] = load
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("stop latency: stop call -> delivered output 0 on the simulator's record")
+    p.add_argument("--paths", default="api,mqtt,tui")
+    p.add_argument("--intervals", default="7.5,30,100")
+    p.add_argument("--count", type=int, default=None, help="stops per path and interval")
+    p.add_argument("--parallel", type=int, default=8, help="rigs cycling at once")
+    p.add_argument("--tui-count", type=int, default=None)
+    args = p.parse_args(argv)
+    count = args.count or (200 if args.quick else 1000)
+    tui_count = args.tui_count or (50 if args.quick else 200)
+    paths = [x.strip() for x in args.paths.split(",") if x.strip()]
+    intervals = [float(x) for x in args.intervals.split(",")]
+    parallel = max(1, min(args.parallel, count))
+    results = asyncio.run(run(paths, intervals, count, parallel, tui_count))
+    rows = _rows(results)
+    emit(
+        "stop_latency",
+        "Stop latency (stop call -> simulator's delivered output 0)",
+        rows,
+        as_json=args.json,
+        settings={
+            "paths": paths,
+            "intervals_ms": intervals,
+            "count": count,
+            "parallel_rigs": parallel,
+            "tui_count": tui_count,
+            "tui_parallel": 1,
+            "session": "10 mA target, conventional program, stop within one interval",
+        },
+        details=results,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
