@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -161,4 +161,3 @@ class HistoryRecord:
     before: dict[str, Any]
     after: dict[str, Any] | None
     reason: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
