@@ -90,6 +90,8 @@ class ObjectServer:
         self._objects: dict[str, dict[str, _Interface]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._client_gone: list[Callable[[str], None]] = []
+        self.errors: list[tuple[str, str]] = []
+        """(member, error name) of every error reply sent, for tests."""
         bus.add_message_handler(self._on_message)
 
     # --- objects --------------------------------------------------------------------
@@ -237,6 +239,7 @@ class ObjectServer:
             after = reply.after_send
             out = Message.new_method_return(msg, reply.signature, reply.body, reply.unix_fds)
         except DBusError as exc:
+            self.errors.append((msg.member or "", exc.type))
             out = Message.new_error(msg, exc.type, exc.text)
         except asyncio.CancelledError:
             raise

@@ -27,7 +27,7 @@ from devices.transport import BleTransport
 from simulators.bluez.daemon import PrivateBus
 from simulators.bluez.errors import att_dbus_error
 from simulators.bluez.opentens import OpenTensBlueZ, start_bluez_wearable
-from simulators.bluez.peripheral import Advertisement, Peripheral
+from simulators.bluez.peripheral import Advertisement, Characteristic, Peripheral, Service
 from simulators.bluez.service import BATTERY, GATT_CHARACTERISTIC, BlueZConfig, FakeBlueZ
 from tens.device import DeviceError, DeviceEvent, DeviceNotFound, LinkLost
 from tests.bluez.conftest import drop_bleak_manager, write_bluetoothctl
@@ -326,3 +326,45 @@ async def test_bluez_error_names_for_misuse(fake_bluez: FakeBlueZ) -> None:
     finally:
         bus.disconnect()
         await sim.close()
+
+
+async def test_a_second_write_while_one_is_pending_is_in_progress_and_bleak_retries(
+    fake_bluez: FakeBlueZ,
+) -> None:
+    control = "0000aa01-0000-1000-8000-00805f9b34fb"
+    release = asyncio.Event()
+    taken: list[bytes] = []
+
+    async def write(value: bytes, _with_response: bool) -> None:
+        if not taken:
+            await release.wait()  # the device answers the first request late
+        taken.append(value)
+
+    peripheral = Peripheral(
+        "C1:22:33:44:55:77",
+        Advertisement("Slow-1", ("0000aa00-0000-1000-8000-00805f9b34fb",)),
+        [
+            Service(
+                "0000aa00-0000-1000-8000-00805f9b34fb",
+                [Characteristic(control, ("write",), write=write)],
+            )
+        ],
+    )
+    fake_bluez.add(peripheral)
+    device = await BleakScanner.find_device_by_name("Slow-1", timeout=5.0)
+    assert device is not None
+    async with BleakClient(device) as client:
+        first = asyncio.get_running_loop().create_task(
+            client.write_gatt_char(control, b"\x01", response=True)
+        )
+        assert await wait_until(lambda: any(m == "WriteValue" for m, _ in fake_bluez.calls))
+        second = asyncio.get_running_loop().create_task(
+            client.write_gatt_char(control, b"\x02", response=True)
+        )
+        assert await wait_until(
+            lambda: ("WriteValue", "org.bluez.Error.InProgress") in fake_bluez.server.errors
+        )
+        assert not second.done()
+        release.set()
+        await asyncio.wait_for(asyncio.gather(first, second), 5.0)
+    assert taken == [b"\x01", b"\x02"]
