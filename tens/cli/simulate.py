@@ -265,8 +265,11 @@ async def run(args: argparse.Namespace) -> int:
             address=address,
             radio=where,
             scenario=args.scenario,
-            interval_ms=config.interval_ms,
-            channels=config.channels,
+            **(
+                {"interval_ms": config.interval_ms, "channels": config.channels}
+                if args.model == "opentens"
+                else {}
+            ),
         )
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
