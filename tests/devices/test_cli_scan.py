@@ -167,4 +167,8 @@ def test_two_processes_simulate_and_scan() -> None:
         except subprocess.TimeoutExpired:
             sim.kill()
             sim.wait()
-    assert sim.returncode == 0, sim.stderr.read() if sim.stderr else ""
+    errors = sim.stderr.read() if sim.stderr else ""
+    for pipe in (sim.stdout, sim.stderr):
+        if pipe is not None:
+            pipe.close()
+    assert sim.returncode == 0, errors
