@@ -26,9 +26,6 @@ import argparse
 import asyncio
 import math
 import os
-import platform
-import random
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +72,8 @@ def summarize(values_s: Sequence[float]) -> dict[str, float | int]:
 
 
 def _cpu_model() -> str:
+    import platform
+
     try:
         lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
     except OSError:
@@ -96,6 +95,8 @@ def _version(dist: str) -> str | None:
 
 
 def _git_commit() -> str | None:
+    import subprocess
+
     root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(
@@ -112,6 +113,8 @@ def _git_commit() -> str | None:
 
 def machine_info() -> dict[str, Any]:
     """The machine, the load right now, and the versions that matter to the figures."""
+    import platform
+
     load = os.getloadavg() if hasattr(os, "getloadavg") else (math.nan,) * 3
     return {
         "cpu": _cpu_model(),
@@ -272,6 +275,8 @@ async def stop_cycles(
     ``stop`` is the path under test (default: ``controller.stop``). The latency runs from
     just before ``stop`` is called to the moment ``watch`` sees 0 on every channel.
     """
+    import random
+
     from tens.controller import StartRequest
     from tens.events import Source
 
