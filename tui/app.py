@@ -53,7 +53,6 @@ class TensApp(App[int]):
         live: bool = True,
         connect: bool = True,
         refresh_s: float = 0.2,
-        tick_s: float = 1.0,
         ask_pain: bool | None = None,
         devices: DeviceChoice | None = None,
         show_devices: bool = False,
@@ -67,7 +66,6 @@ class TensApp(App[int]):
         self.live = live
         self.connect_on_start = connect
         self.refresh_s = refresh_s
-        self.tick_s = tick_s
         defaults = getattr(getattr(controller, "config", None), "session", None)
         self.ask_before = bool(getattr(defaults, "ask_pain_before", True))
         self.ask_after = bool(getattr(defaults, "ask_pain_after", True))
@@ -96,12 +94,12 @@ class TensApp(App[int]):
     async def on_mount(self) -> None:
         from tui.screens.session import SessionScreen
 
-        self.view.apply_snapshot(self.controller.snapshot(), at=self.wall_hms(), now=self.now())
+        self.view.apply_snapshot(
+            self.controller.snapshot(), at=self.wall_hms(), now=self.now(), with_notices=True
+        )
         await self.push_screen(SessionScreen())
         if self.live:
             self.run_worker(self._pump_events(), name="controller-events", exclusive=False)
-            if self.tick_s > 0:
-                self.set_interval(self.tick_s, self._tick, name="tick")
             if self.connect_on_start:
                 self.run_worker(self._connect(), name="connect")
         if self.show_devices:
@@ -130,12 +128,6 @@ class TensApp(App[int]):
         record = await self.store.run(latest_checklist)  # type: ignore[union-attr]
         if record is None:
             await self.push_screen(ChecklistScreen())
-
-    def _tick(self) -> None:
-        """Once a second while output may be on: pull a fresh snapshot (elapsed time)."""
-        if self.view.output_may_be_on:
-            self.view.apply_snapshot(self.controller.snapshot(), at=self.wall_hms(), now=self.now())
-            self.refresh_view()
 
     # ---- controller events ------------------------------------------------------------
 
@@ -168,6 +160,15 @@ class TensApp(App[int]):
             if show is not None and screen.is_mounted:
                 show(self.view, self.plan, now)
 
+    def _pull(self) -> None:
+        """Without the event stream (``live=False``), read the controller's state directly.
+
+        Live, the stream is the only source: a pulled snapshot could be newer than events
+        still queued, and applying those afterwards would show an older state again.
+        """
+        if not self.live:
+            self.view.apply_snapshot(self.controller.snapshot(), at=self.wall_hms(), now=self.now())
+
     # ---- output: every change goes to the controller -----------------------------------
 
     def output_may_be_on(self) -> bool:
@@ -190,7 +191,7 @@ class TensApp(App[int]):
         else:
             if was_on:
                 self.view.add_log(self.wall_hms(), "warning", "STOP pressed: output to zero")
-        self.view.apply_snapshot(self.controller.snapshot(), at=self.wall_hms(), now=self.now())
+        self._pull()
         self.refresh_view(soon=False)
 
     async def action_stop_key(self) -> None:
@@ -269,7 +270,7 @@ class TensApp(App[int]):
         else:
             refused = decision.refused
             self.view.last_refusal = f"{decision.action}: {decision.reason}" if refused else None
-        self.view.apply_snapshot(self.controller.snapshot(), at=self.wall_hms(), now=self.now())
+        self._pull()
         self.refresh_view(soon=False)
         return decision
 
@@ -383,7 +384,7 @@ class TensApp(App[int]):
         except DeviceError as exc:
             return f"Could not connect: {exc}"
         finally:
-            self.view.apply_snapshot(self.controller.snapshot(), at=self.wall_hms(), now=self.now())
+            self._pull()
             self.refresh_view(soon=False)
         return None
 
@@ -402,7 +403,7 @@ def make_app(controller: ControllerPort, **options: Any) -> TensApp:
 
     Options (see :class:`TensApp`): ``store`` (the tens.store.AsyncDB for the checklist,
     the journal and history), ``clock``, ``live`` (False: no event stream and no timers, for
-    deterministic snapshots), ``connect``, ``refresh_s``, ``tick_s``, ``ask_pain``, ``plan``,
+    deterministic snapshots), ``connect``, ``refresh_s``, ``ask_pain``, ``plan``,
     ``tz``, ``devices`` (a :class:`tui.device_choice.DeviceChoice`), ``show_devices``.
     """
     return TensApp(controller, **options)

@@ -52,7 +52,6 @@ class ViewState:
     samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=4000))
     log: deque[LogLine] = field(default_factory=lambda: deque(maxlen=200))
     last_refusal: str | None = None
-    seen_notices: set[str] = field(default_factory=set)
 
     @property
     def output_may_be_on(self) -> bool:
@@ -87,6 +86,10 @@ class ViewState:
             )
         elif isinstance(event, SessionEnded):
             self.last_refusal = None
+            # The controller also sends the ending as a Notice just before: one line, not two.
+            said = f"session {event.state.value}: {event.reason}"
+            if self.log and self.log[-1].text.lower() == said.lower():
+                self.log.pop()
             self.add_log(
                 at,
                 "warning" if event.state is SessionState.ABORTED else "info",
@@ -95,7 +98,11 @@ class ViewState:
         elif isinstance(event, Notice):
             self.add_log(at, event.level, event.text)
 
-    def apply_snapshot(self, snap: Snapshot, *, at: str, now: float) -> None:
+    def apply_snapshot(
+        self, snap: Snapshot, *, at: str, now: float, with_notices: bool = False
+    ) -> None:
+        """Take a snapshot. ``with_notices``: also log its notices (only for the first one:
+        later notices arrive as Notice events)."""
         old = self.snapshot
         self.snapshot = snap
         if snap.delivered or not old.delivered:
@@ -107,9 +114,8 @@ class ViewState:
             self.add_log(at, level, f"Link {fmt.link_word(snap.link)}")
         if snap.session is not old.session and snap.session in LOGGED_STATES:
             self.add_log(at, "info", f"Session {fmt.state_word(snap.session).lower()}")
-        for text in snap.notices:
-            if text not in self.seen_notices:
-                self.seen_notices.add(text)
+        if with_notices:
+            for text in snap.notices:
                 self.add_log(at, "info", text)
 
     def chart(self, now: float, columns: int) -> list[float]:

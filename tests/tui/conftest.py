@@ -79,6 +79,7 @@ _names = itertools.count(1)
 async def sim_rig_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[SimRig]]]:
     from devices import registry
     from simulators.opentens import start_simulated_wearable
+    from simulators.opentens.config import SimConfig
     from simulators.radio import VirtualRadio
     from tens.checklist import none_apply
     from tens.config import TensConfig
@@ -91,7 +92,10 @@ async def sim_rig_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitab
         radio = await VirtualRadio.local()
         cleanups.append(radio.close)
         name = f"OpenTENS-TUI{next(_names)}"
-        sim = await start_simulated_wearable(radio, name=name)
+        # A 3 s device watchdog instead of 1 s: these tests judge the TUI, and the first
+        # opening of a dialog can stall a loaded 2-core CI machine's loop for most of a
+        # second (see tui/warm_up.py); the watchdog itself is tested with the controller.
+        sim = await start_simulated_wearable(radio, name=name, config=SimConfig(watchdog_ms=3000))
         close = getattr(sim, "close", None) or getattr(sim, "stop", None)
         if close is not None:
             cleanups.append(close)

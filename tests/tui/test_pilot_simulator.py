@@ -70,11 +70,14 @@ async def test_start_raise_gauge_follows_device_and_stop(sim_rig_factory: Any) -
 
         await wait_for(pilot, ramped)
         # Every value the gauge showed is one the electrodes carried (the status report
-        # rounds to 0.1 mA), and it moved with the ramp, not just from start to end.
+        # rounds to 0.1 mA); the reports it draws from followed the ramp step by step.
         carried = [s.intensity_ma for s in rig.sim.record]
         for value in set(shown):
             assert any(abs(float(value) - c) <= 0.1 for c in carried), (value, carried)
-        assert len(set(shown)) > 2
+        reports = [v for _, v in app.view.samples]
+        assert len(set(reports)) > 2, reports
+        for report in reports:
+            assert any(abs(report - c) <= 0.1 for c in carried), (report, carried)
 
         await pilot.press("up")  # one manual step, through the governor
         await wait_for(pilot, lambda: rig.last() == 4.0 and gauge(app) == "4.0")

@@ -26,7 +26,9 @@ def gauge_info(snap: Snapshot, delivered: tuple[float, ...]) -> str:
         "limit  " + (fmt.amount(snap.limit, unit) if snap.limit is not None else "unknown"),
     ]
     if len(delivered) > 1:
-        lines.append("  ".join(f"ch{i + 1} {v:g}" for i, v in enumerate(delivered)))
+        lines.append(
+            " · ".join(f"ch{i + 1} {fmt.amount(v, unit)}" for i, v in enumerate(delivered))
+        )
     else:
         lines.append(f"program {snap.program or '-'}")
     return "\n".join(lines)
