@@ -127,6 +127,13 @@ class Progress:
         print(text, flush=True)
         self._last = ""
 
+    def clear(self) -> None:
+        """Clear the bar's line so a question can be asked on it."""
+        if self.tty and not self.as_json:
+            sys.stdout.write("\r\x1b[2K")
+            sys.stdout.flush()
+            self._last = ""
+
     def finish(self) -> None:
         if self.tty and not self.as_json:
             sys.stdout.write("\n")
@@ -201,6 +208,32 @@ async def _log_pain(db: Any, score: int, context: str, session_id: int | None) -
     return None
 
 
+async def _checklist_answered(db: Any) -> bool:
+    from tens.store.sessions import latest_checklist
+
+    return await db.run(latest_checklist) is not None
+
+
+async def _first_run_checklist(db: Any) -> int:
+    """First session on this machine: ask the contraindication checklist here and now."""
+    from tens.checklist import ADVICE, QUESTIONS, validate_answers
+    from tens.cli.checklist import _ask
+    from tens.store.sessions import record_checklist
+
+    print("Before the first session, please answer these questions (y/n).")
+    try:
+        answers = validate_answers({q.key: _ask(q.text) for q in QUESTIONS})
+    except (EOFError, KeyboardInterrupt):
+        print("\nChecklist not completed: nothing recorded, no session started.")
+        return EXIT_REFUSED
+    any_yes = any(answers.values())
+    await db.run(record_checklist, answers, any_yes)
+    if any_yes:
+        print(ADVICE)
+        return EXIT_REFUSED
+    return 0
+
+
 async def run(args: argparse.Namespace) -> int:
     from tens.cli.common import load_or_fail
     from tens.cli.target import open_target
@@ -232,8 +265,15 @@ async def run(args: argparse.Namespace) -> int:
                 await ctrl.connect()
             except DeviceError as exc:
                 return fail(f"no device: {exc}", EXIT_NO_DEVICE, as_json=args.json)
+            if interactive and not await _checklist_answered(db):
+                progress.clear()
+                code = await _first_run_checklist(db)
+                if code:
+                    await ctrl.close()
+                    return code
             before = args.pain_before
             if before is None and interactive and cfg.ask_pain_before:
+                progress.clear()
                 before = _ask_pain("Pain now, before the session")
             request = StartRequest(
                 program=args.program,
