@@ -222,7 +222,11 @@ async def _first_run_checklist(db: Any) -> int:
 
     print("Before the first session, please answer these questions (y/n).")
     try:
-        answers = validate_answers({q.key: _ask(q.text) for q in QUESTIONS})
+        # asked in a thread: the event loop (and the link) keeps running meanwhile
+        raw = {}
+        for q in QUESTIONS:
+            raw[q.key] = await asyncio.to_thread(_ask, q.text)
+        answers = validate_answers(raw)
     except (EOFError, KeyboardInterrupt):
         print("\nChecklist not completed: nothing recorded, no session started.")
         return EXIT_REFUSED
@@ -274,7 +278,7 @@ async def run(args: argparse.Namespace) -> int:
             before = args.pain_before
             if before is None and interactive and cfg.ask_pain_before:
                 progress.clear()
-                before = _ask_pain("Pain now, before the session")
+                before = await asyncio.to_thread(_ask_pain, "Pain now, before the session")
             request = StartRequest(
                 program=args.program,
                 minutes=args.minutes,
