@@ -63,7 +63,7 @@ class Schedule(BaseModel):
         if bool(self.at) == (self.every_minutes is not None):
             raise ValueError("a schedule needs either `at` times or `every_minutes`, not both")
         if self.every_minutes is not None and self.between is None:
-            raise ValueError("`every_minutes` needs `between = [\"HH:MM\", \"HH:MM\"]`")
+            raise ValueError('`every_minutes` needs `between = ["HH:MM", "HH:MM"]`')
         return self
 
     def times_on(self, day: dt.date) -> list[dt.datetime]:
