@@ -19,6 +19,7 @@ from tui.screens.setup import SetupScreen
 from tui.widgets.devices.found_table import FoundTable
 
 from .test_pilot_simulator import SIZE, app_for, connected, wait_for
+from .test_pilot_simulator import plan as plan_at
 
 pytestmark = [pytest.mark.timeout(60)]
 
@@ -116,3 +117,34 @@ async def test_use_the_simulator_when_nothing_is_around(sim_rig_factory: Any) ->
         await ctrl.close()
         await choice.aclose()
         await radio.close()
+
+
+async def test_s_and_escape_stop_from_every_screen_and_dialog(sim_rig_factory: Any) -> None:
+    from tui.screens.help import HelpScreen
+    from tui.screens.history import HistoryScreen
+    from tui.screens.pain import PainScreen
+
+    from tens.limits import Limits
+
+    rig = await sim_rig_factory(TensConfig(limits=Limits(rest_minutes=0)))
+    app = app_for(rig, plan=plan_at(1.0))
+    opened = [
+        ("question_mark", HelpScreen, "s"),
+        ("g", SetupScreen, "escape"),
+        ("p", PainScreen, "s"),
+        ("h", HistoryScreen, "escape"),
+        ("d", DevicesScreen, "s"),
+    ]
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot, rig)
+        for open_key, screen_type, stop_key in opened:
+            await pilot.press("space")
+            await wait_for(pilot, lambda: rig.last() == 1.0)
+            await pilot.press(open_key)
+            await wait_for(pilot, lambda st=screen_type: isinstance(app.screen, st))  # type: ignore[misc]
+            await pilot.press(stop_key)
+            await wait_for(pilot, lambda: rig.last() == 0.0, within=1.0)
+            assert rig.ctrl.snapshot().session is SessionState.STOPPED, screen_type
+            assert isinstance(app.screen, screen_type)  # stopping does not close the screen
+            await pilot.press("escape")  # nothing runs now: Esc closes it
+            await wait_for(pilot, lambda: len(app.screen_stack) == 2)

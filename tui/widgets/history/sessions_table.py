@@ -14,7 +14,7 @@ COLUMNS = ("#", "started", "program", "on", "min", "peak", "ended")
 def session_row(s: Any, tz: dt.tzinfo | None) -> tuple[str, ...]:
     started = s.started_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
     unit = s.unit or ""
-    how = s.state + (f": {s.end_reason}" if s.end_reason else "")
+    how = s.state if s.state == "finished" or not s.end_reason else f"{s.state}: {s.end_reason}"
     return (
         str(s.id),
         started,
