@@ -49,7 +49,7 @@ class ViewState:
         default_factory=lambda: Snapshot(link=LinkState.DISCONNECTED, session=SessionState.IDLE)
     )
     delivered: tuple[float, ...] = ()
-    samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=4000))
+    samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=50_000))
     log: deque[LogLine] = field(default_factory=lambda: deque(maxlen=200))
     last_refusal: str | None = None
 
@@ -63,6 +63,13 @@ class ViewState:
     def delivered_max(self) -> float:
         return max(self.delivered, default=0.0)
 
+    def add_sample(self, t: float, value: float) -> None:
+        """Keep what the chart needs: the window, plus the last sample before it (the value
+        held at the window's left edge)."""
+        self.samples.append((t, value))
+        while len(self.samples) > 1 and self.samples[1][0] < t - CHART_SPAN_S:
+            self.samples.popleft()
+
     def add_log(self, at: str, level: str, text: str) -> None:
         self.log.append(LogLine(at, level, text))
 
@@ -72,7 +79,7 @@ class ViewState:
             self.apply_snapshot(event.snapshot, at=at, now=now)
         elif isinstance(event, OutputDelivered):
             self.delivered = event.delivered
-            self.samples.append((event.t, max(event.delivered, default=0.0)))
+            self.add_sample(event.t, max(event.delivered, default=0.0))
         elif isinstance(event, Refused):
             reason = event.decision.reason or "no reason given"
             self.last_refusal = f"{event.decision.action}: {reason}"
@@ -108,7 +115,7 @@ class ViewState:
         if snap.delivered or not old.delivered:
             self.delivered = snap.delivered
         if snap.delivered:
-            self.samples.append((now, snap.delivered_max))
+            self.add_sample(now, snap.delivered_max)
         if snap.link is not old.link:
             level = "error" if snap.link is LinkState.LOST else "info"
             self.add_log(at, level, f"Link {fmt.link_word(snap.link)}")

@@ -95,3 +95,18 @@ def test_view_state_logs_refusals_links_and_endings() -> None:
     ]
     assert view.last_refusal is None
     assert not view.output_may_be_on
+
+
+def test_view_keeps_only_what_the_chart_window_needs() -> None:
+    from tui.view_state import CHART_SPAN_S
+
+    view = ViewState()
+    everything = []
+    for i in range(1000):
+        value = float(i % 7)
+        everything.append((float(i), value))
+        view.apply(OutputDelivered(float(i), (value,)), at="08:00:00", now=float(i))
+    assert view.samples[0][0] < 999 - CHART_SPAN_S <= view.samples[1][0]  # one before
+    assert len(view.samples) <= CHART_SPAN_S + 2
+    # pruning changes nothing the chart shows
+    assert view.chart(999.0, 40) == fmt.bucket_max(everything, 999.0, CHART_SPAN_S, 40)

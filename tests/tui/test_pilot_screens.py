@@ -120,11 +120,10 @@ async def test_use_the_simulator_when_nothing_is_around(sim_rig_factory: Any) ->
 
 
 async def test_s_and_escape_stop_from_every_screen_and_dialog(sim_rig_factory: Any) -> None:
+    from tens.limits import Limits
     from tui.screens.help import HelpScreen
     from tui.screens.history import HistoryScreen
     from tui.screens.pain import PainScreen
-
-    from tens.limits import Limits
 
     rig = await sim_rig_factory(TensConfig(limits=Limits(rest_minutes=0)))
     app = app_for(rig, plan=plan_at(1.0))
