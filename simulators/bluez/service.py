@@ -136,7 +136,12 @@ class FakeBlueZ:
     def discovering(self) -> bool:
         return bool(self._discovery)
 
-    async def start(self) -> FakeBlueZ:
+    async def start(self, *, timeout_s: float = 10.0) -> FakeBlueZ:
+        """Connect, export the adapter and own ``org.bluez``, all within ``timeout_s``."""
+        async with asyncio.timeout(timeout_s):
+            return await self._start()
+
+    async def _start(self) -> FakeBlueZ:
         if self.bus_address is not None:
             bus = MessageBus(bus_address=self.bus_address, negotiate_unix_fd=True)
         else:
