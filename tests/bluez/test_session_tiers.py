@@ -112,3 +112,22 @@ async def test_link_loss_aborts_and_never_resumes(rig_on: Callable[..., Any]) ->
     assert all(s.intensity_ma == 0 for s in rig.record.samples[n:])
     ended = [e for e in rig.events if isinstance(e, SessionEnded)]
     assert ended and ended[-1].state is SessionState.ABORTED
+
+
+async def test_peel_off_aborts_and_reattach_does_not_resume(rig_on: Callable[..., Any]) -> None:
+    rig = await rig_on()
+    await rig.ctrl.connect()
+    await rig.ctrl.start(StartRequest(intensity=4, minutes=1), Source.CLI)
+    await rig.record.wait_for(lambda s: s.channel == 0 and s.intensity_ma >= 2.0, 5.0)
+    rig.sim.peel_off(0)
+    for _ in range(50):
+        if rig.ctrl.snapshot().session is SessionState.ABORTED:
+            break
+        await asyncio.sleep(0.05)
+    snap = rig.ctrl.snapshot()
+    assert snap.session is SessionState.ABORTED and "electrode" in (snap.end_reason or "")
+    assert rig.last() == 0 and rig.record.for_channel(0)[-1].cause == "peel-off"
+    rig.sim.reattach(0)
+    n = len(rig.record)
+    await asyncio.sleep(1.5)
+    assert all(s.intensity_ma == 0 for s in rig.record.samples[n:])
