@@ -8,7 +8,7 @@ what the screens show comes from the controller's snapshot and events only.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, ClassVar
 
 from textual.actions import SkipAction
@@ -27,8 +27,6 @@ from tui.pain_answer import PainAnswer
 from tui.ports import ControllerPort
 from tui.view_state import ViewState
 from tui.widgets.session.plan import SessionPlan
-
-ChooseDevice = Callable[[str | None], Awaitable[None]]
 
 
 class TensApp(App[int]):
@@ -77,7 +75,6 @@ class TensApp(App[int]):
         self.show_devices = show_devices
         self.view = ViewState()
         self._flush_timer: Timer | None = None
-        self._pain_session_id: int | None = None
 
     # ---- time -------------------------------------------------------------------------
 
@@ -94,14 +91,14 @@ class TensApp(App[int]):
     async def on_mount(self) -> None:
         from tui.screens.session import SessionScreen
 
+        if self.live:  # subscribe first, so nothing after the snapshot below is missed
+            self.run_worker(self._pump_events(), name="controller-events", exclusive=False)
         self.view.apply_snapshot(
             self.controller.snapshot(), at=self.wall_hms(), now=self.now(), with_notices=True
         )
         await self.push_screen(SessionScreen())
-        if self.live:
-            self.run_worker(self._pump_events(), name="controller-events", exclusive=False)
-            if self.connect_on_start:
-                self.run_worker(self._connect(), name="connect")
+        if self.live and self.connect_on_start:
+            self.run_worker(self._connect(), name="connect")
         if self.show_devices:
             self.open_devices()
         if self.store is not None:
@@ -115,7 +112,7 @@ class TensApp(App[int]):
     async def _connect(self) -> None:
         try:
             await self.controller.connect()
-        except DeviceError as exc:
+        except Exception as exc:  # DeviceError, or anything else: said, never a crash
             self.view.add_log(self.wall_hms(), "error", f"Could not connect: {exc}")
             if self.devices is not None:
                 self.open_devices()  # choose another device, or the simulator
