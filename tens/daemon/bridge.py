@@ -58,6 +58,11 @@ STATE_MIN_INTERVAL_S = 0.2
 """Coalesce bursts of state changes (ramp steps) into at most one publish per interval."""
 
 
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class EventSource(Protocol):
     def events(self) -> contextlib.AbstractAsyncContextManager[Any]: ...
 
@@ -275,7 +280,7 @@ class MqttBridge:
             keepalive=s.keepalive_s,
             tls_params=tls_params,
             socket_options=[NODELAY],
-            timeout=10,
+            timeout=s.timeout_s,
         )
 
     async def _session(self, client: aiomqtt.Client) -> None:
@@ -319,6 +324,10 @@ class MqttBridge:
                         connected_at = self._clock.monotonic()
                         await self._session(client)
                 except aiomqtt.MqttError as exc:
+                    # aiomqtt's __aexit__ may turn our cancellation into an MqttError (a
+                    # DISCONNECT that is never acknowledged): never swallow a cancel.
+                    if _being_cancelled():
+                        raise asyncio.CancelledError from exc
                     hint = ""
                     if (
                         connected_at is not None

@@ -70,6 +70,8 @@ class MqttSettings(BaseModel):
     state_refresh_s: float = Field(default=5.0, ge=0.5, le=300.0)
     """During a session, the state is republished at least this often (time left moves)."""
     keepalive_s: int = Field(default=30, ge=5, le=600)
+    timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
+    """How long to wait for the broker to answer a connect, subscribe or QoS 1 publish."""
     reconnect_min_s: float = Field(default=1.0, gt=0.0, le=60.0)
     reconnect_max_s: float = Field(default=30.0, gt=0.0, le=600.0)
 

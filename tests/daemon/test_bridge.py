@@ -142,3 +142,22 @@ async def test_broker_restart_reconnects_and_republishes(broker: Broker) -> None
             assert (await w.wait_for(t.availability, within=10)).payload == b"online"
             assert (await w.wait_for(t.state)).json()["controller"] == "bedside"
         assert run.daemon.bridge.connections > first
+
+
+async def test_cancel_ends_the_bridge_even_when_the_broker_hangs(broker: Broker) -> None:
+    """Shutdown must not wait on a broker that answers nothing (no PUBACK, no CONNACK)."""
+    import os
+    import signal
+
+    async with running_daemon(settings_for(broker.port, timeout_s=0.5)) as run:
+        bridge = run.daemon.bridge
+        assert bridge is not None and broker.proc is not None
+        bridge_task = next(t for t in asyncio.all_tasks() if t.get_name() == "mqtt")
+        os.kill(broker.proc.pid, signal.SIGSTOP)  # the broker hangs: no answer to anything
+        try:
+            bridge_task.cancel()
+            done, _ = await asyncio.wait({bridge_task}, timeout=5)
+            assert done, "the bridge ignored its cancellation"
+            assert bridge_task.cancelled()
+        finally:
+            os.kill(broker.proc.pid, signal.SIGCONT)

@@ -224,3 +224,26 @@ async def test_state_is_refreshed_while_a_session_runs(broker: Broker) -> None:
                 t.state, lambda s: s.json()["remaining_s"] < first["remaining_s"] - 1.5, within=5
             )
         assert later.json()["session"] == "running"
+
+
+async def test_link_loss_reconnects_but_never_resumes_output(broker: Broker) -> None:
+    async with simulated(broker) as (run, sim):
+        t = run.topics
+        await start_locally(run, 3.0)
+        on = await sim.record.wait_for(lambda s: s.channel == 0 and s.intensity_ma >= 2.0, 10)
+        async with watching(broker.port, t.state) as w:
+            await sim.drop_link()
+            off = await sim.record.wait_for(
+                lambda s: s.channel == 0 and s.intensity_ma == 0.0, 10, since=on.t
+            )
+            aborted = await w.wait_for(t.state, lambda s: s.json()["session"] == "aborted")
+            assert "link lost" in (aborted.json()["end_reason"] or "")
+            # The daemon brings the link back by itself...
+            await w.wait_for(
+                t.state, lambda s: s.json()["link"] == "connected", after=w.mark(), within=15
+            )
+        await until(run, lambda s: s.link is LinkState.CONNECTED)
+        await asyncio.sleep(1.0)
+        # ...but output stays at zero: only a new start ramps again.
+        assert all(s.intensity_ma == 0.0 for s in sim.record.for_channel(0) if s.t >= off.t)
+        assert not run.controller.snapshot().session.active
