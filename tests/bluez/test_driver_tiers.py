@@ -135,7 +135,7 @@ async def test_link_loss_is_reported_at_once_and_commands_fail_after(tier: TierK
             await asyncio.sleep(0.02)
     assert any(isinstance(e, LinkLost) for e in events)
     assert not driver.connected
-    assert sim.record.last(0) == 0 and sim.record.samples[-1].cause == "disconnect"
+    assert sim.record.last(0) == 0 and sim.record.for_channel(0)[-1].cause == "disconnect"
     with pytest.raises(DeviceDisconnected):
         await driver.set_output(0, OUT)
     await driver.disconnect()
