@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -33,6 +34,8 @@ from tens.events import Decision, Snapshot, Source
 log = logging.getLogger("tens.daemon")
 
 MAX_PAYLOAD_BYTES = 4096
+STOP_CONFIRM_S = 5.0
+"""How long a stop reply waits for the device to confirm before saying it has not."""
 
 
 class RemoteControl(Protocol):
@@ -181,17 +184,22 @@ class CommandHandler:
         )
 
     async def stop(self, payload: bytes) -> CommandResult:
-        """Stop at once, whatever the payload; then read the payload for an id."""
-        try:
-            await self.control.stop(Source.MQTT)
-        except Exception as exc:  # the reply must still say what happened
-            log.error("stop from MQTT failed: %s", exc)
+        """Stop at once, whatever the payload; then read the payload for an id.
+
+        The reply waits for the device to confirm, at most ``STOP_CONFIRM_S``; past that the
+        reply says so (the stop itself goes on, and the device's own watchdog is the backstop).
+        """
+        stopping = asyncio.ensure_future(self.control.stop(Source.MQTT))
+        done, _ = await asyncio.wait({stopping}, timeout=STOP_CONFIRM_S)
+        error: str | None = None
+        if not done:
+            error = f"stop sent, but the device has not confirmed it within {STOP_CONFIRM_S:g} s"
+        elif stopping.cancelled() or stopping.exception() is not None:
+            error = f"stop failed: {'cancelled' if stopping.cancelled() else stopping.exception()}"
+        if error is not None:
+            log.error("stop from MQTT: %s", error)
             return self._result(
-                "stop",
-                ok=False,
-                outcome="error",
-                reason=f"stop failed: {exc}",
-                id=_peek_id(payload),
+                "stop", ok=False, outcome="error", reason=error, id=_peek_id(payload)
             )
         return self._result("stop", ok=True, outcome="allowed", id=_peek_id(payload))
 

@@ -41,6 +41,21 @@ SCHEDULE_LATE_S = 120.0
 """A scheduled start found this late (suspend, a long outage) is skipped, never squeezed in."""
 
 
+def _awaiting(task: asyncio.Task[Any]) -> str:
+    """Where a suspended task waits: its chain of awaited coroutines, outermost first."""
+    parts: list[str] = []
+    obj: Any = task.get_coro()
+    while obj is not None and len(parts) < 12:
+        frame = getattr(obj, "cr_frame", None) or getattr(obj, "ag_frame", None)
+        if frame is None:
+            parts.append(type(obj).__name__)
+            break
+        name = frame.f_code.co_filename.rsplit("/", 1)[-1]
+        parts.append(f"{frame.f_code.co_name} ({name}:{frame.f_lineno})")
+        obj = getattr(obj, "cr_await", None) or getattr(obj, "ag_await", None)
+    return " -> ".join(parts)
+
+
 def limits_of(controller: Any) -> LimitsPayload:
     """The controller's effective limits as the payload HA's number entity reads."""
     lim = controller.limits()
@@ -200,11 +215,14 @@ class Daemon:
 
     async def _shutdown(self, tasks: list[asyncio.Task[Any]], *, code: int) -> int:
         self.notifier.stopping("stopping output")
-        # 1. Output first: nothing else may delay the STOP write.
-        try:
-            await self.controller.stop(Source.SYSTEM, "daemon stopping")
-        except Exception:
-            log.exception("stop on shutdown failed")
+        # 1. Output first: nothing else may delay the STOP write. Bounded all the same: if
+        #    the link is wedged, closing it below zeroes the device (it stops on disconnect).
+        stopping = asyncio.ensure_future(self.controller.stop(Source.SYSTEM, "daemon stopping"))
+        done, _ = await asyncio.wait({stopping}, timeout=SHUTDOWN_STEP_S)
+        if not done:
+            log.error("STOP was not confirmed within %g s; closing the link", SHUTDOWN_STEP_S)
+        elif not stopping.cancelled() and stopping.exception() is not None:
+            log.error("stop on shutdown failed: %r", stopping.exception())
         # 2. Tell the bus we are going, while the connection is still up.
         if self.bridge is not None:
             with contextlib.suppress(Exception):
@@ -215,7 +233,16 @@ class Daemon:
             t.cancel()
         _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_STEP_S)
         for t in stuck:
-            log.error("daemon task %s did not end within %g s", t.get_name(), SHUTDOWN_STEP_S)
+            where = " <- ".join(
+                f"{f.f_code.co_name} ({f.f_code.co_filename.rsplit('/', 1)[-1]}:{f.f_lineno})"
+                for f in t.get_stack(limit=8)
+            )
+            log.error(
+                "daemon task %s did not end within %g s; at %s",
+                t.get_name(),
+                SHUTDOWN_STEP_S,
+                where,
+            )
         closing = asyncio.ensure_future(self.controller.close())
         done, _ = await asyncio.wait({closing}, timeout=SHUTDOWN_STEP_S)
         if not done:
