@@ -45,7 +45,9 @@ class MqttTls(BaseModel):
 class MqttSettings(BaseModel):
     """Where the daemon's broker is, how to log in, and what it may be asked to do."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers become text where text is expected: TENS_MQTT__PASSWORD=123456 or
+    # TENS_MQTT__CONTROLLER_ID=3 arrive as numbers after the environment's TOML parsing.
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
     enabled: bool = True
     host: str = "localhost"

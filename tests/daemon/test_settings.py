@@ -66,3 +66,18 @@ def test_topics() -> None:
     assert t.verb_of("clinic/room1/pi-3/cmd/stop/result") is None
     assert t.verb_of("clinic/room1/pi-4/cmd/stop") is None
     assert t.discovery == "homeassistant/device/pi-3/config"
+
+
+def test_numbers_from_the_environment_are_text(tmp_path: Path) -> None:
+    from tens.config import load
+
+    env = {
+        "TENS_MQTT__USERNAME": "pi",
+        "TENS_MQTT__PASSWORD": "123456",
+        "TENS_MQTT__CONTROLLER_ID": "3",
+        "TENS_MQTT__PORT": "8883",
+    }
+    loaded = load(tmp_path / "absent.toml", environ=env)
+    s = MqttSettings.model_validate(loaded.config.mqtt)
+    assert s.resolve_password() == "123456"
+    assert s.controller_id == "3" and s.port == 8883
