@@ -11,6 +11,7 @@ import pytest
 
 from devices.opentens.driver import DriverTimeouts, OpenTensDriver
 from devices.registry import find
+from simulators.opentens.config import SimConfig
 from tens.device import (
     ChannelOutput,
     DeviceDisconnected,
@@ -178,3 +179,66 @@ async def test_device_gone_between_scan_and_connect_fails_in_bounded_time(tier: 
     assert sim.address in str(caught.value)
     assert not driver.connected and not sim.connected
     assert sim.record.max(0) == 0
+
+
+async def test_stuck_device_times_out_stop_is_not_queued_and_its_watchdog_zeroes(
+    tier: TierKit,
+) -> None:
+    sim = await tier.wearable()
+    driver = await open_driver(tier, sim, timeouts=DriverTimeouts(ack_s=1.0))
+    await driver.connect()
+    try:
+        async with keepalives(driver):
+            await driver.arm((0,))
+            await driver.set_output(0, OUT)
+            await sim.record.wait_for(lambda s: s.channel == 0 and s.intensity_ma > 1, 5.0)
+        t_stuck = asyncio.get_running_loop().time()
+        sim.stick()
+        waiting = asyncio.get_running_loop().create_task(driver.keepalive())
+        await asyncio.sleep(0.1)
+        assert not waiting.done()  # its write was answered; its ack never comes
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await driver.stop()  # not queued behind the keepalive waiting for its ack
+        assert loop.time() - started < 0.5
+        with pytest.raises(DeviceTimeout, match="did not acknowledge KEEPALIVE"):
+            await waiting
+        assert not await driver.confirm_stopped(3.0)
+        assert driver.last_stop_confirmed is False
+        zero = await sim.record.wait_for(
+            lambda s: s.channel == 0 and s.intensity_ma == 0, 3.0, since=t_stuck
+        )
+        assert zero.cause == "watchdog"  # the device's own watchdog, not the dropped STOP
+    finally:
+        await driver.disconnect()
+
+
+async def test_a_four_channel_device_fits_bluez_reporting_mtu_23(
+    tier: TierKit, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = await tier.wearable(SimConfig(channels=4))
+    driver = await open_driver(tier, sim)
+    mtu_warning = (
+        pytest.warns(UserWarning, match="default MTU")
+        if tier.name == "bluez"
+        else contextlib.nullcontext()
+    )
+    with caplog.at_level("WARNING", logger="devices.opentens.driver"), mtu_warning:
+        await driver.connect()
+    try:
+        assert driver.capabilities.channels == 4
+        if tier.name == "bluez":  # bleak's BlueZ backend reports 23 unless _acquire_mtu ran
+            assert "BlueZ reports 23" in caplog.text
+        async with keepalives(driver):
+            await driver.arm((3,))
+            await driver.set_output(3, OUT)
+            await sim.record.wait_for(lambda s: s.channel == 3 and s.intensity_ma >= 3.99, 5.0)
+            status = driver.last_status
+            assert status is not None and len(status.channels) == 4
+            t_stop = asyncio.get_running_loop().time()
+            await driver.stop()
+            await sim.record.wait_for(
+                lambda s: s.channel == 3 and s.intensity_ma == 0, 2.0, since=t_stop
+            )
+    finally:
+        await driver.disconnect()
