@@ -109,7 +109,7 @@ def emit(
     machine: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Print the table (or the JSON object) and return the JSON object."""
-    result = {
+    result: dict[str, Any] = {
         "bench": bench,
         "title": title,
         "rows": [r.as_json() for r in rows],
@@ -362,3 +362,64 @@ def env_without_venv_noise() -> dict[str, str]:
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+class LoopErrors:
+    """Counts exceptions that reach the loop's handler (e.g. from library callbacks), by type
+    and where they were raised, instead of printing a traceback for each."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def install(self, loop: asyncio.AbstractEventLoop | None = None) -> LoopErrors:
+        (loop or asyncio.get_running_loop()).set_exception_handler(self._handle)
+        return self
+
+    def _handle(self, _loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        where = ""
+        if exc is not None and exc.__traceback__ is not None:
+            tb = exc.__traceback__
+            while tb.tb_next is not None:
+                tb = tb.tb_next
+            code = tb.tb_frame.f_code
+            where = f" at {Path(code.co_filename).name}:{tb.tb_lineno} ({code.co_name})"
+        key = (type(exc).__name__ if exc else context.get("message", "?")) + where
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+
+def lean_bumble_logging() -> list[str]:
+    """An experiment, never the default: make bumble's eager debug formatting cheap.
+
+    bumble 0.0.236 builds its ``logger.debug(f"... {packet}")`` strings (ANSI colours and
+    every field of every HCI packet and ATT PDU) before the logger checks the level, for every
+    packet of the virtual radio. This swaps ``color`` and the packets' ``__str__`` for cheap
+    stand-ins in this process, to show how much of a figure is the simulated radio's logging
+    and not tens. Returns what was patched.
+    """
+    import importlib
+
+    patched: list[str] = []
+
+    def plain(text: str, *_a: Any, **_k: Any) -> str:
+        return text
+
+    def short(self: Any) -> str:
+        return type(self).__name__
+
+    for mod_name in (
+        "bumble.controller",
+        "bumble.host",
+        "bumble.gatt_client",
+        "bumble.gatt_server",
+    ):
+        mod = importlib.import_module(mod_name)
+        if hasattr(mod, "color"):
+            setattr(mod, "color", plain)  # noqa: B010 (a module attribute mypy cannot see)
+            patched.append(f"{mod_name}.color")
+    hci = importlib.import_module("bumble.hci")
+    att = importlib.import_module("bumble.att")
+    for cls in (hci.HCI_Packet, hci.HCI_Event, hci.HCI_Command, hci.HCI_AclDataPacket, att.ATT_PDU):
+        setattr(cls, "__str__", short)  # noqa: B010
+        patched.append(f"{cls.__module__}.{cls.__name__}.__str__")
+    return patched

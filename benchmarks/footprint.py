@@ -98,11 +98,11 @@ async def _mqtt(port: int, base: str, start: bool) -> dict[str, Any]:
             await client.publish(f"{base}/cmd/start", json.dumps(payload).encode(), qos=1)
             async with asyncio.timeout(10):
                 async for msg in client.messages:
-                    return dict(json.loads(bytes(msg.payload)))  # type: ignore[arg-type]
+                    return dict(json.loads(bytes(msg.payload)))
         await client.subscribe(f"{base}/state", qos=1)
         async with asyncio.timeout(10):
             async for msg in client.messages:
-                return dict(json.loads(bytes(msg.payload)))  # type: ignore[arg-type]
+                return dict(json.loads(bytes(msg.payload)))
     return {}
 
 

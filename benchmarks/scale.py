@@ -23,8 +23,16 @@ import random
 import time
 from typing import Any
 
-from benchmarks.common import LoopErrors, Row, emit, make_rig, parser, summarize
-from tens.cli.bench import RecordWatch
+from benchmarks.common import (
+    LoopErrors,
+    Row,
+    emit,
+    lean_bumble_logging,
+    make_rig,
+    parser,
+    summarize,
+)
+from tens.cli.bench import ModelOnWatch, RecordWatch
 
 TARGET_MS = 50.0
 
@@ -60,7 +68,7 @@ async def _size(n: int, trials: int, window_s: float) -> dict[str, Any]:
         cpu_pct: float | None = None
         refused: list[str] = []
         for trial in range(trials):
-            ons = [asyncio.ensure_future(w.wait_on(30.0)) for w in watches]
+            ons = [asyncio.ensure_future(ModelOnWatch(r.sim).wait_on(30.0)) for r in rigs]
             decisions = await asyncio.gather(*(r.ctrl.start(request, Source.CLI) for r in rigs))
             refused += [d.reason for d in decisions if d.refused]
             await asyncio.gather(*ons)
@@ -92,9 +100,13 @@ async def _size(n: int, trials: int, window_s: float) -> dict[str, Any]:
     }
 
 
-async def run(sizes: list[int], trials: int, window_s: float) -> dict[str, Any]:
+async def run(
+    sizes: list[int], trials: int, window_s: float, lean_radio: bool = False
+) -> dict[str, Any]:
     errors = LoopErrors().install()
     out: dict[str, Any] = {}
+    if lean_radio:
+        out["lean_radio_patched"] = lean_bumble_logging()
     for n in sizes:
         out[str(n)] = await _size(n, trials, window_s)
     out["loop_errors"] = errors.counts
@@ -106,11 +118,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="8,32,64")
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--window-s", type=float, default=None)
+    p.add_argument(
+        "--lean-radio",
+        action="store_true",
+        help="experiment: cheap stand-ins for bumble's eager debug formatting "
+        "(benchmarks.common.lean_bumble_logging)",
+    )
     args = p.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",")]
     trials = args.trials or (5 if args.quick else 20)
     window = args.window_s or (3.0 if args.quick else 5.0)
-    res = asyncio.run(run(sizes, trials, window))
+    res = asyncio.run(run(sizes, trials, window, args.lean_radio))
     rows: list[Row] = []
     for n in sizes:
         r = res[str(n)]
@@ -145,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_window_s": window,
             "interval_ms": 30.0,
             "advertising_interval_ms": 100.0,
+            "lean_radio": args.lean_radio,
         },
         details=res,
     )

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
+    LoopErrors,
     Row,
     emit,
     machine_info,
@@ -41,7 +42,7 @@ from benchmarks.common import (
     running_daemon,
     summarize,
 )
-from tens.cli.bench import CycleSettings, RecordWatch, stop_cycles
+from tens.cli.bench import CycleSettings, ModelOnWatch, RecordWatch, stop_cycles
 
 API_MARGIN_MS = 2.0
 MQTT_ADDS_MS = 2.0
@@ -59,13 +60,19 @@ async def _cycle_rigs(
     interval_ms: float,
     stop_for: Callable[[Any], Callable[[], Awaitable[Any]] | None],
     source: Any,
-) -> tuple[list[float], list[str], int]:
+) -> tuple[list[float], list[str], dict[str, int]]:
     async def one(i: int, rig: Any, n: int) -> Any:
         watch = RecordWatch(rig.record, rig.ctrl.device.capabilities.channels)
         try:
             settings = CycleSettings(intensity=10.0, phase_s=interval_ms / 1000.0, seed=100 + i)
             return await stop_cycles(
-                rig.ctrl, watch, n, settings, stop=stop_for(rig), source=source
+                rig.ctrl,
+                watch,
+                n,
+                settings,
+                stop=stop_for(rig),
+                source=source,
+                on_watch=ModelOnWatch(rig.sim),
             )
         finally:
             watch.close()
@@ -75,7 +82,10 @@ async def _cycle_rigs(
     )
     latencies = [x for r in runs for x in r.latencies_s]
     refused = [x for r in runs for x in r.refused]
-    timeouts = sum(r.timeouts for r in runs)
+    timeouts = {
+        "no_output": sum(r.no_output for r in runs),
+        "not_zero": sum(r.not_zero for r in runs),
+    }
     return latencies, refused, timeouts
 
 
@@ -155,6 +165,8 @@ async def bench_tui(interval_ms: float, count: int) -> dict[str, Any]:
 def _rows(results: dict[str, dict[str, Any]]) -> list[Row]:
     rows: list[Row] = []
     for key, res in results.items():
+        if "@" not in key:
+            continue
         path, interval_s = key.split("@")
         interval = float(interval_s)
         st = res["stats"]
@@ -165,8 +177,9 @@ def _rows(results: dict[str, dict[str, Any]]) -> list[Row]:
         if path == "mqtt":
             target = interval + API_MARGIN_MS + MQTT_ADDS_MS
         note = f"n={st['count']} p50 {st['p50_ms']:.2f} max {st['max_ms']:.2f}"
-        if res.get("timeouts"):
-            note += f" timeouts {res['timeouts']}"
+        t = res.get("timeouts") or {}
+        if t.get("no_output") or t.get("not_zero"):
+            note += f"; no output seen {t['no_output']}, not seen at 0 {t['not_zero']}"
         rows.append(Row(f"{path} p99 @{interval:g} ms", st["p99_ms"], "ms", target, note=note))
         api = results.get(f"api@{interval_s}")
         if path == "mqtt" and api and api["stats"].get("count"):
@@ -188,6 +201,7 @@ async def run(
 ) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     loads: dict[str, Any] = {}
+    errors = LoopErrors().install()
     if "api" in paths:
         for iv in intervals:
             loads[f"api@{iv:g}"] = machine_info()["loadavg"]
@@ -203,6 +217,7 @@ async def run(
         results[f"tui@{iv:g}"] = await bench_tui(iv, tui_count)
     for key, load in loads.items():
         results[key]["loadavg_at_start"] = load
+    results["loop_errors"] = {"counts": errors.counts}
     return results
 
 
