@@ -33,6 +33,7 @@ from benchmarks.common import (
     LoopErrors,
     Row,
     emit,
+    lean_bumble_logging,
     machine_info,
     make_rig,
     mqtt_settings,
@@ -47,6 +48,12 @@ from tens.cli.bench import CycleSettings, ModelOnWatch, RecordWatch, stop_cycles
 API_MARGIN_MS = 2.0
 MQTT_ADDS_MS = 2.0
 _names = itertools.count(1)
+
+
+def rigs_for(parallel: int, interval_ms: float) -> int:
+    """Rigs cycling at once: twice ``parallel`` at intervals of 50 ms and more, where each
+    cycle mostly waits for connection events (keeps the full run within its time budget)."""
+    return parallel * 2 if interval_ms >= 50.0 else parallel
 
 
 def _split(count: int, parts: int) -> list[int]:
@@ -100,7 +107,7 @@ async def _make_rigs(n: int, interval_ms: float) -> list[Any]:
 async def bench_api(interval_ms: float, count: int, parallel: int) -> dict[str, Any]:
     from tens.events import Source
 
-    rigs = await _make_rigs(parallel, interval_ms)
+    rigs = await _make_rigs(rigs_for(parallel, interval_ms), interval_ms)
     try:
         lat, refused, timeouts = await _cycle_rigs(
             rigs, count, interval_ms, lambda _r: None, Source.CLI
@@ -114,7 +121,7 @@ async def bench_mqtt(interval_ms: float, count: int, parallel: int, port: int) -
     from tens.daemon.topics import Topics
     from tens.events import Source
 
-    rigs = await _make_rigs(parallel, interval_ms)
+    rigs = await _make_rigs(rigs_for(parallel, interval_ms), interval_ms)
     async with contextlib.AsyncExitStack() as stack:
         topics: dict[str, Topics] = {}
         for rig in rigs:
@@ -228,7 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=None, help="stops per path and interval")
     p.add_argument("--parallel", type=int, default=8, help="rigs cycling at once")
     p.add_argument("--tui-count", type=int, default=None)
+    p.add_argument(
+        "--lean-radio",
+        action="store_true",
+        help="experiment: cheap stand-ins for bumble's eager debug formatting "
+        "(benchmarks.common.lean_bumble_logging)",
+    )
     args = p.parse_args(argv)
+    if args.lean_radio:
+        lean_bumble_logging()
     count = args.count or (200 if args.quick else 1000)
     tui_count = args.tui_count or (50 if args.quick else 200)
     paths = [x.strip() for x in args.paths.split(",") if x.strip()]
@@ -245,9 +260,10 @@ def main(argv: list[str] | None = None) -> int:
             "paths": paths,
             "intervals_ms": intervals,
             "count": count,
-            "parallel_rigs": parallel,
+            "parallel_rigs": {f"{iv:g}": rigs_for(parallel, iv) for iv in intervals},
             "tui_count": tui_count,
             "tui_parallel": 1,
+            "lean_radio": args.lean_radio,
             "session": "10 mA target, conventional program, stop within one interval",
         },
         details=results,
