@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -143,9 +144,11 @@ class CommandHandler:
     control: RemoteControl
     remote_start: bool
     max_age_s: float
-    wall: Any  # () -> aware datetime (the injected clock's wall())
+    wall: Callable[[], dt.datetime]
+    """The injected clock's ``wall()`` (aware, UTC)."""
     default_program: str | None = None
-    program_names: Any = None  # () -> list[str]; None accepts any name
+    program_names: Callable[[], list[str]] | None = None
+    """Programs a remote ``program`` command may select; None accepts any name."""
     selected_program: str | None = field(default=None)
 
     def _result(
