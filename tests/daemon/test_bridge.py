@@ -161,3 +161,19 @@ async def test_cancel_ends_the_bridge_even_when_the_broker_hangs(broker: Broker)
             assert bridge_task.cancelled()
         finally:
             os.kill(broker.proc.pid, signal.SIGCONT)
+
+
+async def test_program_select_changes_the_program_of_a_later_start(broker: Broker) -> None:
+    async with running_daemon(settings_for(broker.port)) as run:
+        t = run.topics
+        async with watching(broker.port, t.result("program"), t.state, t.discovery) as w:
+            options = (await w.wait_for(t.discovery)).json()["cmps"]["program"]["options"]
+            assert "burst" in options and "conventional" in options
+            await w.publish(t.command("program"), json.dumps({"program": "nope", "ts": now_ts()}))
+            bad = (await w.wait_for(t.result("program"))).json()
+            assert bad["outcome"] == "refused" and "unknown program" in bad["reason"]
+            mark = w.mark()
+            await w.publish(t.command("program"), json.dumps({"program": "burst", "ts": now_ts()}))
+            good = (await w.wait_for(t.result("program"), after=mark)).json()
+            assert good["ok"] is True and good["allowed"] == "burst"
+            await w.wait_for(t.state, lambda s: s.json()["program"] == "burst", after=mark)
