@@ -177,3 +177,15 @@ async def test_program_select_changes_the_program_of_a_later_start(broker: Broke
             good = (await w.wait_for(t.result("program"), after=mark)).json()
             assert good["ok"] is True and good["allowed"] == "burst"
             await w.wait_for(t.state, lambda s: s.json()["program"] == "burst", after=mark)
+
+
+async def test_client_socket_has_tcp_nodelay(broker: Broker) -> None:
+    """Without it a QoS 1 command and its reply stall on Nagle's algorithm and delayed ACKs."""
+    import socket
+
+    async with running_daemon(settings_for(broker.port)) as run:
+        bridge = run.daemon.bridge
+        assert bridge is not None and bridge._client is not None
+        sock = bridge._client._client.socket()  # paho's socket under aiomqtt
+        assert isinstance(sock, socket.socket)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
