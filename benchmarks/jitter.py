@@ -11,7 +11,9 @@ each in its own process: a publisher sending ``cmd/program`` commands to the dae
 redrawing over its own session. The machine's 2 cores are shared by all of them.
 
 - Ramp ticks run on a fixed 100 ms grid: lateness = t_k - (anchor + k x 100 ms), where the
-  anchor is the earliest point of the grid (the least late tick counts as on time).
+  anchor is the earliest point of the grid (the least late tick counts as on time). The
+  first ramp step is not on the grid (it is written as soon as the start's zero is
+  acknowledged), so it is left out.
 - Keepalives follow each other by the keepalive period: lateness = gap - period.
 
 Target: p99 lateness <= 5 ms. ``--quick``: 8 s of ramp and 8 s of holding.
@@ -143,7 +145,9 @@ async def run(loads: list[str], ramp_s: float, hold_s: float, rate: float) -> di
                 t_end = loop.time()
                 cpu1 = [_cpu(p.pid) for p in procs]
                 await rig.ctrl.stop(Source.CLI, "bench done")
-                ramp_ticks = [t for t in probe.writes[1:] if t <= ramp_end]
+                # writes[0] is the start's zero and writes[1] the first step, written as soon
+                # as the zero is acknowledged; the fixed grid starts with writes[2]
+                ramp_ticks = [t for t in probe.writes[2:] if t <= ramp_end]
                 kas = [t for t in probe.keepalives if t > ramp_end]
                 result = {
                     "ramp": summarize([max(0.0, x) for x in grid_lateness(ramp_ticks, TICK_S)]),
