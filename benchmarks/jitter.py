@@ -27,6 +27,7 @@ import itertools
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,7 @@ async def run(loads: list[str], ramp_s: float, hold_s: float, rate: float) -> di
                     raise RuntimeError(f"start refused: {decision.reason}")
                 loop = asyncio.get_running_loop()
                 cpu0 = [_cpu(p.pid) for p in procs]
+                own0 = time.process_time()
                 t_start = loop.time()
                 while rig.ctrl.snapshot().setpoint < target - 1e-6:
                     await asyncio.sleep(0.2)
@@ -144,6 +146,7 @@ async def run(loads: list[str], ramp_s: float, hold_s: float, rate: float) -> di
                 await asyncio.sleep(hold_s)
                 t_end = loop.time()
                 cpu1 = [_cpu(p.pid) for p in procs]
+                own_pct = 100 * (time.process_time() - own0) / (t_end - t_start)
                 await rig.ctrl.stop(Source.CLI, "bench done")
                 # writes[0] is the start's zero and writes[1] the first step, written as soon
                 # as the zero is acknowledged; the fixed grid starts with writes[2]
@@ -157,6 +160,7 @@ async def run(loads: list[str], ramp_s: float, hold_s: float, rate: float) -> di
                     "target_ma": target,
                     "ramp_s_measured": round(ramp_end - t_start, 2),
                     "hold_s": hold_s,
+                    "daemon_process_cpu_percent": round(own_pct, 1),
                     "load_cpu_percent": {
                         name: round(100 * ((b or 0) - (a or 0)) / (t_end - t_start), 1)
                         for name, a, b in zip(loads, cpu0, cpu1, strict=False)
