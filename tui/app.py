@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from textual.actions import SkipAction
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Input, TextArea
@@ -154,8 +155,12 @@ class TensApp(App[int]):
         now = self.now()
         for screen in self.screen_stack:
             show = getattr(screen, "show_view", None)
-            if show is not None and screen.is_mounted:
+            if show is None or not screen.is_mounted:
+                continue
+            try:
                 show(self.view, self.plan, now)
+            except NoMatches:  # still composing, or being torn down: its on_mount draws it
+                continue
 
     def _pull(self) -> None:
         """Without the event stream (``live=False``), read the controller's state directly.
