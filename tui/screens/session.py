@@ -27,7 +27,7 @@ class SessionScreen(Screen[None]):
         Binding("space", "start_pause", "Start/Pause"),
         Binding("up", "step(1)", "More"),
         Binding("down", "step(-1)", "Less"),
-        Binding("p", "pain", "Log pain"),
+        Binding("p", "pain", "Pain"),
         Binding("g", "setup", "Program"),
         Binding("h", "history", "History"),
         Binding("d", "devices", "Devices", show=False),
