@@ -81,8 +81,15 @@ def _cpu_window(pid: int, seconds: float) -> float | None:
     return 100.0 * (b - a) / (time.monotonic() - t0)
 
 
-async def _mqtt(port: int, base: str, start: bool) -> dict[str, Any]:
-    """The daemon's retained state; with ``start``, publish cmd/start first."""
+async def _mqtt(port: int, base: str, start: bool, within: float = 20.0) -> dict[str, Any]:
+    """The daemon's retained state; with ``start``, publish cmd/start first ({} if none)."""
+    try:
+        return await _mqtt_once(port, base, start, within)
+    except TimeoutError:
+        return {}
+
+
+async def _mqtt_once(port: int, base: str, start: bool, within: float) -> dict[str, Any]:
     from benchmarks.common import nodelay_client
 
     async with nodelay_client(port, "bench-footprint") as client:
@@ -96,11 +103,11 @@ async def _mqtt(port: int, base: str, start: bool) -> dict[str, Any]:
             }
             await client.subscribe(f"{base}/cmd/start/result", qos=1)
             await client.publish(f"{base}/cmd/start", json.dumps(payload).encode(), qos=1)
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(within):
                 async for msg in client.messages:
                     return dict(json.loads(bytes(msg.payload)))
         await client.subscribe(f"{base}/state", qos=1)
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(within):
             async for msg in client.messages:
                 return dict(json.loads(bytes(msg.payload)))
     return {}
@@ -173,8 +180,9 @@ def daemon_footprint(settle_s: float, window_s: float) -> dict[str, Any]:
                 res["session_state"] = state.get("session")
                 res["session_delivered"] = state.get("delivered")
                 res["threads"] = len(os.listdir(f"/proc/{daemon.pid}/task"))
+                res["daemon_exit"] = daemon.poll()
                 _stop(daemon)
-                res["log_tail"] = (tmpdir / "daemon.log").read_text(errors="replace")[-600:]
+                res["log_tail"] = (tmpdir / "daemon.log").read_text(errors="replace")[-1500:]
         finally:
             if daemon is not None:
                 _stop(daemon)
