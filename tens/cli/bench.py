@@ -107,8 +107,8 @@ def _git_commit() -> str | None:
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
-        return os.environ.get("TENS_BENCH_COMMIT")
-    return out.stdout.strip() or os.environ.get("TENS_BENCH_COMMIT")
+        return os.environ.get("BENCH_COMMIT")
+    return out.stdout.strip() or os.environ.get("BENCH_COMMIT")
 
 
 def machine_info() -> dict[str, Any]:
