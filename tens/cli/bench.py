@@ -23,16 +23,18 @@ imported at module level.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tens.cli.output import emit_json, fail
+
+if TYPE_CHECKING:
+    import asyncio
 
 REAL_MAX_MA = 2.0
 """Highest target a bench cycle asks of a real device (the first ramp step is far below)."""
@@ -179,6 +181,8 @@ class _ValueWatch:
         predicate: Callable[[tuple[float, ...], float], bool],
         timeout: float,  # noqa: ASYNC109
     ) -> float:
+        import asyncio
+
         fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         waiter = _Waiter(predicate, fut)
         self.waiters.append(waiter)
@@ -234,6 +238,8 @@ class ModelOnWatch:
         return any(ch.delivered_ma > 0 for ch in self._model.channels)
 
     async def wait_on(self, timeout: float) -> float:  # noqa: ASYNC109
+        import asyncio
+
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while not self._on():
@@ -317,6 +323,7 @@ async def stop_cycles(
     just before ``stop`` is called to the moment ``watch`` sees 0 on every channel. Output
     coming on is seen through ``on_watch`` (default: ``watch``).
     """
+    import asyncio
     import random
 
     from tens.controller import StartRequest
