@@ -17,7 +17,7 @@ from pathlib import Path
 
 import looptime
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -26,6 +26,7 @@ from tens.controller import Controller
 from tens.events import SessionState, Source
 from tens.limits import Limits
 from tens.safety import StartRequest
+from tens.session import TICK_S
 
 from .conftest import Rig, close_rig, make_rig
 
@@ -34,6 +35,9 @@ RATE = 5.0  # the hard cap: the fastest ramp the governor can ever allow
 SESSION_MIN = 3.0
 DAILY_MIN = 8.0
 SLACK_T = 0.25  # a few connection events (30 ms each) plus a tick
+# idle loop cycles before looptime moves the clock on: enough for the SQLite thread to answer
+# (its reply arrives through the self-pipe), few enough that idle spinning does not dominate
+NOOP_CYCLES = int(os.environ.get("TENS_NOOP_CYCLES", "5"))
 CONFIG = TensConfig(
     limits=Limits(
         peak_ma=PEAK,
@@ -44,6 +48,11 @@ CONFIG = TensConfig(
     ),
     session=SessionDefaults(ramp_down_s=2),
 )
+# boundary values around the peak, everyday values, and anything in between
+INTENSITIES = st.one_of(
+    st.sampled_from([3.0, 8.0, 12.5, 19.9, PEAK, PEAK + 0.1, 30.0]),
+    st.floats(0, 45, allow_nan=False),
+)
 SOURCES = st.sampled_from([Source.CLI, Source.TUI, Source.MQTT, Source.SCHEDULER])
 _counter = itertools.count()
 
@@ -51,17 +60,38 @@ _counter = itertools.count()
 class ControllerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.loop = looptime.new_event_loop(start=0, noop_cycles=200)
+        self.loop = looptime.new_event_loop(start=0, noop_cycles=NOOP_CYCLES)
         asyncio.set_event_loop(self.loop)
         # tmpfs where there is one: this test is about the controller, not the disk's fsync
         shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
         self.tmp = Path(tempfile.mkdtemp(prefix="tens-stateful-", dir=shm))
         self.rig: Rig = self.run(make_rig(self.tmp, CONFIG))
+        # what the device was asked, decoded by the simulator's own codec: the device's ramp
+        # limit (which we also push to it) must not be what keeps the record within limits
+        self.commands: list[tuple[float, float]] = []  # (loop time, mA asked on channel 0)
+        self._tap_commands()
         self.run(self.rig.ctrl.connect())
         # times (loop time) after which output must be 0 until a new allowed start
         self.blackouts: list[float] = []
         self.starts: list[float] = []  # allowed starts and resumes
         self.checked = 0
+
+    def _tap_commands(self) -> None:
+        from simulators.opentens.codec import MalformedMessage, SetOutput, decode_command
+
+        model = self.rig.sim.model
+        write = model.write
+
+        async def tapped(data: bytes) -> None:
+            try:
+                cmd = decode_command(data)
+            except MalformedMessage:
+                cmd = None
+            if isinstance(cmd, SetOutput) and cmd.channel == 0:
+                self.commands.append((self.now(), cmd.intensity / 10))
+            await write(data)
+
+        model.write = tapped
 
     def run(self, coro):  # type: ignore[no-untyped-def]
         return self.loop.run_until_complete(coro)
@@ -75,24 +105,27 @@ class ControllerMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------ rules
     @rule(
-        intensity=st.floats(0, 45, allow_nan=False),
+        intensity=INTENSITIES,
         minutes=st.sampled_from([0.1, 0.5, 1.0, 2.5, 4.0]),
         source=SOURCES,
+        watch=st.sampled_from([0.0, 0.5, 3.0]),
     )
-    def start(self, intensity: float, minutes: float, source: Source) -> None:
+    def start(self, intensity: float, minutes: float, source: Source, watch: float) -> None:
         t = self.now()
         d = self.run(self.ctrl.start(StartRequest(intensity=intensity, minutes=minutes), source))
         if intensity > PEAK or minutes > SESSION_MIN:
             assert d.refused
+        event(f"start {d.outcome}")
         if not d.refused:
             self.starts.append(t)
+            self.run(asyncio.sleep(watch))  # a person watches the ramp begin
 
     @rule(source=SOURCES)
     def stop(self, source: Source) -> None:
         self.run(self.ctrl.stop(source))
         self.blackouts.append(self.now())
 
-    @rule(value=st.floats(0, 45, allow_nan=False), source=SOURCES)
+    @rule(value=INTENSITIES, source=SOURCES)
     def set_intensity(self, value: float, source: Source) -> None:
         d = self.run(self.ctrl.set_intensity(value, source))
         if value > PEAK:
@@ -164,6 +197,21 @@ class ControllerMachine(RuleBasedStateMachine):
             if b.intensity_ma > a.intensity_ma + 1e-9:
                 assert b.intensity_ma - a.intensity_ma <= RATE * (b.t - a.t) + 0.25, (a, b)
         self.checked = len(samples)
+
+    @invariant()
+    def commands_within_limits(self) -> None:
+        for _, ma in self.commands:
+            assert ma <= PEAK + 1e-6
+        for (t1, a), (t2, b) in itertools.pairwise(self.commands):
+            if b > a + 1e-9:
+                # arrival times carry link latency: a delayed write can bunch two ticks'
+                # worth of rise together, never more (the device's own ramp smooths it)
+                assert b - a <= RATE * (t2 - t1 + TICK_S) + 0.11, ((t1, a), (t2, b))
+        for t_b in self.blackouts[-3:]:
+            next_start = min((t for t in self.starts if t >= t_b), default=float("inf"))
+            for t, ma in self.commands:
+                if t_b < t < next_start:
+                    assert ma == 0, (t_b, next_start, t, ma)
 
     @invariant()
     def no_output_after_blackout_without_new_start(self) -> None:
