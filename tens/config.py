@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tens.daemon.settings import MqttSettings
 from tens.limits import Limits
 from tens.paths import config_dir
 from tens.programs import Program, all_programs
@@ -59,9 +60,7 @@ class TensConfig(BaseModel):
     device: DeviceSettings = DeviceSettings()
     programs: tuple[Program, ...] = ()
     schedules: tuple[Schedule, ...] = ()
-    mqtt: dict[str, Any] = Field(
-        default_factory=dict, description="see docs/mqtt.md; validated by the daemon"
-    )
+    mqtt: MqttSettings = Field(default_factory=MqttSettings, description="see docs/mqtt.md")
 
     def program_table(self) -> dict[str, Program]:
         return all_programs(self.programs)

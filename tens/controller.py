@@ -554,26 +554,37 @@ class Controller:
         elif write_stop:
             self._spawn(self._write_stop())
 
-    async def stop(self, source: Source, reason: str = "stopped") -> None:
-        """Output 0 on every channel, at once. Always allowed; never waits behind anything."""
+    async def stop(self, source: Source, reason: str = "stopped") -> Decision:
+        """Output 0 on every channel, at once. Always allowed; never waits behind anything.
+
+        Returns an "allowed" decision when STOP was written (or no device is connected, so
+        nothing can be on: a device zeroes its output when the link drops), and an "info"
+        decision naming the error when the write failed; the session ends either way.
+        """
         s = self._session
         task = self._task
         if task is not None and not task.done():
             task.cancel()  # no further byte from the output task
         dev = self.device
         wrote = False
+        failure: str | None = None
         if dev is not None and dev.connected:
             try:
                 await dev.stop(None)
                 wrote = True
             except DeviceError as exc:
-                self._notice("error", f"stop could not be written: {exc}")
-        decision = Decision(source, "stop", None, 0.0, "allowed", (reason,))
+                failure = f"stop could not be written: {exc}"
+                self._notice("error", failure)
+        if failure is None:
+            decision = Decision(source, "stop", None, 0.0, "allowed", (reason,))
+        else:
+            decision = Decision(source, "stop", None, None, "info", (reason, failure))
         if s is not None and self._session is s:
             self._end(s, SessionState.STOPPED, f"{reason} ({source.value})", write_stop=False)
         elif wrote:
             self._changed()
         self._audit(decision, s.id if s else None)
+        return decision
 
     async def pause(self, source: Source) -> Decision:
         s = self._session

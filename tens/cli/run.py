@@ -297,7 +297,7 @@ async def run(args: argparse.Namespace) -> int:
                     progress.line(f"warning: pain score not saved: {err}")
             loop = asyncio.get_running_loop()
             stop_reason: list[str] = []
-            stopping: set[asyncio.Task[None]] = set()
+            stopping: set[asyncio.Task[Any]] = set()
 
             def on_signal(name: str) -> None:
                 stop_reason.append(name)
