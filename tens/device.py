@@ -7,7 +7,9 @@ imports bleak: drivers translate their transport's errors into :class:`DeviceErr
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -119,6 +121,35 @@ class ProtocolViolation:
 
 DeviceEvent = DeviceStatus | LinkLost | ProtocolViolation
 EventSink = Callable[[DeviceEvent], None]
+
+
+class EventFanout:
+    """Subscriber bookkeeping for drivers: ``subscribe`` and ``_emit`` of :class:`Device`.
+
+    A failing subscriber is logged and skipped, so a face's bug never breaks link handling.
+    """
+
+    _sinks: list[EventSink]
+
+    def subscribe(self, sink: EventSink) -> Callable[[], None]:
+        if not hasattr(self, "_sinks"):
+            self._sinks = []
+        self._sinks.append(sink)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._sinks.remove(sink)
+
+        return unsubscribe
+
+    def _emit(self, event: DeviceEvent) -> None:
+        for sink in list(getattr(self, "_sinks", ())):
+            try:
+                sink(event)
+            except Exception:
+                logging.getLogger(type(self).__module__).exception(
+                    "event subscriber %r failed on %r", sink, event
+                )
 
 
 class DeviceError(Exception):

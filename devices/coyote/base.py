@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,10 +45,10 @@ from tens.device import (
     ChannelStatus,
     DeviceDisconnected,
     DeviceError,
-    DeviceEvent,
     DeviceInfo,
     DeviceRejected,
     DeviceStatus,
+    EventFanout,
     EventSink,
     Fault,
     LinkLost,
@@ -84,7 +84,7 @@ def to_level(intensity: float, ceiling: int) -> int:
     return level
 
 
-class CoyoteDriverBase:
+class CoyoteDriverBase(EventFanout):
     """Shared behaviour; subclasses speak their generation's protocol."""
 
     driver_name = "coyote"
@@ -165,22 +165,6 @@ class CoyoteDriverBase:
         return min(self.level_max, math.floor(value + 1e-6))
 
     # --- events ---------------------------------------------------------------------------
-
-    def subscribe(self, sink: EventSink) -> Callable[[], None]:
-        self._sinks.append(sink)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._sinks.remove(sink)
-
-        return unsubscribe
-
-    def _emit(self, event: DeviceEvent) -> None:
-        for sink in list(self._sinks):
-            try:
-                sink(event)
-            except Exception:  # a broken subscriber must not break the link handling
-                log.exception("event subscriber %r failed on %r", sink, event)
 
     def _delivered(self, device_levels: list[int]) -> tuple[ChannelStatus, ...]:
         """What each channel carries: its strength while we stream a waveform to it, else 0."""

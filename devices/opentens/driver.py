@@ -29,7 +29,6 @@ How it behaves (docs/opentens-profile.md is the contract, docs/drivers.md the ov
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Callable
@@ -87,10 +86,10 @@ from tens.device import (
     ChannelStatus,
     DeviceDisconnected,
     DeviceError,
-    DeviceEvent,
     DeviceInfo,
     DeviceStatus,
     DeviceTimeout,
+    EventFanout,
     EventSink,
     Fault,
     IntensityUnit,
@@ -207,7 +206,7 @@ def status_to_domain(report: StatusReport) -> DeviceStatus:
     )
 
 
-class OpenTensDriver:
+class OpenTensDriver(EventFanout):
     """An OpenTENS wearable over bleak. See the module docstring for the behaviour."""
 
     driver_name = DRIVER_NAME
@@ -293,22 +292,6 @@ class OpenTensDriver:
         return self._limits
 
     # --- events ---------------------------------------------------------------------------
-
-    def subscribe(self, sink: EventSink) -> Callable[[], None]:
-        self._sinks.append(sink)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._sinks.remove(sink)
-
-        return unsubscribe
-
-    def _emit(self, event: DeviceEvent) -> None:
-        for sink in list(self._sinks):
-            try:
-                sink(event)
-            except Exception:  # a broken subscriber must not break the link handling
-                log.exception("event subscriber %r failed on %r", sink, event)
 
     # --- connect / disconnect -------------------------------------------------------------
 
