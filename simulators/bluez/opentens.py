@@ -15,23 +15,21 @@ scenarios run unchanged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable
 
 from simulators.bluez.errors import ATT_UNLIKELY_ERROR, AttError
 from simulators.bluez.peripheral import Advertisement, Characteristic, Peripheral, Service, uuid16
 from simulators.bluez.service import FakeBlueZ
 from simulators.opentens.config import SimConfig
+from simulators.opentens.front import WearableFront
 from simulators.opentens.model import CommandRefused, LinkDown, OpenTensModel
 from simulators.opentens.profile import (
     CONTROL_POINT_UUID,
     DEVICE_INFO_UUID,
     SERVICE_UUID,
     STATUS_UUID,
-    AttCode,
 )
 from simulators.opentens.record import DeliveredRecord
 
@@ -52,7 +50,7 @@ def address_for(name: str) -> str:
     return ":".join(f"{b:02X}" for b in digest)
 
 
-class OpenTensBlueZ:
+class OpenTensBlueZ(WearableFront):
     """A simulated OpenTENS wearable served by a :class:`FakeBlueZ`. ``await start()``."""
 
     def __init__(
@@ -67,11 +65,8 @@ class OpenTensBlueZ:
         self.config = config or SimConfig()
         self.model = OpenTensModel(self.config, record)
         self.record = self.model.record
-        self.link_events: list[tuple[float, str]] = []
+        self._init_front()
         """(loop time, "connected" / "disconnected") for tests and the CLI."""
-        self._link_listeners: list[Callable[[str], None]] = []
-        self._link_up = asyncio.Event()
-        self._scenario: asyncio.Task[None] | None = None
         self._started = False
 
         self.info_characteristic = Characteristic(
@@ -154,37 +149,9 @@ class OpenTensBlueZ:
     async def stop_advertising(self) -> None:
         self.peripheral.advertising = False
 
-    def run_scenario(
-        self,
-        name: str,
-        *,
-        after_s: float | None = None,
-        for_s: float | None = None,
-        say: Callable[[str], None] | None = None,
-    ) -> asyncio.Task[None]:
-        """Run the named fault scenario (``simulators.opentens.scenarios``) in the background."""
-        from simulators.opentens.scenarios import Timing, run_scenario
-
-        if self._scenario is not None and not self._scenario.done():
-            self._scenario.cancel()
-        self._scenario = asyncio.get_running_loop().create_task(
-            run_scenario(
-                name,
-                self,
-                after_s=Timing.after_s if after_s is None else after_s,
-                for_s=Timing.for_s if for_s is None else for_s,
-                say=say,
-            ),
-            name=f"opentens-bluez-scenario-{name}",
-        )
-        return self._scenario
-
     async def close(self) -> None:
         """Stop advertising, drop the link (output 0) and stop the firmware."""
-        if self._scenario is not None:
-            self._scenario.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._scenario
+        await self._cancel_scenario()
         await self.stop_advertising()
         await self.peripheral.drop_link()
         await self.model.close()
@@ -215,52 +182,17 @@ class OpenTensBlueZ:
     def _on_connect(self) -> None:
         self.peripheral.battery_percent = self.model.battery_percent
         self.model.connect()
-        self._link_up.set()
         self._link_event("connected")
 
     def _on_disconnect(self) -> None:
         self.model.disconnect("disconnect")
-        self._link_up.clear()
         self._link_event("disconnected")
-
-    def _link_event(self, what: str) -> None:
-        self.link_events.append((asyncio.get_running_loop().time(), what))
-        for listener in list(self._link_listeners):
-            listener(what)
-
-    def add_link_listener(self, listener: Callable[[str], None]) -> None:
-        """``listener("connected" | "disconnected")`` on every link change."""
-        self._link_listeners.append(listener)
-
-    async def wait_connected(self) -> None:
-        await self._link_up.wait()
 
     # --- fault injection (same API as OpenTensSimulator) ------------------------------
 
     async def drop_link(self) -> None:
         """The link drops from the device's side: output 0 at once."""
         await self.peripheral.drop_link()
-
-    def peel_off(self, channel: int = 0) -> None:
-        self.model.peel_off(channel)
-
-    def reattach(self, channel: int = 0) -> None:
-        self.model.reattach(channel)
-
-    def drain_battery(self, to_percent: float) -> None:
-        self.model.drain_battery(to_percent)
-
-    def set_battery(self, percent: float) -> None:
-        self.model.set_battery(percent)
-
-    def stick(self, stuck: bool = True) -> None:
-        self.model.stick(stuck)
-
-    def send_malformed(self, kind: str = "crc") -> None:
-        self.model.send_malformed(kind)
-
-    def reject_next_write(self, code: int = AttCode.BUSY) -> None:
-        self.model.reject_next_write(code)
 
     async def reboot(self) -> None:
         """Reset: output 0, link dropped, factory state; advertises again after reboot_s."""

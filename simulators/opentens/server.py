@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from bumble import att, gatt
@@ -22,6 +21,7 @@ from bumble.profiles.battery_service import BatteryService
 from bumble.profiles.device_information_service import DeviceInformationService
 
 from simulators.opentens.config import SimConfig
+from simulators.opentens.front import WearableFront
 from simulators.opentens.model import CommandRefused, LinkDown, OpenTensModel
 from simulators.opentens.profile import (
     CONTROL_POINT_UUID,
@@ -72,7 +72,7 @@ def _cut_utf8(data: bytes, limit: int) -> bytes:
     return data[:limit].decode("utf-8", errors="ignore").encode("utf-8")
 
 
-class OpenTensSimulator:
+class OpenTensSimulator(WearableFront):
     """A simulated OpenTENS wearable on a bumble device. ``await start()`` to go live."""
 
     def __init__(
@@ -89,11 +89,8 @@ class OpenTensSimulator:
         self._connection: Connection | None = None
         self._started = False
         self._advertising = False
-        self.link_events: list[tuple[float, str]] = []
+        self._init_front()
         """(loop time, "connected" / "disconnected") for tests and the CLI."""
-        self._link_listeners: list[Callable[[str], None]] = []
-        self._link_up = asyncio.Event()
-        self._scenario: asyncio.Task[None] | None = None
 
         self.info_characteristic = gatt.Characteristic(
             DEVICE_INFO_UUID,
@@ -172,38 +169,9 @@ class OpenTensSimulator:
         with contextlib.suppress(Exception):
             await self.device.stop_advertising()
 
-    def run_scenario(
-        self,
-        name: str,
-        *,
-        after_s: float | None = None,
-        for_s: float | None = None,
-        say: Callable[[str], None] | None = None,
-    ) -> asyncio.Task[None]:
-        """Run the named fault scenario (see ``simulators.opentens.scenarios``) in the
-        background; it is cancelled on close."""
-        from simulators.opentens.scenarios import Timing, run_scenario
-
-        if self._scenario is not None and not self._scenario.done():
-            self._scenario.cancel()
-        self._scenario = asyncio.get_running_loop().create_task(
-            run_scenario(
-                name,
-                self,
-                after_s=Timing.after_s if after_s is None else after_s,
-                for_s=Timing.for_s if for_s is None else for_s,
-                say=say,
-            ),
-            name=f"opentens-scenario-{name}",
-        )
-        return self._scenario
-
     async def close(self) -> None:
         """Stop advertising, drop the link (output 0) and stop the firmware."""
-        if self._scenario is not None:
-            self._scenario.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._scenario
+        await self._cancel_scenario()
         await self.stop_advertising()
         await self._disconnect_link()
         await self.model.close()
@@ -252,7 +220,6 @@ class OpenTensSimulator:
             return
         self._connection = connection
         self._link_event("connected")
-        self._link_up.set()
         connection.on(
             connection.EVENT_DISCONNECTION,
             lambda reason: self._on_disconnection(connection, reason),
@@ -264,21 +231,7 @@ class OpenTensSimulator:
             return
         self._connection = None
         self.model.disconnect("disconnect")
-        self._link_up.clear()
         self._link_event("disconnected")
-
-    def _link_event(self, what: str) -> None:
-        self.link_events.append((asyncio.get_running_loop().time(), what))
-        for listener in list(self._link_listeners):
-            listener(what)
-
-    def add_link_listener(self, listener: Callable[[str], None]) -> None:
-        """``listener("connected" | "disconnected")`` on every link change."""
-        self._link_listeners.append(listener)
-
-    async def wait_connected(self) -> None:
-        """Return once a central is connected."""
-        await self._link_up.wait()
 
     async def _disconnect_link(self) -> None:
         connection = self._connection
@@ -293,34 +246,6 @@ class OpenTensSimulator:
     async def drop_link(self) -> None:
         """The link drops from the device's side (out of range): output 0 at once."""
         await self._disconnect_link()
-
-    def peel_off(self, channel: int = 0) -> None:
-        """Electrode ``channel`` comes off the skin (rule 6)."""
-        self.model.peel_off(channel)
-
-    def reattach(self, channel: int = 0) -> None:
-        """Electrode ``channel`` is back on; output stays 0 until a new START."""
-        self.model.reattach(channel)
-
-    def drain_battery(self, to_percent: float) -> None:
-        """The battery drops to ``to_percent`` (rule 7 at 10 % and 5 %)."""
-        self.model.drain_battery(to_percent)
-
-    def set_battery(self, percent: float) -> None:
-        self.model.set_battery(percent)
-
-    def stick(self, stuck: bool = True) -> None:
-        """Freeze the firmware: writes answered but dropped, no acks, no notifications
-        (see :meth:`OpenTensModel.stick`)."""
-        self.model.stick(stuck)
-
-    def send_malformed(self, kind: str = "crc") -> None:
-        """The next status notification is garbage (bad CRC by default)."""
-        self.model.send_malformed(kind)
-
-    def reject_next_write(self, code: int = AttCode.BUSY) -> None:
-        """The next control-point write is refused with ``code`` (default BUSY, 0x87)."""
-        self.model.reject_next_write(code)
 
     async def reboot(self) -> None:
         """Reset: output 0, link dropped, factory state; advertises again after reboot_s."""
