@@ -1,6 +1,6 @@
 """Benchmark 5: one process driving 8, 32 and 64 simulated wearables on one radio.
 
-    .venv/bin/python -m benchmarks.scale [--sizes 8,32,64] [--trials 20] [--window-s 5]
+    .venv/bin/python -m benchmarks.scale [--sizes 8,32,64] [--trials 10] [--window-s 5]
         [--quick] [--json]
 
 One process (one event loop) holds one Controller per wearable, every wearable on the same
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",")]
-    trials = args.trials or (5 if args.quick else 20)
+    trials = args.trials or (5 if args.quick else 10)
     window = args.window_s or (3.0 if args.quick else 5.0)
     res = asyncio.run(run(sizes, trials, window, args.lean_radio))
     rows: list[Row] = []

@@ -13,26 +13,33 @@ on both clients and on Mosquitto) to a ``tens.daemon`` Daemon in this process; `
 presses ``s`` in the Textual TUI through Textual's Pilot (headless). Sessions are started
 through the controller API in every path (only the stop path differs).
 
-To fit in the time budget, ``--parallel`` rigs (each its own radio, wearable and controller)
-cycle at the same time in this one event loop; ``--parallel 1`` measures one rig alone.
+To fit in the time budget, the API and MQTT paths run in ``--parallel`` worker processes at
+once (twice as many at intervals of 50 ms and more), each with one rig: its own radio,
+wearable and controller (and, for MQTT, its own daemon, as in a real deployment); their
+latencies are merged. ``--parallel 1`` measures one rig alone. The TUI path runs one rig here.
 Targets: API p99 <= one connection interval + 2 ms; MQTT adds <= 2 ms at p99.
 ``--quick``: 200 stops per interval, 50 through the TUI.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import itertools
+import json
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
+    ROOT,
     LoopErrors,
     Row,
     emit,
+    env_without_venv_noise,
     lean_bumble_logging,
     machine_info,
     make_rig,
@@ -48,6 +55,10 @@ from tens.cli.bench import CycleSettings, ModelOnWatch, RecordWatch, stop_cycles
 API_MARGIN_MS = 2.0
 MQTT_ADDS_MS = 2.0
 _names = itertools.count(1)
+_worker_index = 0
+_barrier: Callable[[], Awaitable[None]] | None = None
+"""In a worker: wait until every worker is set up (so no worker's start-up, which costs CPU,
+overlaps another's measurement)."""
 
 
 def rigs_for(parallel: int, interval_ms: float) -> int:
@@ -71,7 +82,8 @@ async def _cycle_rigs(
     async def one(i: int, rig: Any, n: int) -> Any:
         watch = RecordWatch(rig.record, rig.ctrl.device.capabilities.channels)
         try:
-            settings = CycleSettings(intensity=10.0, phase_s=interval_ms / 1000.0, seed=100 + i)
+            seed = 100 + 1000 * _worker_index + i
+            settings = CycleSettings(intensity=10.0, phase_s=interval_ms / 1000.0, seed=seed)
             return await stop_cycles(
                 rig.ctrl,
                 watch,
@@ -84,6 +96,8 @@ async def _cycle_rigs(
         finally:
             watch.close()
 
+    if _barrier is not None:
+        await _barrier()
     runs = await asyncio.gather(
         *(one(i, r, n) for i, (r, n) in enumerate(zip(rigs, _split(count, len(rigs)), strict=True)))
     )
@@ -99,29 +113,32 @@ async def _cycle_rigs(
 async def _make_rigs(n: int, interval_ms: float) -> list[Any]:
     return list(
         await asyncio.gather(
-            *(make_rig(f"OT-S{next(_names)}", interval_ms=interval_ms) for _ in range(n))
+            *(
+                make_rig(f"OT-W{_worker_index}-{next(_names)}", interval_ms=interval_ms)
+                for _ in range(n)
+            )
         )
     )
 
 
-async def bench_api(interval_ms: float, count: int, parallel: int) -> dict[str, Any]:
+async def bench_api(interval_ms: float, count: int, rigs_n: int) -> dict[str, Any]:
     from tens.events import Source
 
-    rigs = await _make_rigs(rigs_for(parallel, interval_ms), interval_ms)
+    rigs = await _make_rigs(rigs_n, interval_ms)
     try:
         lat, refused, timeouts = await _cycle_rigs(
             rigs, count, interval_ms, lambda _r: None, Source.CLI
         )
     finally:
         await asyncio.gather(*(r.close() for r in rigs))
-    return {"stats": summarize(lat), "refused": refused[:3], "timeouts": timeouts}
+    return {"latencies_s": lat, "refused": refused[:3], "timeouts": timeouts}
 
 
-async def bench_mqtt(interval_ms: float, count: int, parallel: int, port: int) -> dict[str, Any]:
+async def bench_mqtt(interval_ms: float, count: int, rigs_n: int, port: int) -> dict[str, Any]:
     from tens.daemon.topics import Topics
     from tens.events import Source
 
-    rigs = await _make_rigs(rigs_for(parallel, interval_ms), interval_ms)
+    rigs = await _make_rigs(rigs_n, interval_ms)
     async with contextlib.AsyncExitStack() as stack:
         topics: dict[str, Topics] = {}
         for rig in rigs:
@@ -129,7 +146,9 @@ async def bench_mqtt(interval_ms: float, count: int, parallel: int, port: int) -
             settings = mqtt_settings(port, cid, discovery=False)
             await stack.enter_async_context(running_daemon(rig.ctrl, settings))
             topics[rig.name] = Topics(settings.prefix, cid)
-        client = await stack.enter_async_context(nodelay_client(port, "bench-publisher"))
+        client = await stack.enter_async_context(
+            nodelay_client(port, f"bench-publisher-{_worker_index}")
+        )
 
         def stop_for(rig: Any) -> Callable[[], Awaitable[Any]]:
             topic = topics[rig.name].command("stop")
@@ -145,7 +164,87 @@ async def bench_mqtt(interval_ms: float, count: int, parallel: int, port: int) -
             )
         finally:
             stack.push_async_callback(lambda: asyncio.gather(*(r.close() for r in rigs)))
-    return {"stats": summarize(lat), "refused": refused[:3], "timeouts": timeouts}
+    return {"latencies_s": lat, "refused": refused[:3], "timeouts": timeouts}
+
+
+async def in_workers(
+    path: str, interval_ms: float, count: int, workers: int, port: int, lean: bool
+) -> dict[str, Any]:
+    """Run ``path`` in ``workers`` processes, one rig (and one daemon) each; merge."""
+    procs = []
+    for i, n in enumerate(_split(count, workers)):
+        argv = ["--worker", path, "--worker-index", str(i + 1), "--intervals", f"{interval_ms:g}"]
+        argv += ["--count", str(n), "--broker-port", str(port)]
+        if lean:
+            argv.append("--lean-radio")
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "benchmarks.stop_latency",
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+                cwd=str(ROOT),
+                env=env_without_venv_noise(),
+            )
+        )
+
+    async def ready(proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while (line := await proc.stdout.readline()) and line.strip() != b"ready":
+            pass
+
+    await asyncio.gather(*(ready(p) for p in procs))
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+    outs = await asyncio.gather(*(p.communicate() for p in procs))
+    lat: list[float] = []
+    refused: list[str] = []
+    timeouts = {"no_output": 0, "not_zero": 0}
+    errors: dict[str, int] = {}
+    failed = 0
+    for out, _ in outs:
+        lines = [x for x in out.decode().splitlines() if x.startswith("{")]
+        if not lines:
+            failed += 1
+            continue
+        res = json.loads(lines[-1])
+        lat += res["latencies_s"]
+        refused += res["refused"]
+        for k in timeouts:
+            timeouts[k] += res["timeouts"][k]
+        for k, v in res.get("loop_errors", {}).items():
+            errors[k] = errors.get(k, 0) + v
+    return {
+        "stats": summarize(lat),
+        "refused": refused[:3],
+        "timeouts": timeouts,
+        "workers": workers,
+        "workers_failed": failed,
+        "loop_errors": errors,
+    }
+
+
+async def _worker(path: str, interval_ms: float, count: int, port: int) -> dict[str, Any]:
+    global _barrier
+    errors = LoopErrors().install()
+
+    async def barrier() -> None:
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+    _barrier = barrier
+    if path == "api":
+        res = await bench_api(interval_ms, count, 1)
+    else:
+        res = await bench_mqtt(interval_ms, count, 1, port)
+    res["loop_errors"] = errors.counts
+    return res
 
 
 async def bench_tui(interval_ms: float, count: int) -> dict[str, Any]:
@@ -166,7 +265,7 @@ async def bench_tui(interval_ms: float, count: int) -> dict[str, Any]:
             )
     finally:
         await rig.close()
-    return {"stats": summarize(lat), "refused": refused[:3], "timeouts": timeouts}
+    return {"stats": summarize(lat), "refused": refused[:3], "timeouts": timeouts, "workers": 1}
 
 
 def _rows(results: dict[str, dict[str, Any]]) -> list[Row]:
@@ -204,7 +303,12 @@ def _rows(results: dict[str, dict[str, Any]]) -> list[Row]:
 
 
 async def run(
-    paths: Sequence[str], intervals: Sequence[float], count: int, parallel: int, tui_count: int
+    paths: Sequence[str],
+    intervals: Sequence[float],
+    count: int,
+    parallel: int,
+    tui_count: int,
+    lean: bool = False,
 ) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     loads: dict[str, Any] = {}
@@ -212,12 +316,14 @@ async def run(
     if "api" in paths:
         for iv in intervals:
             loads[f"api@{iv:g}"] = machine_info()["loadavg"]
-            results[f"api@{iv:g}"] = await bench_api(iv, count, parallel)
+            n = rigs_for(parallel, iv)
+            results[f"api@{iv:g}"] = await in_workers("api", iv, count, n, 0, lean)
     if "mqtt" in paths:
         with tempfile.TemporaryDirectory() as tmp, running_broker(Path(tmp)) as broker:
             for iv in intervals:
                 loads[f"mqtt@{iv:g}"] = machine_info()["loadavg"]
-                results[f"mqtt@{iv:g}"] = await bench_mqtt(iv, count, parallel, broker.port)
+                n = rigs_for(parallel, iv)
+                results[f"mqtt@{iv:g}"] = await in_workers("mqtt", iv, count, n, broker.port, lean)
     if "tui" in paths:
         iv = 30.0 if 30.0 in intervals else intervals[0]
         loads[f"tui@{iv:g}"] = machine_info()["loadavg"]
@@ -233,7 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--paths", default="api,mqtt,tui")
     p.add_argument("--intervals", default="7.5,30,100")
     p.add_argument("--count", type=int, default=None, help="stops per path and interval")
-    p.add_argument("--parallel", type=int, default=8, help="rigs cycling at once")
+    p.add_argument(
+        "--parallel", type=int, default=4, help="worker processes cycling at once (one rig each)"
+    )
+    p.add_argument("--worker", choices=["api", "mqtt"], help=argparse.SUPPRESS)
+    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--broker-port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--tui-count", type=int, default=None)
     p.add_argument(
         "--lean-radio",
@@ -245,11 +356,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.lean_radio:
         lean_bumble_logging()
     count = args.count or (200 if args.quick else 1000)
-    tui_count = args.tui_count or (50 if args.quick else 200)
+    if args.worker:
+        global _worker_index
+        _worker_index = args.worker_index
+        iv = float(args.intervals.split(",")[0])
+        res = asyncio.run(_worker(args.worker, iv, count, args.broker_port))
+        sys.stdout.write(json.dumps(res) + "\n")
+        return 0
+    tui_count = args.tui_count or (50 if args.quick else 100)
     paths = [x.strip() for x in args.paths.split(",") if x.strip()]
     intervals = [float(x) for x in args.intervals.split(",")]
     parallel = max(1, min(args.parallel, count))
-    results = asyncio.run(run(paths, intervals, count, parallel, tui_count))
+    results = asyncio.run(run(paths, intervals, count, parallel, tui_count, args.lean_radio))
     rows = _rows(results)
     emit(
         "stop_latency",
@@ -260,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             "paths": paths,
             "intervals_ms": intervals,
             "count": count,
-            "parallel_rigs": {f"{iv:g}": rigs_for(parallel, iv) for iv in intervals},
+            "worker_processes": {f"{iv:g}": rigs_for(parallel, iv) for iv in intervals},
             "tui_count": tui_count,
             "tui_parallel": 1,
             "lean_radio": args.lean_radio,
