@@ -1,15 +1,16 @@
 """Benchmark 1: stop latency, from the stop call to the simulated device delivering 0.
 
     .venv/bin/python -m benchmarks.stop_latency [--paths api,mqtt,tui] [--count 1000]
-        [--intervals 7.5,30,100] [--parallel 8] [--tui-count 200] [--quick] [--json]
+        [--intervals 7.5,30,100] [--parallel 4] [--tui-count 100] [--quick] [--json]
 
 Each cycle starts a short session from zero through the controller, waits until the
-simulator's delivered-output record shows output, waits a random moment within one connection
+simulated device delivers output (seen on its model: its record misses ramp steps made inside
+a SET_OUTPUT, docs/performance.md), waits a random moment within one connection
 interval (so every phase against the connection events is sampled), then stops and times
 until the record shows 0 on every channel (the moment the device model applied STOP).
 
 Paths: ``api`` calls ``Controller.stop``; ``mqtt`` publishes ``cmd/stop`` (QoS 1, TCP_NODELAY
-on both clients and on Mosquitto) to a ``tens.daemon`` Daemon in this process; ``tui``
+on both clients and on Mosquitto) to a ``tens.daemon`` Daemon in the worker's process; ``tui``
 presses ``s`` in the Textual TUI through Textual's Pilot (headless). Sessions are started
 through the controller API in every path (only the stop path differs).
 
