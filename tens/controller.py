@@ -124,6 +124,7 @@ class Controller:
         self._session: Session | None = None
         self._last_session: Session | None = None
         self._task: asyncio.Task[SessionState] | None = None
+        self._runner: OutputTask | None = None
         self._paused = False
         self._halting = False
         self._delivered: tuple[float, ...] = ()
@@ -398,7 +399,7 @@ class Controller:
             self._abort(text)
         elif self._session is not None and self.limits_in_force is not None:
             s = self._session
-            allowed = max(s.setpoint, s.max_setpoint if not self._paused else 0.0)
+            allowed = s.allowed_now(self.clock.monotonic())
             over = max(delivered, default=0.0)
             tolerance = max(self.limits_in_force.step, 0.5)
             if over > self.limits_in_force.peak + 1e-6 or over > allowed + tolerance:
@@ -480,9 +481,19 @@ class Controller:
 
     def _launch(self, s: Session) -> None:
         assert self.device is not None
-        task = OutputTask(s, self.device, self.clock, self._on_write, self._changed)
-        self._task = asyncio.ensure_future(task.run())
+        runner = OutputTask(s, self.device, self.clock, self._on_write, self._changed)
+        self._runner = runner
+        self._task = asyncio.ensure_future(runner.run())
         self._task.add_done_callback(lambda t: self._on_task_done(s, t))
+
+    def _halt_output(self) -> None:
+        """Stop the output task now: it writes nothing more (flag first, then cancel)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.halt()
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
 
     async def _on_write(self, decision: Decision) -> None:
         s = self._session
@@ -522,9 +533,7 @@ class Controller:
         """End the session now. Synchronous up to the point where STOP is handed to the device."""
         if self._session is not s:
             return
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
+        self._halt_output()
         if write_stop:
             self._spawn(self._write_stop())
         s.state = state
@@ -562,9 +571,7 @@ class Controller:
         decision naming the error when the write failed; the session ends either way.
         """
         s = self._session
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()  # no further byte from the output task
+        self._halt_output()  # no further byte from the output task
         dev = self.device
         wrote = False
         failure: str | None = None
@@ -592,9 +599,7 @@ class Controller:
             d = Decision(source, "pause", None, None, "refused", ("no running session to pause",))
             self._publish_decision(d)
             return d
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
+        self._halt_output()
         self._paused = True
         await self._write_stop()
         s.setpoint = 0.0

@@ -20,6 +20,7 @@ from tens.events import Decision, SessionState, Source
 from tens.safety import EffectiveLimits, StartPlan, gate, next_setpoint
 
 TICK_S = 0.1
+RECENT_S = 1.0  # how long a written setpoint may still show in the device's status
 KEEPALIVE_FRACTION = 0.3  # keepalive at least every 0.3 x the device's watchdog
 
 
@@ -45,6 +46,8 @@ class Session:
     setpoint: float = 0.0
     elapsed_s: float = 0.0
     max_setpoint: float = 0.0
+    recent: list[tuple[float, float]] = field(default_factory=list)
+    """(time, setpoint) written in the last ``RECENT_S``: a status in flight may show these."""
     end_reason: str | None = None
     ramp_down_from: float = 0.0
     _last_write_t: float | None = None
@@ -54,6 +57,11 @@ class Session:
     @property
     def remaining_s(self) -> float:
         return max(0.0, self.plan.duration_s - self.elapsed_s)
+
+    def allowed_now(self, now: float) -> float:
+        """The most the device may be delivering now: the setpoint, or one written within
+        ``RECENT_S`` (a decrease takes a connection event to show in a status)."""
+        return max([self.setpoint] + [v for t, v in self.recent if now - t <= RECENT_S])
 
     def set_target(self, value: float) -> None:
         self.target = value
@@ -96,7 +104,16 @@ class OutputTask:
             wd = caps.watchdog_timeout_s * KEEPALIVE_FRACTION
             ka = wd if ka is None else min(ka, wd)
         self.keepalive_s = ka
+        self.alive = True
         self.tick_s = min(tick_s, ka) if ka else tick_s
+
+    def halt(self) -> None:
+        """No further byte from this task, even if its cancellation were lost in flight."""
+        self.alive = False
+
+    def _check_alive(self) -> None:
+        if not self.alive:
+            raise asyncio.CancelledError("output task halted")
 
     async def _write(self, value: float, now: float) -> None:
         s = self.s
@@ -117,9 +134,11 @@ class OutputTask:
             raise SessionHalted(SessionState.ABORTED, f"output refused: {decision.reason}")
         out = s.output(value)
         for ch in s.plan.channels:
+            self._check_alive()
             await self.device.set_output(ch, out)
         s.setpoint = value
         s.max_setpoint = max(s.max_setpoint, value)
+        s.recent = [(t, v) for t, v in s.recent if now - t <= RECENT_S] + [(now, value)]
         s._last_write_t = now
         await self.on_write(decision)
 
@@ -145,6 +164,7 @@ class OutputTask:
         now = self.clock.monotonic()
         s._last_tick_t = now
         # start from zero: arm, then an explicit zero setpoint with the program's pulses
+        self._check_alive()
         await self.device.arm(s.plan.channels)
         s.setpoint = 0.0
         s._last_write_t = None
@@ -169,6 +189,7 @@ class OutputTask:
                 await self._write(value, now)
                 last_keepalive = now
             elif self.keepalive_s and now - last_keepalive >= self.keepalive_s - 1e-9:
+                self._check_alive()
                 await self.device.keepalive()
                 last_keepalive = now
             if s.state is SessionState.RAMPING and abs(s.setpoint - s.target) <= 1e-9:
@@ -192,5 +213,8 @@ class OutputTask:
                 if deadline < now:
                     deadline = now + self.tick_s - ((now - deadline) % self.tick_s)
                 wait = min(deadline - now, s.remaining_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # lands as its timeout fires, and a stop must end this task
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(s._changed.wait(), timeout=max(0.0, wait))
+                async with asyncio.timeout(max(0.0, wait)):
+                    await s._changed.wait()

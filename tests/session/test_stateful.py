@@ -265,6 +265,26 @@ TestController = ControllerMachine.TestCase
 TestController = pytest.mark.timeout(600)(TestController)
 
 
+def test_regression_no_command_after_a_peel_off_abort(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by this machine: an aborted session's output task wrote one more SET_OUTPUT
+    after a peel-off (its cancellation was lost inside asyncio.wait_for on Python 3.11)."""
+    import tests.session.test_stateful as this
+
+    monkeypatch.setattr(this, "event", lambda *a, **k: None)  # outside a hypothesis run
+    m = ControllerMachine()
+    try:
+        m.drop_link()
+        m.reconnect()
+        m.peel_off_and_back()
+        m.start(20.0, 0.5, Source.CLI, 0.0)
+        m.advance(15.0)
+        m.peel_off_and_back()
+        m.commands_within_limits()
+        m.no_output_after_blackout_without_new_start()
+    finally:
+        m.teardown()
+
+
 @pytest.mark.slow
 def test_stateful_long() -> None:
     from hypothesis.stateful import run_state_machine_as_test
