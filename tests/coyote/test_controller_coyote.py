@@ -24,6 +24,7 @@ from tens.controller import Controller
 from tens.events import ControllerEvent, SessionState, Source
 from tens.limits import LevelLimits, Limits
 from tens.safety import StartRequest
+from tens.session import TICK_S
 
 pytestmark = [pytest.mark.looptime, pytest.mark.timeout(60)]
 
@@ -75,11 +76,14 @@ async def controller_on(
 
 
 def assert_ramp_within(record: Any, channel: int, per_s: float, slack: float) -> None:
+    """Rises on the record stay within the rate. The controller ramps on a 0.1 s tick and
+    the driver streams on its own 100 ms frame grid, so a frame can carry two ticks' worth
+    of rise when the two grids' phases cross: allowed, never more."""
     samples = record.for_channel(channel)
     for a, b in itertools.pairwise(samples):
         if b.intensity_ma > a.intensity_ma:
             dt = max(b.t - a.t, 1e-9)
-            assert b.intensity_ma - a.intensity_ma <= per_s * dt + slack, (a, b)
+            assert b.intensity_ma - a.intensity_ma <= per_s * (dt + TICK_S) + slack, (a, b)
 
 
 @pytest.mark.parametrize(
