@@ -7,8 +7,9 @@ Benchmarks: stop_latency, watchdog, jitter, footprint, scale, journal (the journ
 engineer's ``benchmarks/journal_report.py``). Each prints a table (figure, value, target,
 met) with its settings and the machine (CPU, cores, load average at its start, Python,
 versions, commit); ``--json`` prints one JSON object with all of them, ``--out`` also writes
-it to a file. The full run takes about 8 minutes on the project's 2-core machine, ``--quick``
-about 3 (smaller counts, listed in each module's docstring and in docs/performance.md).
+it to a file. The full run takes about 9 minutes on the project's 2-core machine (551 s at a
+load average of 2.5), ``--quick`` about 3.5 (212 s; smaller counts, listed in each module's
+docstring and in docs/performance.md).
 Exit code 0 when every benchmark ran (missed targets are figures, not failures).
 """
 
@@ -121,7 +122,7 @@ def _rows(result: dict[str, Any]) -> list[Row]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="run every benchmark (docs/performance.md)")
     p.add_argument("--json", action="store_true", help="one JSON object with every result")
-    p.add_argument("--quick", action="store_true", help="smaller counts (about 3 minutes)")
+    p.add_argument("--quick", action="store_true", help="smaller counts (about 3.5 minutes)")
     p.add_argument("--only", default=",".join(ORDER), help="comma-separated benchmark names")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = p.parse_args(argv)
