@@ -487,6 +487,13 @@ async def run_stop(args: argparse.Namespace) -> int:
     as_json = bool(args.json)
     simulated = bool(args.simulator)
     if simulated:
+        if (getattr(args, "sim_model", None) or "opentens") != "opentens":
+            return fail(
+                "tens bench stop --simulator times the OpenTENS simulator (its delivered-output "
+                "record); use --sim-model opentens",
+                2,
+                as_json=as_json,
+            )
         try:
             from simulators.opentens import SimConfig
 

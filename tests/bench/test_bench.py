@@ -97,6 +97,12 @@ def test_bench_stop_caps_intensity_on_a_real_link(capsys: pytest.CaptureFixture[
     assert "at most 2 mA" in json.loads(capsys.readouterr().out.strip())["error"]
 
 
+def test_bench_stop_times_only_the_opentens_simulator(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "stop", "--simulator", "--sim-model", "coyote3", "--json"])
+    assert code == 2
+    assert "OpenTENS" in json.loads(capsys.readouterr().out.strip())["error"]
+
+
 def test_the_bench_verb_stays_light() -> None:
     probe = (
         "import sys, tens.cli.bench; "
