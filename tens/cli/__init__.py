@@ -8,9 +8,7 @@ function). Nothing heavy (bleak, bumble, textual, aiomqtt) is imported to build 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
-import inspect
 import sys
 from collections.abc import Sequence
 
@@ -64,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
+    import asyncio  # only now: `tens --help` stays light
+    import inspect
+
     try:
         if inspect.iscoroutinefunction(handler):
             result = asyncio.run(handler(args))

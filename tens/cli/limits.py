@@ -7,7 +7,6 @@ import dataclasses
 
 from tens.cli.common import add_config, add_json, load_or_fail
 from tens.cli.output import emit_json
-from tens.limits import HARD_CAPS, LIMIT_DOCS
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def rows_from_config(loaded: object) -> list[dict[str, object]]:
     from tens.config import LoadedConfig
+    from tens.limits import HARD_CAPS, LIMIT_DOCS
 
     assert isinstance(loaded, LoadedConfig)
     lim = loaded.config.limits

@@ -10,9 +10,6 @@ Exit codes (scripts rely on them; see docs/cli.md):
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
 import sys
 from typing import Any
 
@@ -216,6 +213,8 @@ async def _checklist_answered(db: Any) -> bool:
 
 async def _first_run_checklist(db: Any) -> int:
     """First session on this machine: ask the contraindication checklist here and now."""
+    import asyncio
+
     from tens.checklist import ADVICE, QUESTIONS, validate_answers
     from tens.cli.checklist import _ask
     from tens.store.sessions import record_checklist
@@ -239,6 +238,10 @@ async def _first_run_checklist(db: Any) -> int:
 
 
 async def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+    import signal
+
     from tens.cli.common import load_or_fail
     from tens.cli.target import open_target
     from tens.controller import Controller

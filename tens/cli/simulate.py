@@ -14,10 +14,7 @@ Nothing heavy is imported until the verb runs.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import os
-import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -157,6 +154,10 @@ def _say(as_json: bool, line: str, **fields: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+    import signal
+
     as_json = bool(args.json)
     if args.list_scenarios:
         return _list_scenarios(as_json)
