@@ -160,14 +160,24 @@ class BumbleClient(BaseBleakClient):
         return self._peer
 
     async def _bumble(self, awaitable: Coroutine[Any, Any, T]) -> T:
-        """Await a bumble GATT call, turning bumble's errors into bleak's."""
+        """Await a bumble GATT call, turning bumble's errors into bleak's.
+
+        The call runs shielded: cancelling the caller (a session task cancelled by a stop)
+        does not cancel an ATT request already on the air, which would leave bumble to answer
+        a cancelled future (InvalidStateError) when the response comes. As with a real
+        adapter, the request completes; only the caller stops waiting for it.
+        """
+        inner = asyncio.ensure_future(awaitable)
         try:
-            return await awaitable
+            return await asyncio.shield(inner)
         except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                inner.add_done_callback(_consume)
+                raise
             # bumble cancels a request in flight when the link drops; that must not look
             # like a cancellation of the caller's task.
-            task = asyncio.current_task()
-            if (task is not None and task.cancelling()) or self._connection is not None:
+            if self._connection is not None:
                 raise
             raise BleakError(f"{self.address}: link lost during the request") from None
         except att.ATT_Error as exc:
@@ -240,3 +250,9 @@ class BumbleClient(BaseBleakClient):
         proxy = self._proxy(characteristic)
         subscriber = self._subscribers.pop(characteristic.handle, None)
         await self._bumble(peer.unsubscribe(proxy, subscriber))
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of a request nobody waits for any more (no 'never retrieved')."""
+    if not task.cancelled():
+        task.exception()
