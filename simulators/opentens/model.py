@@ -455,11 +455,15 @@ class OpenTensModel:
         self._set_delivered(ch, 0.0, t, cause)
 
     def _advance_ramp(self, ch: _Channel, t: float) -> None:
-        """Move the channel's exact delivered value along its ramp up to time t (no record)."""
+        """Move the channel's exact delivered value along its ramp up to time t, and record
+        it: every change of what the electrodes carry is on the record."""
         if ch.ramping and t > ch.ramp_t:
-            ch.delivered = min(
+            value = min(
                 float(ch.setpoint), ch.delivered + self._limits.max_ramp * (t - ch.ramp_t)
             )
+            if float(ch.setpoint) - value < 1e-6:  # arrived (no float dust on the record)
+                value = float(ch.setpoint)
+            self._set_delivered(ch, value, t, "ramp")
         ch.ramp_t = max(ch.ramp_t, t)
 
     def _watchdog_deadline(self) -> float | None:
@@ -555,10 +559,7 @@ class OpenTensModel:
         if not self._stuck:
             for ch in self._channels:
                 if ch.ramping:
-                    before = ch.delivered
-                    self._advance_ramp(ch, t)
-                    after, ch.delivered = ch.delivered, before
-                    self._set_delivered(ch, after, t, "ramp")
+                    self._advance_ramp(ch, t)  # records the step
                 else:
                     ch.ramp_t = t
         self._check_battery(t)
