@@ -458,9 +458,7 @@ class OpenTensModel:
         """Move the channel's exact delivered value along its ramp up to time t, and record
         it: every change of what the electrodes carry is on the record."""
         if ch.ramping and t > ch.ramp_t:
-            value = min(
-                float(ch.setpoint), ch.delivered + self._limits.max_ramp * (t - ch.ramp_t)
-            )
+            value = min(float(ch.setpoint), ch.delivered + self._limits.max_ramp * (t - ch.ramp_t))
             if float(ch.setpoint) - value < 1e-6:  # arrived (no float dust on the record)
                 value = float(ch.setpoint)
             self._set_delivered(ch, value, t, "ramp")
