@@ -128,6 +128,8 @@ class Target:
                     f"{len(found)} devices found ({listing}); choose one with --device ADDRESS"
                 )
             device = await registry.open_device(self.transport, found[0].address, self.scan_timeout)
+        # a daemon reopens after every link loss: forget the ones that are down already
+        self._opened = [d for d in self._opened if d.connected]
         self._opened.append(device)
         return device
 
