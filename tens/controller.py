@@ -125,6 +125,7 @@ class Controller:
         self._last_session: Session | None = None
         self._task: asyncio.Task[SessionState] | None = None
         self._runner: OutputTask | None = None
+        self._stops = 0
         self._paused = False
         self._halting = False
         self._delivered: tuple[float, ...] = ()
@@ -412,7 +413,12 @@ class Controller:
 
     # ---------------------------------------------------------------- commands
     async def start(self, request: StartRequest, source: Source) -> Decision:
-        """Start a session from zero, if the governor allows it."""
+        """Start a session from zero, if the governor allows it.
+
+        A stop that arrives while the start is still being checked or recorded wins: the
+        session is not launched (stop is never queued behind a start).
+        """
+        stops_before = self._stops
         async with self._lock:
             decision, plan = await self._check_start(request, source)
             self._publish_decision(decision)
@@ -436,6 +442,24 @@ class Controller:
                     unit=self.limits_in_force.unit.value,
                     state="running",
                 )
+            if self._stops != stops_before:
+                stopped = Decision(
+                    source,
+                    "start",
+                    request.intensity,
+                    None,
+                    "refused",
+                    ("a stop arrived while the session was starting: nothing started",),
+                )
+                self._publish_decision(stopped)
+                self._audit(stopped, s.id)
+                if self.store is not None and s.id is not None:
+                    s.state = SessionState.STOPPED
+                    s.end_reason = "stopped while starting"
+                    await self._persist(
+                        s, state="stopped", end_reason=s.end_reason, ended_at=self.clock.wall()
+                    )
+                return stopped
             self._audit(decision, s.id)
             self._session = s
             self._last_session = None
@@ -570,6 +594,7 @@ class Controller:
         nothing can be on: a device zeroes its output when the link drops), and an "info"
         decision naming the error when the write failed; the session ends either way.
         """
+        self._stops += 1  # a start still in progress sees this and launches nothing
         s = self._session
         self._halt_output()  # no further byte from the output task
         dev = self.device

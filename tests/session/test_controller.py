@@ -228,3 +228,21 @@ async def test_every_output_change_is_audited(rig_factory) -> None:
     outputs = [a for a in audit if a.action == "output"]
     assert all(a.source == "system" for a in outputs)
     assert max(float(a.allowed) for a in outputs if a.allowed is not None) == pytest.approx(2)
+
+
+async def test_stop_during_a_start_wins(rig_factory) -> None:
+    """A stop that lands while a start is still being checked and recorded: nothing starts."""
+    rig = await rig_factory()
+    await rig.ctrl.connect()
+    starting = asyncio.ensure_future(
+        rig.ctrl.start(StartRequest(intensity=8, minutes=5), Source.MQTT)
+    )
+    await asyncio.sleep(0)  # the start is under way (waiting for the database)
+    await rig.ctrl.stop(Source.TUI)
+    d = await starting
+    assert d.refused and "stop arrived while the session was starting" in d.reason
+    await asyncio.sleep(5)
+    assert rig.delivered_max() == 0
+    assert rig.ctrl.snapshot().session is not SessionState.RUNNING
+    rows = await rig.db.run(list_sessions)
+    assert rows and rows[-1].state == "stopped"
