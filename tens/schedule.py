@@ -8,6 +8,9 @@ cap or the rest between sessions is skipped and recorded, never squeezed in.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -110,3 +113,56 @@ def next_due(schedules: list[Schedule], now: dt.datetime) -> tuple[Schedule, dt.
         if t is not None and (best is None or t < best[1]):
             best = (s, t)
     return best
+
+
+SCHEDULE_RECHECK_S = 30.0
+"""Wall-clock waits are cut into slices this long, so a clock jump is noticed."""
+SCHEDULE_LATE_S = 120.0
+"""A scheduled start found this late (suspend, a long outage) is skipped, never squeezed in."""
+
+
+async def run_schedules(
+    controller: Any,
+    schedules: Sequence[Schedule],
+    clock: Any,
+    log: logging.Logger | None = None,
+) -> None:
+    """Start each due schedule through ``controller.start(..., Source.SCHEDULER)`` until
+    cancelled. Every limit applies: a refused start (daily cap, rest, a session already
+    running) is skipped and recorded by the controller, never retried or squeezed in; a time
+    found more than ``SCHEDULE_LATE_S`` late (clock jump, suspend) is skipped."""
+    from tens.events import Source
+    from tens.safety import StartRequest
+
+    log = log or logging.getLogger(__name__)
+    active = [s for s in schedules if s.enabled]
+    if not active:
+        return
+
+    def local_now() -> dt.datetime:
+        return clock.wall().astimezone().replace(tzinfo=None)
+
+    while True:
+        due = next_due(active, local_now())
+        if due is None:
+            await clock.sleep(SCHEDULE_RECHECK_S)
+            continue
+        schedule, at = due
+        while (wait := (at - local_now()).total_seconds()) > 0:
+            await clock.sleep(min(wait, SCHEDULE_RECHECK_S))
+        if -wait > SCHEDULE_LATE_S:
+            log.warning("schedule %s: %s missed (clock jump or suspend)", schedule.name, at)
+            continue
+        decision = await controller.start(
+            StartRequest(
+                program=schedule.program,
+                minutes=schedule.minutes,
+                intensity=schedule.intensity,
+                placement=schedule.placement,
+            ),
+            Source.SCHEDULER,
+        )
+        if decision.refused:
+            log.warning("schedule %s at %s skipped: %s", schedule.name, at, decision.reason)
+        else:
+            log.info("schedule %s started a session", schedule.name)

@@ -104,6 +104,17 @@ class TensApp(App[int]):
             self.open_devices()
         if self.store is not None:
             self.run_worker(self._first_run(), name="first-run")
+        schedules = getattr(getattr(self.controller, "config", None), "schedules", ())
+        if self.live and schedules:
+            # the config's schedules run here too, through the controller (Source.SCHEDULER):
+            # every limit applies, and a refused start shows in the event log
+            from tens.schedule import run_schedules
+
+            self.run_worker(
+                run_schedules(self.controller, schedules, self.clock),
+                name="schedules",
+                exclusive=False,
+            )
 
     async def _pump_events(self) -> None:
         async with self.controller.events() as stream:

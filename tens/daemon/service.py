@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import signal
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from tens.daemon.sdnotify import SdNotifier
 from tens.daemon.settings import MqttSettings
 from tens.device import DeviceError
 from tens.events import LinkState, Source
-from tens.schedule import Schedule, next_due
+from tens.schedule import Schedule, run_schedules
 
 log = logging.getLogger("tens.daemon")
 
@@ -35,10 +34,6 @@ DEVICE_RETRY_MAX_S = 60.0
 DEVICE_POLL_S = 1.0
 SHUTDOWN_STEP_S = 10.0
 """Longest wait for each shutdown step after output has stopped."""
-SCHEDULE_RECHECK_S = 30.0
-"""Wall-clock waits are cut into slices this long, so a clock jump is noticed."""
-SCHEDULE_LATE_S = 120.0
-"""A scheduled start found this late (suspend, a long outage) is skipped, never squeezed in."""
 
 
 def _awaiting(task: asyncio.Task[Any]) -> str:
@@ -136,38 +131,8 @@ class Daemon:
 
     # ---- schedules ------------------------------------------------------------------------
 
-    def _local_now(self) -> dt.datetime:
-        return self.clock.wall().astimezone().replace(tzinfo=None)
-
     async def _run_schedules(self) -> None:
-        from tens.controller import StartRequest
-
-        if not self.schedules:
-            return
-        while True:
-            due = next_due(self.schedules, self._local_now())
-            if due is None:
-                await self.clock.sleep(SCHEDULE_RECHECK_S)
-                continue
-            schedule, at = due
-            while (wait := (at - self._local_now()).total_seconds()) > 0:
-                await self.clock.sleep(min(wait, SCHEDULE_RECHECK_S))
-            if -wait > SCHEDULE_LATE_S:
-                log.warning("schedule %s: %s missed (clock jump or suspend)", schedule.name, at)
-                continue
-            decision = await self.controller.start(
-                StartRequest(
-                    program=schedule.program,
-                    minutes=schedule.minutes,
-                    intensity=schedule.intensity,
-                    placement=schedule.placement,
-                ),
-                Source.SCHEDULER,
-            )
-            if decision.refused:
-                log.warning("schedule %s at %s skipped: %s", schedule.name, at, decision.reason)
-            else:
-                log.info("schedule %s started a session", schedule.name)
+        await run_schedules(self.controller, self.schedules, self.clock, log)
 
     # ---- systemd watchdog -----------------------------------------------------------------
 
