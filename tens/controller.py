@@ -394,9 +394,10 @@ class Controller:
         self._electrodes = electrodes
         if delivered:
             self._emit(OutputDelivered(self.clock.monotonic(), delivered))
-        faults = st.faults - {Fault.LIMIT_REFUSED} if self._session is None else st.faults
-        if faults and self._session is not None:
-            text = "; ".join(FAULT_TEXT[f] for f in sorted(faults))
+        if st.faults and self._session is not None:
+            # any fault ends a session: low battery (warning bit included), peel-off, watchdog,
+            # a refused over-limit value, an internal fault, the device's own control
+            text = "; ".join(FAULT_TEXT[f] for f in sorted(st.faults))
             self._abort(text)
         elif self._session is not None and self.limits_in_force is not None:
             s = self._session
