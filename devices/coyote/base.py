@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +92,12 @@ class CoyoteDriverBase(EventFanout):
     capabilities_value: Capabilities
     required_uuids: tuple[tuple[str, str], ...] = ()
     level_max = 0
+    battery_uuid: str
+    decode_battery: Callable[[bytes], int]
+    """The family's battery-level decoder (raises ``protocol_error`` on bad bytes)."""
+    protocol_error: type[Exception] = ValueError
+    _device_levels: list[int]
+    """The strengths the device last reported (each family keeps it up to date)."""
 
     def __init__(
         self,
@@ -464,6 +470,25 @@ class CoyoteDriverBase(EventFanout):
                 await client.write_gatt_char(uuid, data, response=response)
         except (BleakError, TimeoutError, EOFError, OSError) as exc:
             raise map_bleak_error(exc, doing) from exc
+
+    async def _setup_battery(self, client: BleakClient) -> None:
+        """Read the battery and follow its notifications; a device without a usable one
+        still works (battery unknown)."""
+        try:
+            self._battery = self.decode_battery(
+                await self._read(client, self.battery_uuid, "the battery level")
+            )
+            await client.start_notify(self.battery_uuid, self._on_battery)
+        except (self.protocol_error, DeviceError, BleakError) as exc:
+            log.warning("%s: battery unusable: %s", self._info.name, exc)
+
+    def _on_battery(self, _char: Any, data: bytearray) -> None:
+        try:
+            self._battery = self.decode_battery(bytes(data))
+        except self.protocol_error as exc:
+            self._violation(f"malformed battery level from {self._info.name}: {exc}")
+            return
+        self._emit_status(self._device_levels)
 
     async def _read(self, client: BleakClient, uuid: str, what: str) -> bytes:
         try:

@@ -65,6 +65,9 @@ class Coyote2Driver(CoyoteDriverBase):
     model_name = "Coyote 2.0"
     capabilities_value = CAPABILITIES
     level_max = v2codec.STRENGTH_MAX
+    battery_uuid = v2codec.BATTERY_UUID
+    decode_battery = staticmethod(v2codec.decode_battery)
+    protocol_error = CoyoteV2ProtocolError
     required_uuids = (
         (v2codec.STRENGTH_UUID, "strength (0x1504)"),
         (v2codec.WAVE_A_UUID, "channel A waveform (0x1506)"),
@@ -99,15 +102,6 @@ class Coyote2Driver(CoyoteDriverBase):
                 "refusing to drive it"
             )
         self._device_levels = [0, 0]
-
-    async def _setup_battery(self, client: BleakClient) -> None:
-        try:
-            self._battery = v2codec.decode_battery(
-                await self._read(client, v2codec.BATTERY_UUID, "the battery level")
-            )
-            await client.start_notify(v2codec.BATTERY_UUID, self._on_battery)
-        except (CoyoteV2ProtocolError, DeviceError, BleakError) as exc:
-            log.warning("%s: battery unusable: %s", self._info.name, exc)
 
     def _link_down(self) -> None:
         self._written = None
@@ -165,11 +159,3 @@ class Coyote2Driver(CoyoteDriverBase):
                 self._stop_in_background()
                 return
         self._emit_status(levels)
-
-    def _on_battery(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
-        try:
-            self._battery = v2codec.decode_battery(bytes(data))
-        except CoyoteV2ProtocolError as exc:
-            self._violation(f"malformed battery level from {self._info.name}: {exc}")
-            return
-        self._emit_status(self._device_levels)

@@ -76,6 +76,9 @@ class Coyote3Driver(CoyoteDriverBase):
     model_name = "Coyote 3.0"
     capabilities_value = CAPABILITIES
     level_max = v3codec.STRENGTH_MAX
+    battery_uuid = v3codec.BATTERY_UUID
+    decode_battery = staticmethod(v3codec.decode_battery)
+    protocol_error = CoyoteProtocolError
     required_uuids = (
         (v3codec.WRITE_UUID, "write (0x150A)"),
         (v3codec.NOTIFY_UUID, "notify (0x150B)"),
@@ -124,15 +127,6 @@ class Coyote3Driver(CoyoteDriverBase):
                 "after being set to 0; refusing to drive it"
             )
         await self._send_limits(client)
-
-    async def _setup_battery(self, client: BleakClient) -> None:
-        try:
-            self._battery = v3codec.decode_battery(
-                await self._read(client, v3codec.BATTERY_UUID, "the battery level")
-            )
-            await client.start_notify(v3codec.BATTERY_UUID, self._on_battery)
-        except (CoyoteProtocolError, DeviceError, BleakError) as exc:
-            log.warning("%s: battery unusable: %s", self._info.name, exc)
 
     async def _write_and_wait(
         self, client: BleakClient, frame: B0Frame, doing: str
@@ -253,11 +247,3 @@ class Coyote3Driver(CoyoteDriverBase):
                 self._stop_in_background()
                 return
         self._emit_status(self._device_levels, faults=faults, acked_seq=reply.seq or None)
-
-    def _on_battery(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
-        try:
-            self._battery = v3codec.decode_battery(bytes(data))
-        except CoyoteProtocolError as exc:
-            self._violation(f"malformed battery level from {self._info.name}: {exc}")
-            return
-        self._emit_status(self._device_levels)
