@@ -64,7 +64,22 @@ def _refuse_write_requests(device: Device, characteristic: gatt.Characteristic[b
     server.on_att_write_request = on_att_write_request
 
 
+def _battery_characteristic(
+    uuid: str, model: Coyote2Model | Coyote3Model
+) -> gatt.Characteristic[bytes]:
+    """The battery level, one byte 0-100, read and notified (both families)."""
+
+    def read_battery(_connection: Connection) -> bytes:
+        return bytes([model.battery])
+
+    return gatt.Characteristic(
+        uuid, _P.READ | _P.NOTIFY, _PERM.READABLE, gatt.CharacteristicValue(read=read_battery)
+    )
+
+
 class _SimulatorBase:
+    model: Coyote2Model | Coyote3Model
+
     def __init__(self, peripheral: Peripheral, record: DeliveredRecord) -> None:
         self.peripheral = peripheral
         self.record = record
@@ -80,6 +95,9 @@ class _SimulatorBase:
     @property
     def connected(self) -> bool:
         return self.peripheral.connected
+
+    def set_battery(self, percent: int) -> None:
+        self.model.set_battery(percent)
 
     async def drop_link(self) -> None:
         """The link goes down (out of range): the central sees a disconnection."""
@@ -107,6 +125,8 @@ class _SimulatorBase:
 class Coyote3Simulator(_SimulatorBase):
     """A Coyote 3.0 on the radio. ``model`` is the device (see :mod:`.model3`)."""
 
+    model: Coyote3Model
+
     def __init__(self, peripheral: Peripheral, model: Coyote3Model) -> None:
         super().__init__(peripheral, model.record)
         self.model = model
@@ -131,9 +151,6 @@ class Coyote3Simulator(_SimulatorBase):
         def write(_connection: Connection, value: bytes) -> None:
             model.write(bytes(value))
 
-        def read_battery(_connection: Connection) -> bytes:
-            return bytes([model.battery])
-
         control: gatt.Characteristic[bytes] = gatt.Characteristic(
             _sig(0x150A),
             _P.WRITE_WITHOUT_RESPONSE | (_P.WRITE if write_requests else _P(0)),
@@ -143,12 +160,7 @@ class Coyote3Simulator(_SimulatorBase):
         replies: gatt.Characteristic[bytes] = gatt.Characteristic(
             _sig(0x150B), _P.NOTIFY, _PERM.READABLE, b""
         )
-        battery_char: gatt.Characteristic[bytes] = gatt.Characteristic(
-            _sig(0x1500),
-            _P.READ | _P.NOTIFY,
-            _PERM.READABLE,
-            gatt.CharacteristicValue(read=read_battery),
-        )
+        battery_char = _battery_characteristic(_sig(0x1500), model)
         device.add_services(
             [
                 gatt.Service(_sig(0x180C), [control, replies]),
@@ -176,9 +188,6 @@ class Coyote3Simulator(_SimulatorBase):
     def turn_wheel(self, channel: int, delta: int) -> int:
         return self.model.turn_wheel(channel, delta)
 
-    def set_battery(self, percent: int) -> None:
-        self.model.set_battery(percent)
-
     async def power_cycle(self) -> None:
         """Switch off (the link drops, strength goes to 0, BF stays) and on again."""
         self.model.power_off()
@@ -188,6 +197,8 @@ class Coyote3Simulator(_SimulatorBase):
 
 class Coyote2Simulator(_SimulatorBase):
     """A Coyote 2.0 on the radio. ``model`` is the device (see :mod:`.model2`)."""
+
+    model: Coyote2Model
 
     def __init__(self, peripheral: Peripheral, model: Coyote2Model) -> None:
         super().__init__(peripheral, model.record)
@@ -234,15 +245,7 @@ class Coyote2Simulator(_SimulatorBase):
             gatt.CharacteristicValue(read=read_strength, write=write_strength),
         )
 
-        def read_battery(_connection: Connection) -> bytes:
-            return bytes([model.battery])
-
-        battery_char: gatt.Characteristic[bytes] = gatt.Characteristic(
-            _v2(0x1500),
-            _P.READ | _P.NOTIFY,
-            _PERM.READABLE,
-            gatt.CharacteristicValue(read=read_battery),
-        )
+        battery_char = _battery_characteristic(_v2(0x1500), model)
         device.add_services(
             [
                 # the device reads 0x1506 as channel A and 0x1505 as channel B
@@ -256,9 +259,6 @@ class Coyote2Simulator(_SimulatorBase):
         adv, scan_response = _adv(name, uuid128_list([_v2(0x180B)]))
         await peripheral.advertise(adv, scan_response)
         return cls(peripheral, model)
-
-    def set_battery(self, percent: int) -> None:
-        self.model.set_battery(percent)
 
     async def power_cycle(self) -> None:
         self.model.power_off()
