@@ -175,10 +175,6 @@ def load(
     return LoadedConfig(config, origins, path)
 
 
-def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> TensConfig:
-    return load(path, overrides).config
-
-
 STARTER_CONFIG = """\
 # tens configuration. Every key is optional; these are the defaults.
 # Hard caps (peak 100 mA, ramp 5 mA/s, step 2 mA, session 120 min, 720 min a day,

@@ -49,32 +49,6 @@ class EffectiveLimits:
     origins: dict[str, str] = field(default_factory=dict)
     notices: tuple[str, ...] = ()
 
-    def rows(self) -> list[dict[str, object]]:
-        """For `tens limits`: name, value, unit, where it came from."""
-        u = self.unit.value
-        rows: list[dict[str, object]] = [
-            {"limit": "peak intensity", "value": self.peak, "unit": u},
-            {"limit": "increase rate", "value": self.ramp_per_s, "unit": f"{u}/s"},
-            {"limit": "manual step", "value": self.step, "unit": u},
-            {"limit": "session length", "value": self.session_s / 60, "unit": "min"},
-            {"limit": "stimulation per day", "value": self.daily_s / 60, "unit": "min"},
-            {"limit": "rest between sessions", "value": self.rest_s / 60, "unit": "min"},
-            {"limit": "frequency", "value": list(self.frequency_hz), "unit": "Hz"},
-            {"limit": "pulse width", "value": list(self.pulse_width_us), "unit": "µs"},
-        ]
-        if self.density_limit is not None:
-            rows.append(
-                {"limit": "r.m.s. current density", "value": self.density_limit, "unit": "mA/cm²"}
-            )
-            rows.append(
-                {"limit": "electrode area", "value": self.electrode_area_cm2, "unit": "cm²"}
-            )
-        else:
-            rows.append({"limit": "r.m.s. current density", "value": None, "unit": "not checked"})
-        for r in rows:
-            r["from"] = self.origins.get(str(r["limit"]), "default")
-        return rows
-
 
 def _narrow(name: str, candidates: list[tuple[float, str]], origins: dict[str, str]) -> float:
     value, origin = min(candidates, key=lambda c: c[0])
