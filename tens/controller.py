@@ -506,7 +506,14 @@ class Controller:
 
     def _launch(self, s: Session) -> None:
         assert self.device is not None
-        runner = OutputTask(s, self.device, self.clock, self._on_write, self._changed)
+        runner = OutputTask(
+            s,
+            self.device,
+            self.clock,
+            self._on_write,
+            self._changed,
+            on_progress=self._on_progress,
+        )
         self._runner = runner
         self._task = asyncio.ensure_future(runner.run())
         self._task.add_done_callback(lambda t: self._on_task_done(s, t))
@@ -526,6 +533,11 @@ class Controller:
         if decision.refused:
             self._publish_decision(decision)
         self._audit(decision, s.id if s else None)
+
+    def _on_progress(self) -> None:
+        """Persist the stimulation time every PERSIST_EVERY_S, holds included, so a crash
+        loses at most that much of the daily count."""
+        s = self._session
         now = self.clock.monotonic()
         if s is not None and now >= self._persist_at:
             self._persist_at = now + PERSIST_EVERY_S

@@ -92,12 +92,15 @@ class OutputTask:
         on_write: OnWrite,
         on_state: OnState,
         tick_s: float = TICK_S,
+        on_progress: OnState | None = None,
     ) -> None:
         self.s = session
         self.device = device
         self.clock = clock
         self.on_write = on_write
         self.on_state = on_state
+        self.on_progress = on_progress
+        """Called on every wake-up (ramp tick, keepalive): the controller persists from it."""
         caps = device.capabilities
         ka = caps.keepalive_interval_s
         if caps.watchdog_timeout_s:
@@ -175,6 +178,8 @@ class OutputTask:
             s._changed.clear()  # a target change from here on wakes the wait below
             now = self.clock.monotonic()
             self._advance(now)
+            if self.on_progress is not None:
+                self.on_progress()
             if s.remaining_s <= 0:
                 return SessionState.FINISHED
             if (

@@ -246,3 +246,18 @@ async def test_stop_during_a_start_wins(rig_factory) -> None:
     assert rig.ctrl.snapshot().session is not SessionState.RUNNING
     rows = await rig.db.run(list_sessions)
     assert rows and rows[-1].state == "stopped"
+
+
+async def test_stimulation_time_is_persisted_during_a_hold(rig_factory) -> None:
+    """The daily count survives a crash mid-session: the record is kept up to date while the
+    output holds (no writes), not only when a setpoint changes."""
+    from simulators.opentens import SimConfig
+
+    rig = await rig_factory(sim_config=SimConfig(watchdog_ms=10_000))
+    await rig.ctrl.connect()
+    await rig.ctrl.start(StartRequest(intensity=4, minutes=10), Source.CLI)
+    await asyncio.sleep(5 * 60)
+    rows = await rig.db.run(list_sessions)
+    assert rows[-1].state == "running"
+    assert rows[-1].stimulation_seconds >= 5 * 60 - 15  # within one persist period
+    await rig.ctrl.stop(Source.CLI)
