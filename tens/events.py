@@ -100,6 +100,9 @@ class Decision:
     allowed: float | str | None
     outcome: str  # "allowed" | "narrowed" | "refused" | "info"
     reasons: tuple[str, ...] = field(default_factory=tuple)
+    code: str | None = None
+    """A machine-readable code beside the human text (e.g. ``stop_unconfirmed``,
+    ``cancelled_by_stop``): faces and exit codes branch on this, never on the wording."""
 
     @property
     def refused(self) -> bool:
