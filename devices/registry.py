@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SCAN_TIMEOUT_S = 5.0
 
-# Identifiers of known families (docs: /work/shared/design/protocols.md).
+# Identifiers of known families (docs: docs/opentens-profile.md, docs/coyote.md).
 OPENTENS_SERVICE_UUID = "0e7e5000-1c8a-4b1f-9d3e-6a5d2c7b9f10"
 COYOTE3_NAME = "47L121000"
 COYOTE3_SERVICE_UUID = "0000180c-0000-1000-8000-00805f9b34fb"
