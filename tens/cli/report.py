@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--csv",
         type=Path,
         metavar="FILE",
-        help="entries to FILE, sessions to FILE-sessions.csv, PEG-3 to FILE-peg.csv",
+        help="entries to FILE, sessions and PEG-3 beside it "
+        "(pain.csv: pain-sessions.csv, pain-peg.csv)",
     )
     g.add_argument("--json", dest="json_file", type=Path, metavar="FILE", help="one JSON file")
     e.add_argument("--include-deleted", action="store_true", help="also deleted entries")

@@ -11,10 +11,12 @@ from pathlib import Path
 
 def write_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; raises OSError with the path on failure
-    and leaves any earlier file untouched."""
+    and leaves any earlier file untouched. The folder must exist: a typo in its name is an
+    error, not a new tree of folders holding health data."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"the folder {folder} does not exist (create it first)")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:

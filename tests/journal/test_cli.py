@@ -234,3 +234,37 @@ def test_output_file_that_cannot_be_written_is_exit_5(
     code, _, err = run(capsys, "export", "--json", str(blocker / "e.json"))
     assert code == 5 and "nothing was written" in err
     assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("report", "--html", "{missing}/report.html"),
+        ("export", "--csv", "{missing}/pain.csv"),
+        ("export", "--json", "{missing}/journal.json"),
+    ],
+)
+def test_writing_into_a_missing_folder_is_an_error_not_a_silent_mkdir(
+    capsys: pytest.CaptureFixture[str], tens_home: Path, tmp_path: Path, argv: tuple[str, ...]
+) -> None:
+    """A typo in a folder name must not create a tree of folders holding health data."""
+    missing = tmp_path / "no-such-folder"
+    code, _, err = run(capsys, *(a.format(missing=missing) for a in argv))
+    assert code != 0
+    assert "no-such-folder" in err and "does not exist" in err
+    assert not missing.exists()
+
+
+def test_export_csv_names_match_the_help(
+    capsys: pytest.CaptureFixture[str], tens_home: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    code, _, _ = run(capsys, "export", "--csv", str(folder / "pain.csv"))
+    assert code == 0
+    written = sorted(p.name for p in folder.iterdir())
+    assert written == ["pain-peg.csv", "pain-sessions.csv", "pain.csv"]
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    help_text = capsys.readouterr().out
+    assert "pain-sessions.csv" in help_text and "pain-peg.csv" in help_text

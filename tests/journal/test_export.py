@@ -47,7 +47,7 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 
 @pytest.mark.parametrize("deleted", [False, True])
 def test_json_round_trip(conn: sqlite3.Connection, tmp_path: Path, deleted: bool) -> None:
-    path = write_json(conn, tmp_path / "out" / "journal.json", include_deleted=deleted, now=NOW)
+    path = write_json(conn, tmp_path / "journal.json", include_deleted=deleted, now=NOW)
     back = read_json(path)
     assert back == collect(conn, include_deleted=deleted)
     assert len(back.sessions) == 3 and len(back.peg) == 1
