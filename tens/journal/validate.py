@@ -61,8 +61,19 @@ def _key(text: str) -> str:
     return "-".join(text.strip().lower().replace("_", " ").replace("-", " ").split())
 
 
+SCORE_ANCHORS: dict[str, str] = {
+    "enjoyment": "0 = does not interfere, 10 = completely interferes",
+    "activity": "0 = does not interfere, 10 = completely interferes",
+}
+"""The ends of each 0–10 item that is not a pain rating (PEG-3's interference items)."""
+PAIN_ANCHORS = "0 = no pain, 10 = worst"
+
+
 def parse_score(value: str | int, field: str = "score") -> int:
-    """A 0–10 whole number (the NRS has 11 points; 6.5 is refused, not rounded)."""
+    """A 0–10 whole number (the NRS has 11 points; 6.5 is refused, not rounded).
+
+    ``field`` names the item; its anchors (``SCORE_ANCHORS``, else the pain scale's) are
+    named in the error."""
     if isinstance(value, bool):
         raise JournalInputError(field, "must be a whole number from 0 to 10")
     if isinstance(value, int):
@@ -73,7 +84,8 @@ def parse_score(value: str | int, field: str = "score") -> int:
             raise JournalInputError(field, f"{value!r} is not a whole number from 0 to 10")
         number = int(text)
     if not 0 <= number <= 10:
-        raise JournalInputError(field, f"{number} is outside 0–10 (0 = no pain, 10 = worst)")
+        anchors = SCORE_ANCHORS.get(field, PAIN_ANCHORS)
+        raise JournalInputError(field, f"{number} is outside 0–10 ({anchors})")
     return number
 
 

@@ -268,3 +268,22 @@ def test_export_csv_names_match_the_help(
         main(["export", "--help"])
     help_text = capsys.readouterr().out
     assert "pain-sessions.csv" in help_text and "pain-peg.csv" in help_text
+
+
+@pytest.mark.parametrize(
+    ("scores", "field", "anchor"),
+    [
+        (["11", "3", "3"], "pain", "no pain"),
+        (["5", "11", "3"], "enjoyment", "does not interfere"),
+        (["5", "3", "-1"], "activity", "does not interfere"),
+    ],
+)
+def test_peg_errors_use_each_items_own_anchors(
+    capsys: pytest.CaptureFixture[str], tens_home: Path, scores: list[str], field: str, anchor: str
+) -> None:
+    """PEG-3's enjoyment and activity items ask about interference, not pain."""
+    code, _, err = run(capsys, "peg", *scores)
+    assert code == 2 and f"tens: error: {field}" in err and anchor in err
+    if field != "pain":
+        assert "no pain" not in err
+    assert err.count("tens: error") == 1
