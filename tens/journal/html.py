@@ -14,10 +14,16 @@ from tens.journal.models import KIND_LABELS, RED_FLAG_LABELS
 from tens.journal.regions import REGIONS
 from tens.journal.report import Report
 from tens.journal.stats import (
+    CHANGE_CAVEAT,
+    MEANINGFUL_BASELINE,
     MIN_WINDOW_DAYS,
     MIN_WINDOW_ENTRIES,
+    MODERATE_POINTS,
     RESPONDER_PERCENT,
     Mean,
+    duration_text,
+    end_text,
+    peak_text,
 )
 
 CSS = """
@@ -205,19 +211,23 @@ def render_html(report: Report, *, tz: dt.tzinfo | None = None) -> str:
             "days in each period, and the two must not overlap.</p>"
         )
     else:
-        assert c.points is not None
-        pct = "—" if c.percent is None else f"{c.percent:.0f}"
+        assert c.points is not None and c.summary is not None
+        pct = "—" if c.percent is None else f"{c.percent:.1f}"
         responder = "—" if c.responder is None else ("yes" if c.responder else "not yet")
         out.append(
             '<table id="change"><tr><th>change (baseline − current)</th>'
             '<th class="num">points</th><th class="num">% reduction</th><th>meaning</th>'
-            f"<th>responder (≥ {RESPONDER_PERCENT:.0f} %)</th></tr>"
+            f"<th>responder (≥ {RESPONDER_PERCENT:.0f} % or ≥ {MODERATE_POINTS:.0f} points)</th>"
+            "</tr>"
             f'<tr><td></td><td class="num" id="change-points">{c.points:.1f}</td>'
             f'<td class="num" id="change-percent">{pct}</td>'
             f'<td id="change-category">{escape(c.category or "")}</td>'
             f'<td id="responder">{responder}</td></tr></table>'
-            '<p class="n">Meaning after IMMPACT (Dworkin 2008) and Farrar 2001: ≥ 30 % or '
-            "≥ 2 points moderate (much improved), ≥ 50 % substantial, 10–30 % minimal.</p>"
+            f'<p id="change-summary">{escape(c.summary)}</p>'
+            f'<p class="n">Meaning after IMMPACT (Dworkin 2008) and Farrar 2001, from people with '
+            f"pain of {MEANINGFUL_BASELINE:g} or more: ≥ 30 % or ≥ 2 points lower is moderate "
+            "(much improved, a responder), ≥ 50 % substantial; 10–20 % is the smallest change "
+            f"that matters (minimal). {escape(CHANGE_CAVEAT)}</p>"
         )
     out += ["<h2>Pain over time</h2>", _pain_svg(r)]
     if r.small_wins:
@@ -245,26 +255,30 @@ def render_html(report: Report, *, tz: dt.tzinfo | None = None) -> str:
     if not r.sessions:
         out.append("<p>No sessions in this period.</p>")
     else:
+        each = ", ".join(f"{p:+d}" for p in r.relief.points) or "none yet"
         out.append(
-            f'<p>Mean relief per session: <span id="relief-points">'
-            f"{r.relief_points.text(1, 'points')}</span>; "
-            f'<span id="relief-percent">{r.relief_percent.text(0, " %")}</span>. '
+            f'<p>Median relief per session: <span id="relief-points">'
+            f"{r.relief.median.text(1, 'points')}</span> (each session: "
+            f'<span id="relief-each">{each}</span>). '
             "Relief = pain before − pain after the session.</p>"
         )
         out.append(
             '<table id="sessions"><tr><th>session</th><th>started</th>'
-            '<th class="num">minutes</th><th class="num">before</th><th class="num">after</th>'
-            '<th class="num">relief</th><th class="num">%</th></tr>'
+            '<th class="num">length</th><th>program</th><th>placement</th>'
+            '<th class="num">peak</th><th class="num">before</th><th class="num">after</th>'
+            '<th class="num">relief</th><th>end</th></tr>'
         )
         for s in r.sessions:
             pts = "—" if s.relief.points is None else f"{s.relief.points:+d}"
-            pct = "—" if s.relief.percent is None else f"{s.relief.percent:.0f}"
             out.append(
                 f'<tr data-session="{s.session_id}"><td>{s.session_id}</td>'
-                f'<td>{_local(s.started_at, tz)}</td><td class="num">{s.minutes:.0f}</td>'
+                f"<td>{_local(s.started_at, tz)}</td>"
+                f'<td class="num">{duration_text(s.minutes)}</td>'
+                f"<td>{escape(s.program or '—')}</td><td>{_region(s.placement)}</td>"
+                f'<td class="num">{escape(peak_text(s))}</td>'
                 f'<td class="num">{"—" if s.before is None else s.before}</td>'
                 f'<td class="num">{"—" if s.after is None else s.after}</td>'
-                f'<td class="num">{pts}</td><td class="num">{pct}</td></tr>'
+                f'<td class="num">{pts}</td><td>{escape(end_text(s))}</td></tr>'
             )
         out.append("</table>")
     out.append("<h2>Red flags</h2>")

@@ -24,12 +24,14 @@ from tens.journal.stats import (
     Comparison,
     Day,
     Mean,
+    ReliefSummary,
     SessionRelief,
     Week,
     compare_days,
     make_day,
     relief,
     relief_summary,
+    round_peak,
     small_wins,
     week_starts,
     weekly_days,
@@ -64,8 +66,7 @@ class Report:
     weekly: list[Week]
     daily: list[Day]
     sessions: list[SessionRelief]
-    relief_points: Mean
-    relief_percent: Mean
+    relief: ReliefSummary
     red_flags: list[RedFlagItem]
     peg: list[PegEntry]
     recent: list[PainEntry]
@@ -187,7 +188,8 @@ def build_report(
     comparison = compare_days(_baseline(conn, day_of, tz), current, current_start, today)
 
     session_rows = conn.execute(
-        "SELECT id, started_at, stimulation_seconds, state FROM sessions "
+        "SELECT id, started_at, stimulation_seconds, state, program, placement, "
+        "max_delivered, unit, end_reason FROM sessions "
         "WHERE started_at >= ? AND state != 'refused' ORDER BY started_at, id",
         (since,),
     ).fetchall()
@@ -201,7 +203,7 @@ def build_report(
     for sid, context, at, _, score in sorted(linked, key=lambda r: (r[2], r[3])):
         scores.setdefault(sid, {})[context] = (at, score)  # the latest of each wins
     reliefs: list[SessionRelief] = []
-    for sid, started, seconds, state in session_rows:
+    for sid, started, seconds, state, program, placement, peak, unit, why in session_rows:
         pair = scores.get(sid, {})
         before = pair["before"][1] if "before" in pair else None
         after = pair["after"][1] if "after" in pair else None
@@ -215,10 +217,14 @@ def build_report(
                 before=before,
                 after=after,
                 relief=relief(before, after),
+                program=program,
+                placement=placement,
+                peak=round_peak(peak, unit),
+                unit=unit,
+                end_reason=why,
             )
         )
     weeks_stats = weekly_days(days, ((s.day, s.minutes * 60) for s in reliefs), today, weeks)
-    points, percent = relief_summary(reliefs)
 
     flags = [
         RedFlagItem(
@@ -271,8 +277,7 @@ def build_report(
         weekly=weeks_stats,
         daily=days,
         sessions=reliefs,
-        relief_points=points,
-        relief_percent=percent,
+        relief=relief_summary(reliefs),
         red_flags=flags,
         peg=list_peg(conn, since=local_midnight(start, tz)),
         recent=recent,

@@ -2,8 +2,13 @@
 
 Honest numbers: every mean carries its n; comparisons make no claim when data are too few
 (the reason is returned instead). Conventions (clinical.md): relief = before − after;
-percent reduction = (baseline − current) / baseline × 100; ≥ 30 % or ≥ 2 points is moderate
-("much improved"), ≥ 50 % substantial, 10–30 % minimal; responder = ≥ 30 %.
+percent reduction = (baseline − current) / baseline × 100. Categories (Farrar 2001; IMMPACT,
+Dworkin 2008): at least 30 % or at least 2 points lower is moderate ("much improved"), and that
+one rule is also the responder rule; at least 50 % is substantial; 10–20 % is IMMPACT's
+minimal band (so 10 % up to 30 % is called minimal). Those thresholds come from people with
+moderate to severe pain, so no category is claimed from a mild baseline (below
+``MEANINGFUL_BASELINE``): the change is given in points only. Points and percentages are
+rounded to one decimal before they are compared, so the words never disagree with the figures.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from statistics import median
 
 BASELINE_DAYS = 7
 """Baseline: the first this-many distinct days that have entries."""
@@ -26,6 +32,14 @@ RESPONDER_PERCENT = 30.0
 SUBSTANTIAL_PERCENT = 50.0
 MODERATE_POINTS = 2.0
 MINIMAL_PERCENT = 10.0
+MEANINGFUL_BASELINE = 4.0
+"""Below this baseline mean (mild pain) no % category is claimed: the 30 % / 2-point thresholds
+were derived in trials whose participants had moderate to severe pain (NRS 4 or more)."""
+THRESHOLD_SOURCE = "Farrar 2001; IMMPACT, Dworkin 2008"
+CHANGE_CAVEAT = (
+    "Other things can explain a change: the first week of a diary is often the worst "
+    "(regression to the mean), and other treatments and time also change pain."
+)
 HIGH_PAIN = 7
 """A day with any score at or above this is a high-pain day."""
 
@@ -65,20 +79,26 @@ def relief(before: int | None, after: int | None) -> Relief:
     return Relief(points, points / before * 100 if before > 0 else None)
 
 
+SUBSTANTIAL = "substantial improvement"
+MODERATE = "moderate improvement (much improved)"
+WORSE = "worse than at baseline"
+
+
 def classify_change(percent: float | None, points: float | None) -> str:
-    """Words for a reduction (IMMPACT / Farrar 2001)."""
+    """Words for a reduction (IMMPACT / Farrar 2001). ``percent`` is None where a percentage
+    means nothing (a baseline of 0, or a mild one): then only the points count."""
     if percent is not None and percent >= SUBSTANTIAL_PERCENT:
-        return "substantial improvement"
+        return SUBSTANTIAL
     if (percent is not None and percent >= RESPONDER_PERCENT) or (
         points is not None and points >= MODERATE_POINTS
     ):
-        return "moderate improvement (much improved)"
+        return MODERATE
     if percent is not None and percent >= MINIMAL_PERCENT:
         return "minimal improvement"
     if percent is not None and percent <= -MINIMAL_PERCENT:
-        return "worse than at baseline"
+        return WORSE
     if percent is None and points is not None and points <= -MODERATE_POINTS:
-        return "worse than at baseline"
+        return WORSE
     return "no meaningful change"
 
 
@@ -145,8 +165,12 @@ class Comparison:
     percent: float | None
     category: str | None
     responder: bool | None
+    """At least 30 % or at least 2 points lower (the "much improved" rule); None when no
+    category is claimed."""
     no_claim: str | None
     """Why no comparison is claimed, or None when it is."""
+    summary: str | None = None
+    """The one sentence that states the change, its category and the rule behind it."""
 
 
 def compare(
@@ -188,13 +212,18 @@ def compare_days(
     points = percent = None
     category = None
     responder = None
+    summary = None
     if reason is None:
         assert b_mean.value is not None and c_mean.value is not None
-        points = b_mean.value - c_mean.value
-        if b_mean.value > 0:
-            percent = points / b_mean.value * 100
-            responder = percent >= RESPONDER_PERCENT
-        category = classify_change(percent, points)
+        # rounded as shown, then compared: 29.66 % is "29.7 %" and not a responder
+        points = round(b_mean.value - c_mean.value, 1)
+        if b_mean.value >= MEANINGFUL_BASELINE:
+            percent = round((b_mean.value - c_mean.value) / b_mean.value * 100, 1)
+            category = classify_change(percent, points)
+            responder = category in (SUBSTANTIAL, MODERATE)
+        elif points <= -MODERATE_POINTS:
+            category = WORSE
+        summary = _summary(b_mean.value, c_mean.value, points, percent, category, responder)
     return Comparison(
         baseline=b_mean,
         baseline_first=b_days[0] if b_days else None,
@@ -209,6 +238,36 @@ def compare_days(
         category=category,
         responder=responder,
         no_claim=reason,
+        summary=summary,
+    )
+
+
+def _summary(
+    baseline: float,
+    current: float,
+    points: float,
+    percent: float | None,
+    category: str | None,
+    responder: bool | None,
+) -> str:
+    direction = "lower" if points >= 0 else "higher"
+    amount = f"{abs(points):.1f} points"
+    if percent is not None:
+        amount += f" ({abs(percent):.1f} %)"
+    head = f"Pain is {amount} {direction} than at baseline ({baseline:.1f} → {current:.1f})"
+    if percent is None:
+        why = (
+            f"baseline pain was mild ({baseline:.1f} of 10): the usual thresholds come from "
+            f"people with pain of {MEANINGFUL_BASELINE:g} or more ({THRESHOLD_SOURCE}), "
+            "so no percentage category is claimed"
+        )
+        if category is not None:
+            return f"{head}: {category}; {why}."
+        return f"{head}; {why}."
+    verdict = "a responder" if responder else "not a responder"
+    return (
+        f"{head}: {category}; {verdict} by the usual rule, at least 30 % or 2 points lower "
+        f"({THRESHOLD_SOURCE})."
     )
 
 
@@ -290,14 +349,59 @@ class SessionRelief:
     before: int | None
     after: int | None
     relief: Relief
+    program: str | None = None
+    placement: str | None = None
+    peak: float | None = None
+    """The most the device delivered, rounded to the unit's step (0.1 mA, whole levels)."""
+    unit: str | None = None
+    end_reason: str | None = None
 
 
-def relief_summary(sessions: Sequence[SessionRelief]) -> tuple[Mean, Mean]:
-    """Mean relief in points (sessions with both scores) and in percent (those with a
-    before-score above 0)."""
-    points = mean_of(s.relief.points for s in sessions if s.relief.points is not None)
-    percent = mean_of(s.relief.percent for s in sessions if s.relief.percent is not None)
-    return points, percent
+@dataclass(frozen=True, slots=True)
+class ReliefSummary:
+    """Per-session relief: the median in points (with its n) and every session's points.
+
+    A median of points, not a mean of ratios: a 1 → 0 session is "100 %" and would outweigh
+    the sessions that matter."""
+
+    median: Mean
+    points: tuple[int, ...]
+
+
+def round_peak(value: float | None, unit: str | None) -> float | None:
+    """The delivered peak as the device can set it: whole levels, 0.1 mA."""
+    if value is None:
+        return None
+    return float(round(value)) if unit == "level" else round(value, 1)
+
+
+def peak_text(s: SessionRelief) -> str:
+    if s.peak is None or s.unit is None:
+        return "—"
+    if s.unit == "level":
+        return f"{s.peak:.0f} levels"
+    return f"{s.peak:.1f} {s.unit or 'mA'}"
+
+
+def duration_text(minutes: float) -> str:
+    """Short sessions in seconds (a 45 s session is not "0 min")."""
+    seconds = minutes * 60
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{minutes:.0f} min"
+
+
+def end_text(s: SessionRelief) -> str:
+    """finished / stopped / aborted: why / interrupted."""
+    if s.state in ("aborted", "interrupted") and s.end_reason:
+        return f"{s.state}: {s.end_reason}"
+    return s.state
+
+
+def relief_summary(sessions: Sequence[SessionRelief]) -> ReliefSummary:
+    """Relief of the sessions with both scores, in points."""
+    points = tuple(s.relief.points for s in sessions if s.relief.points is not None)
+    return ReliefSummary(Mean(median(points) if points else None, len(points)), points)
 
 
 def small_wins(
@@ -343,12 +447,12 @@ def small_wins(
     if comparison.no_claim is None and comparison.percent is not None:
         if comparison.percent >= SUBSTANTIAL_PERCENT:
             wins.append(
-                f"Pain is {comparison.percent:.0f} % lower than at baseline: a substantial "
+                f"Pain is {comparison.percent:.1f} % lower than at baseline: a substantial "
                 "improvement (50 % or more)."
             )
         elif comparison.percent >= RESPONDER_PERCENT:
             wins.append(
-                f"Pain is {comparison.percent:.0f} % lower than at baseline: past the 30 % "
+                f"Pain is {comparison.percent:.1f} % lower than at baseline: past the 30 % "
                 "mark clinicians call much improved."
             )
     recent = [

@@ -9,10 +9,13 @@ from tens.journal.chart import SESSION, pain_chart
 from tens.journal.models import RED_FLAG_LABELS, PainEntry
 from tens.journal.report import Report
 from tens.journal.stats import (
+    CHANGE_CAVEAT,
     MIN_WINDOW_DAYS,
     MIN_WINDOW_ENTRIES,
-    RESPONDER_PERCENT,
     Comparison,
+    duration_text,
+    end_text,
+    peak_text,
 )
 
 MAX_SESSION_ROWS = 20
@@ -36,16 +39,9 @@ def comparison_lines(c: Comparison) -> list[str]:
     if c.no_claim is not None:
         lines.append(f"  No comparison claimed: {c.no_claim}.")
         return lines
-    assert c.points is not None
-    pct = "— (baseline 0)" if c.percent is None else f"{c.percent:.0f} %"
-    if c.points >= 0:
-        amount = f"{c.points:.1f} points less pain"
-    else:
-        amount = f"{-c.points:.1f} points more pain"
-    lines.append(f"  Change: {amount}, reduction {pct}: {c.category}.")
-    if c.responder is not None:
-        word = "yes" if c.responder else "not yet"
-        lines.append(f"  Responder (≥ {RESPONDER_PERCENT:.0f} % reduction): {word}.")
+    assert c.summary is not None
+    lines += textwrap.wrap(c.summary, 88, initial_indent="  ", subsequent_indent="  ")
+    lines += textwrap.wrap(CHANGE_CAVEAT, 88, initial_indent="  ", subsequent_indent="  ")
     return lines
 
 
@@ -88,19 +84,21 @@ def render_text(report: Report, *, chart: bool = True, tz: dt.tzinfo | None = No
         shown = r.sessions[-MAX_SESSION_ROWS:]
         if len(r.sessions) > len(shown):
             out.append(f"  (last {len(shown)} of {len(r.sessions)}; the HTML report lists all)")
-        out.append("  session  started           minutes  before  after  relief")
+        out.append("  session  started           length   before  after  relief")
         for s in shown:
-            rel = "—"
-            if s.relief.points is not None:
-                pct = "" if s.relief.percent is None else f" ({s.relief.percent:.0f} %)"
-                rel = f"{s.relief.points:+d}{pct}"
+            rel = "—" if s.relief.points is None else f"{s.relief.points:+d}"
             out.append(
-                f"  {s.session_id:>7}  {local_time(s.started_at, tz)}  {s.minutes:>7.0f}  "
-                f"{_opt(s.before):>6}  {_opt(s.after):>5}  {rel}"
+                f"  {s.session_id:>7}  {local_time(s.started_at, tz)}  "
+                f"{duration_text(s.minutes):>7}  {_opt(s.before):>6}  {_opt(s.after):>5}  "
+                f"{rel:>6}"
             )
-        out.append(
-            f"  Mean relief: {r.relief_points.text(1, 'points')}; {r.relief_percent.text(0, ' %')}"
-        )
+            facts = (
+                f"program {s.program or '—'}, placement {s.placement or '—'}, "
+                f"peak {peak_text(s)}; {end_text(s)}"
+            )
+            out += textwrap.wrap(facts, 86, initial_indent=" " * 11, subsequent_indent=" " * 11)
+        pts = ", ".join(f"{p:+d}" for p in r.relief.points) or "none yet"
+        out.append(f"  Median relief: {r.relief.median.text(1, 'points')} (each session: {pts})")
     if r.small_wins:
         out += ["", "Small wins"] + [f"  • {w}" for w in r.small_wins]
     out += ["", "Red flags"]

@@ -35,7 +35,7 @@ def test_report_numbers(conn: sqlite3.Connection) -> None:
     assert c.baseline.n == 7 and c.baseline.value == pytest.approx(51 / 7)
     # current: 7 "other" + 2 before-session scores (7, 6); after-scores are not trend
     assert c.current.n == 9 and c.current.value == pytest.approx((32 + 7 + 6) / 9)
-    assert c.percent == pytest.approx((51 / 7 - 45 / 9) / (51 / 7) * 100)  # 31.4 %
+    assert c.percent == round((51 / 7 - 45 / 9) / (51 / 7) * 100, 1)  # 31.4 %
     assert c.responder is True
     w1, w2 = r.weekly
     assert w1.mean.n == 7 and w1.mean.value == pytest.approx(6.0) and w1.sessions == 0
@@ -44,13 +44,14 @@ def test_report_numbers(conn: sqlite3.Connection) -> None:
     assert (s1.session_id, s1.before, s1.after, s1.relief.points) == (ids["s1"], 7, 3, 4)
     assert s1.relief.percent == pytest.approx(400 / 7)
     assert (s2.relief.points, s2.relief.percent) == (0, 0.0)
-    assert r.relief_points.value == pytest.approx(2.0) and r.relief_points.n == 2
+    assert r.relief.median.value == pytest.approx(2.0) and r.relief.median.n == 2
+    assert r.relief.points == (4, 0)
     assert [item.entry_id for item in r.red_flags] == [ids["cur2"]]  # deleted one not listed
     assert r.red_flags[0].day == dt.date(2026, 3, 25)
     assert r.advice and "swelling" in r.advice[0]
     assert r.entries_total == 7 + 7 + 7 + 4
     assert [p.score for p in r.peg] == [5.0]
-    assert any("31 % lower than at baseline" in w for w in r.small_wins)
+    assert any("31.4 % lower than at baseline" in w for w in r.small_wins)
 
 
 def test_report_empty_and_single_entry_make_no_claim(conn: sqlite3.Connection) -> None:
@@ -68,8 +69,9 @@ def test_terminal_text_shows_numbers_with_n(conn: sqlite3.Connection) -> None:
     text = render_text(build_report(conn, weeks=2, now=NOW, tz=dt.UTC), tz=dt.UTC)
     assert "7.3 (n=7)" in text  # baseline
     assert "5.0 (n=9)" in text  # last 7 days
-    assert "reduction 31 %" in text and "Responder (≥ 30 % reduction): yes" in text
-    assert "2.0 points (n=2)" in text
+    assert "2.3 points (31.4 %) lower than at baseline" in text
+    assert "a responder by the usual rule" in text
+    assert "Median relief: 2.0 points (n=2) (each session: +4, +0)" in text
     assert "▲" in text and "●" in text
     assert "2026-03-25  swelling" in text
 
@@ -115,7 +117,7 @@ def test_html_is_self_contained_and_has_the_numbers(conn: sqlite3.Connection) ->
     p.feed(page)
     assert p.by_id["baseline-mean"] == "7.3" and p.by_id["baseline-n"] == "n=7"
     assert p.by_id["current-mean"] == "5.0" and p.by_id["current-n"] == "n=9"
-    assert p.by_id["change-percent"] == "31" and p.by_id["responder"] == "yes"
+    assert p.by_id["change-percent"] == "31.4" and p.by_id["responder"] == "yes"
     assert p.by_id["relief-points"] == "2.0 points (n=2)"
     assert "swelling" in p.by_id["red-flags"]
     # the charts: one dot per day with entries, one marker per session, bars per week

@@ -104,7 +104,7 @@ def test_new_user_path_in_a_real_terminal(terminal: Terminal, tmp_path: Path) ->
 
     terminal.keys("h")
     screen = terminal.wait_for("Relief per session")
-    assert "3.0 (n=1)" in screen  # 6 before, 3 after
+    assert "3.0 points (n=1)" in screen  # 6 before, 3 after: the median of one
 
     terminal.keys("q", "q")  # back, then quit
     deadline = time.monotonic() + 10

@@ -1,10 +1,12 @@
-"""The report's numbers: baseline vs current, % reduction, responder, relief, small wins."""
+"""The report's numbers: baseline vs current, the change in one sentence, relief, wins."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from textual.widgets import Static
+
+from tens.journal.stats import CHANGE_CAVEAT
 
 
 def report_lines(report: Any) -> list[str]:
@@ -17,20 +19,9 @@ def report_lines(report: Any) -> list[str]:
     if c.no_claim is not None:
         lines.append(f"No comparison yet: {c.no_claim}.")
     else:
-        if c.points is None:
-            change = "—"
-        elif c.points >= 0:
-            change = f"{c.points:.1f} points less"
-        else:
-            change = f"{-c.points:.1f} points more"
-        pct = f"{c.percent:.0f} % reduction" if c.percent is not None else "% not computable"
-        lines.append(f"Change: {change}, {pct}: {c.category or 'no change'}")
-        if c.responder is not None:
-            lines.append("Responder (30 % or more): " + ("yes" if c.responder else "not yet"))
-    lines.append(
-        f"Relief per session: {report.relief_points.text()} points, "
-        f"{report.relief_percent.text(0)} %"
-    )
+        lines.append(c.summary)  # the report's own sentence: one wording, one rounding
+        lines.append(CHANGE_CAVEAT)
+    lines.append(f"Relief per session (median): {report.relief.median.text(1, 'points')}")
     lines.append(f"Entries: {report.entries_total} in all, {report.entries_in_period} shown")
     for win in report.small_wins:
         lines.append(f"+ {win}")
