@@ -29,6 +29,7 @@ VERBS: dict[str, str] = {
     "export": "tens.cli.report",
     "tui": "tens.cli.tui",
     "daemon": "tens.cli.daemon",
+    "install-service": "tens.cli.service",
     "bench": "tens.cli.bench",
 }
 
