@@ -1,37 +1,89 @@
 """Configuration: a TOML file in the user config dir, then ``TENS_*`` environment variables,
 then CLI flags (each later source wins). Unknown keys and out-of-range values are refused
-with the key named; nothing is half-applied.
+with the key named; nothing is half-applied. The full reference is docs/config.md.
 
-Environment variables use ``__`` between levels: ``TENS_LIMITS__PEAK_MA=30``.
+Environment variables use ``__`` between levels: ``TENS_LIMITS__PEAK_MA=30``. The variables in
+:data:`NON_CONFIG_ENV` (paths, transports, the daemon's log level) are not configuration keys;
+any other ``TENS_`` variable is one, and an unknown one is refused like an unknown key in the
+file (a typo of a limit must not be ignored).
+
+Refuse when unsure, at load time: values are validated in pydantic's strict mode (a bool is
+never a number, a string never a number or a bool, a float never an int; an int is fine where
+a float is expected; no NaN or infinity), and then the parts are checked together: schedules
+and the session defaults must name a known program and a known, non-contraindicated
+placement, and ask for no more than the limits allow; level limits must name a known level
+driver and stay within its hard cap. Every problem is a :class:`ConfigProblem` (key, code,
+message, origin) on the one typed error, :class:`ConfigError`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tens.daemon.settings import MqttSettings
-from tens.limits import Limits
+from tens.limits import HARD_CAPS, Limits
 from tens.paths import config_dir
 from tens.programs import Program, all_programs
 from tens.schedule import Schedule
 
 CONFIG_FILENAME = "config.toml"
 ENV_PREFIX = "TENS_"
-# Environment variables that are not configuration keys (paths and transports).
-NON_CONFIG_ENV = frozenset({"TENS_HOME", "TENS_RADIO", "TENS_CONFIG"})
+NON_CONFIG_ENV = frozenset({"TENS_HOME", "TENS_RADIO", "TENS_CONFIG", "TENS_LOG_LEVEL"})
+"""Environment variables that are not configuration keys: where the data and the config live,
+the virtual radio to join, and ``tens daemon``'s default ``--log-level``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One reason a configuration is refused.
+
+    ``key`` is dotted, array entries by index (``schedules.0.intensity``); ``code`` is
+    machine-readable: ``unknown_key``, ``not_toml``, ``unreadable``, ``env_conflict``,
+    ``above_limit``, ``above_hard_cap``, ``unknown_program``, ``unknown_placement``,
+    ``contraindicated_placement``, ``unknown_level_driver``, ``invalid`` (programs that clash),
+    ``too_deep``, or pydantic's error type (``float_type``, ``less_than_equal``, ...).
+    """
+
+    key: str
+    code: str
+    message: str
+    origin: str = ""
+
+    def line(self) -> str:
+        where = f"{self.origin}: " if self.origin else ""
+        if self.code == "unknown_key":
+            return f"{where}unknown key {self.key}"
+        return f"{where}{self.key}: {self.message}" if self.key else f"{where}{self.message}"
 
 
 class ConfigError(ValueError):
-    """The configuration cannot be used; the message names the file and the key."""
+    """The configuration cannot be used; the message names the file and the key.
+
+    ``problems`` lists every reason with its key and machine-readable code. This is the only
+    exception :func:`load` raises for anything wrong in the file, the environment or the
+    overrides.
+    """
+
+    def __init__(self, message: str, problems: tuple[ConfigProblem, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+    @classmethod
+    def of(cls, problems: list[ConfigProblem]) -> ConfigError:
+        return cls("\n".join(p.line() for p in problems), tuple(problems))
 
 
 class SessionDefaults(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     program: str = "conventional"
     minutes: float = Field(30.0, gt=0, le=120)
@@ -43,9 +95,14 @@ class SessionDefaults(BaseModel):
 
 
 class DeviceSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    address: str | None = None
+    address: str | None = Field(
+        None,
+        min_length=1,
+        description="the wearable to use (address, or exact advertised name); every face "
+        "connects to it and to no other. None: the only known device around",
+    )
     connect_timeout_s: float = Field(10.0, gt=0, le=120)
     ack_timeout_s: float = Field(1.0, gt=0, le=10)
 
@@ -53,7 +110,7 @@ class DeviceSettings(BaseModel):
 class TensConfig(BaseModel):
     """The whole configuration. Every section has safe defaults."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     limits: Limits = Limits()
     session: SessionDefaults = SessionDefaults()
@@ -65,22 +122,171 @@ class TensConfig(BaseModel):
     def program_table(self) -> dict[str, Program]:
         return all_programs(self.programs)
 
+    @classmethod
+    def from_document(
+        cls,
+        document: Mapping[str, Any],
+        origins: Mapping[str, str] | None = None,
+        default_origin: str = "",
+    ) -> TensConfig:
+        """Validate a whole document (file, environment and overrides merged) strictly, then
+        check its parts together. Raises :class:`ConfigError` listing every problem, each with
+        the origin of its key (``origins``: dotted key -> where it was set)."""
+        origins = {"": default_origin, **(origins or {})}
+        try:
+            text = json.dumps(document, default=_json_scalar)
+        except RecursionError:
+            raise ConfigError.of([ConfigProblem("", "too_deep", "nested too deeply")]) from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError.of([ConfigProblem("", "invalid", str(exc))]) from None
+        try:
+            config = cls.model_validate_json(text, strict=True)
+        except ValidationError as exc:
+            raise ConfigError.of(_problems_of(exc, origins)) from None
+        except RecursionError:
+            raise ConfigError.of([ConfigProblem("", "too_deep", "nested too deeply")]) from None
+        problems = config.problems()
+        if problems:
+            raise ConfigError.of([_with_origin(p, origins) for p in problems])
+        return config
+
+    def problems(self) -> list[ConfigProblem]:
+        """What cannot be used when the parts are taken together (empty when all is well)."""
+        out = [
+            ConfigProblem(f"limits.{p.key}", p.code, p.message)
+            for p in self.limits.level_problems()
+        ]
+        try:
+            table = self.program_table()
+        except ValueError as exc:
+            out.append(ConfigProblem("programs", "invalid", str(exc)))
+            table = all_programs()
+        s = self.session
+        out += _program_problems("session.program", s.program, table)
+        out += _placement_problems("session.placement", s.placement)
+        out += _minutes_problems("session.minutes", s.minutes, self.limits)
+        for i, sched in enumerate(self.schedules):
+            key = f"schedules.{i}"
+            out += _program_problems(f"{key}.program", sched.program, table)
+            out += _placement_problems(f"{key}.placement", sched.placement)
+            out += _minutes_problems(f"{key}.minutes", sched.minutes, self.limits)
+            program = table.get(sched.program)
+            out += _intensity_problems(f"{key}.intensity", sched.intensity, program, self.limits)
+        return out
+
+
+def _json_scalar(value: Any) -> Any:
+    """TOML dates and times (and anything else JSON lacks) go to validation as text."""
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"a value of type {type(value).__name__} is not configuration")
+
+
+def _origin_of(key: str, origins: Mapping[str, str]) -> str:
+    parts = key.split(".")
+    while parts:
+        found = origins.get(".".join(parts))
+        if found is not None:
+            return found
+        parts.pop()
+    return origins.get("", "")
+
+
+def _with_origin(p: ConfigProblem, origins: Mapping[str, str]) -> ConfigProblem:
+    return ConfigProblem(p.key, p.code, p.message, _origin_of(p.key, origins))
+
+
+def _problems_of(err: ValidationError, origins: Mapping[str, str]) -> list[ConfigProblem]:
+    out = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        code = "unknown_key" if e["type"] == "extra_forbidden" else str(e["type"])
+        out.append(ConfigProblem(key or "(top level)", code, e["msg"], _origin_of(key, origins)))
+    return out
+
+
+def _program_problems(key: str, name: str, table: Mapping[str, Program]) -> list[ConfigProblem]:
+    if name in table:
+        return []
+    known = ", ".join(sorted(table))
+    return [ConfigProblem(key, "unknown_program", f"unknown program {name!r}; known: {known}")]
+
+
+def _placement_problems(key: str, placement: str | None) -> list[ConfigProblem]:
+    if placement is None:
+        return []
+    from tens.journal.regions import REGIONS, normalize_region
+
+    try:
+        region = REGIONS[normalize_region(placement)]
+    except ValueError as exc:
+        return [ConfigProblem(key, "unknown_placement", str(exc))]
+    if region.contraindicated_for_electrodes:
+        return [
+            ConfigProblem(
+                key,
+                "contraindicated_placement",
+                f"electrodes must never be placed on the {region.label}",
+            )
+        ]
+    return []
+
+
+def _minutes_problems(key: str, minutes: float, limits: Limits) -> list[ConfigProblem]:
+    cap = min(limits.session_minutes, limits.daily_minutes, HARD_CAPS.session_minutes)
+    if minutes <= cap:
+        return []
+    return [
+        ConfigProblem(
+            key,
+            "above_limit",
+            f"{minutes:g} min is above the session limit {cap:g} min "
+            "(limits.session_minutes, limits.daily_minutes): it could never run",
+        )
+    ]
+
+
+def _intensity_problems(
+    key: str, intensity: float, program: Program | None, limits: Limits
+) -> list[ConfigProblem]:
+    """An intensity no configured device could be given: above the mA limits (peak, hard cap,
+    r.m.s. density for this program) and above every configured level peak. A schedule does
+    not say which device it is for, so the level peaks count too; the governor checks again
+    against the connected device at every start."""
+    from tens.safety.governor import rms_density
+
+    ma_peak = min(limits.peak_ma, HARD_CAPS.peak_ma)
+    density = min(limits.current_density_ma_cm2, HARD_CAPS.current_density_ma_cm2)
+    dense = (
+        program is not None
+        and rms_density(intensity, program, limits.electrode_area_cm2) > density + 1e-9
+    )
+    if intensity <= ma_peak and not dense:
+        return []
+    level_peaks = {
+        name: min(lv.peak, HARD_CAPS.level_peak.get(name, 0.0))
+        for name, lv in limits.levels.items()
+    }
+    if any(intensity <= peak for peak in level_peaks.values()):
+        return []
+    why = (
+        f"the r.m.s. current density limit {density:g} mA/cm² on "
+        f"{limits.electrode_area_cm2:g} cm² with program {program.name if program else '?'} "
+        "(limits.current_density_ma_cm2, limits.electrode_area_cm2)"
+        if intensity <= ma_peak
+        else f"the peak intensity limit {ma_peak:g} mA (limits.peak_ma)"
+    )
+    if level_peaks:
+        peaks = ", ".join(f"{n} {p:g}" for n, p in sorted(level_peaks.items()))
+        why += f" and every level peak (limits.levels: {peaks})"
+    return [ConfigProblem(key, "above_limit", f"{intensity:g} is above {why}: it could never run")]
+
 
 def default_path() -> Path:
     explicit = os.environ.get("TENS_CONFIG", "").strip()
     return Path(explicit).expanduser() if explicit else config_dir() / CONFIG_FILENAME
-
-
-def _format_errors(err: ValidationError, path: Path, origins: dict[str, str]) -> str:
-    lines = []
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        origin = origins.get(key, str(path))
-        if e["type"] == "extra_forbidden":
-            lines.append(f"{origin}: unknown key {key}")
-        else:
-            lines.append(f"{origin}: {key}: {e['msg']}")
-    return "\n".join(lines)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +300,8 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _env_layer(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """TENS_SECTION__KEY=value -> {"section": {"key": value}}; values parsed as TOML scalars."""
+    """TENS_SECTION__KEY=value -> {"section": {"key": value}}; values parsed as TOML values
+    (a value that is not TOML is taken as text). Variables in NON_CONFIG_ENV are skipped."""
     layer: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for name, raw in environ.items():
@@ -104,17 +311,61 @@ def _env_layer(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
         if not path:
             continue
         try:
-            value: Any = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
+            value: Any = tomllib.loads(f"v = {raw}").get("v", raw)
+        except (tomllib.TOMLDecodeError, RecursionError):
             value = raw
+        if not isinstance(value, str) and _is_text_field(path):
+            value = raw  # TENS_MQTT__PASSWORD=123456 is text: the environment holds only text
         node = layer
         for p in path[:-1]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"environment: {name} conflicts with another TENS_ variable")
+                break
+        if not isinstance(node, dict) or isinstance(node.get(path[-1]), dict):
+            key = ".".join(path)
+            raise ConfigError.of(
+                [
+                    ConfigProblem(
+                        key,
+                        "env_conflict",
+                        "conflicts with another TENS_ variable (a section and a key in it)",
+                        f"env {name}",
+                    )
+                ]
+            )
         node[path[-1]] = value
         origins[".".join(path)] = f"env {name}"
     return layer, origins
+
+
+def _is_text_field(path: list[str]) -> bool:
+    """Does the config key at `path` take text only (a string, a secret, a path)?"""
+    import types
+    import typing
+
+    from pydantic import SecretStr
+
+    model: Any = TensConfig
+    annotation: Any = None
+    for i, part in enumerate(path):
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return False
+        annotation = fields[part].annotation
+        if i < len(path) - 1:
+            model = next(
+                (
+                    a
+                    for a in (annotation, *typing.get_args(annotation))
+                    if isinstance(a, type) and issubclass(a, BaseModel)
+                ),
+                None,
+            )
+    kinds = {annotation}
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        kinds = set(typing.get_args(annotation)) - {type(None)}
+    text = (str, SecretStr, Path)
+    return bool(kinds) and all(isinstance(k, type) and issubclass(k, text) for k in kinds)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -149,13 +400,21 @@ def load(
     path = path or default_path()
     file_layer: dict[str, Any] = {}
     origins: dict[str, str] = {}
+
+    def refuse(code: str, message: str) -> ConfigError:
+        return ConfigError.of([ConfigProblem("", code, message, str(path))])
+
     if path.exists():
         try:
             file_layer = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+            raise refuse("not_toml", f"not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise refuse("not_toml", f"not UTF-8 text: {exc.reason}") from None
+        except RecursionError:
+            raise refuse("too_deep", "nested too deeply") from None
         except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+            raise refuse("unreadable", f"cannot read: {exc.strerror}") from None
         for key in _flatten(file_layer):
             origins[key] = f"file {path}"
     env_layer, env_origins = _env_layer(dict(os.environ if environ is None else environ))
@@ -165,14 +424,7 @@ def load(
         merged = _merge(merged, overrides)
         for key in _flatten(overrides):
             origins[key] = "command line"
-    try:
-        config = TensConfig.model_validate(merged)
-        config.program_table()
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, path, origins)) from None
-    except ValueError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return LoadedConfig(config, origins, path)
+    return LoadedConfig(TensConfig.from_document(merged, origins, str(path)), origins, path)
 
 
 STARTER_CONFIG = """\

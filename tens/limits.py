@@ -2,13 +2,23 @@
 
 Figures from ../shared/design/safety.md. Hard caps cannot be configured away: a config value
 above its cap is refused with the key named, and the governor applies the caps again anyway.
+
+Level devices (DG-LAB Coyote) have a hard peak too, one per known level driver, from the
+vendor's range (docs/coyote.md): Coyote 3.0 strength 0–200, Coyote 2.0 0–2047. The keys of
+:data:`LEVEL_PEAK_CAPS` are the level drivers this domain knows; ``[limits.levels.<name>]`` for
+any other name is refused (the device registry's tests check the list against the drivers).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+LEVEL_PEAK_CAPS: Mapping[str, float] = MappingProxyType({"coyote3": 200.0, "coyote2": 2047.0})
+"""Hard peak, in the driver's levels, for every known level driver (the vendor's full range)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,9 +29,20 @@ class HardCaps:
     session_minutes: float = 120.0
     daily_minutes: float = 720.0
     current_density_ma_cm2: float = 2.0
+    level_peak: Mapping[str, float] = field(default_factory=lambda: LEVEL_PEAK_CAPS)
+    """Per level driver; a driver not in it has no cap and is refused."""
 
 
 HARD_CAPS = HardCaps()
+
+
+@dataclass(frozen=True, slots=True)
+class LimitProblem:
+    """A configured limit that cannot be used: its key below ``limits``, a code, the reason."""
+
+    key: str
+    code: str
+    message: str
 
 
 class LevelLimits(BaseModel):
@@ -30,7 +51,7 @@ class LevelLimits(BaseModel):
     There is no default: a level device without configured level limits is refused.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     peak: float = Field(gt=0, description="highest level the governor allows")
     ramp_per_s: float = Field(gt=0, le=50, description="largest increase per second, levels")
@@ -40,7 +61,7 @@ class LevelLimits(BaseModel):
 class Limits(BaseModel):
     """The configured limits ([limits] in config.toml). Every field has a safe default."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     peak_ma: float = Field(40.0, gt=0, le=HARD_CAPS.peak_ma)
     ramp_ma_per_s: float = Field(2.0, gt=0, le=HARD_CAPS.ramp_ma_per_s)
@@ -66,6 +87,31 @@ class Limits(BaseModel):
         if not 0 < plo <= phi:
             raise ValueError("limits.pulse_width_us must be [min, max] with 0 < min <= max")
         return self
+
+    def level_problems(self) -> list[LimitProblem]:
+        """``[limits.levels.<name>]`` sections for an unknown driver or above its hard cap."""
+        out: list[LimitProblem] = []
+        known = ", ".join(sorted(HARD_CAPS.level_peak))
+        for name, lv in self.levels.items():
+            cap = HARD_CAPS.level_peak.get(name)
+            if cap is None:
+                out.append(
+                    LimitProblem(
+                        f"levels.{name}",
+                        "unknown_level_driver",
+                        f"no level driver is called {name!r}; known level drivers: {known}",
+                    )
+                )
+            elif lv.peak > cap:
+                out.append(
+                    LimitProblem(
+                        f"levels.{name}.peak",
+                        "above_hard_cap",
+                        f"{lv.peak:g} levels is above the hard cap {cap:g} for {name} "
+                        "(the device's full range)",
+                    )
+                )
+        return out
 
 
 # Where each limit's value came from, for `tens limits`.

@@ -124,9 +124,16 @@ def effective_limits(
                 f"levels, not mA: set [limits.levels.{driver}] peak, ramp_per_s and step "
                 "in config.toml; refusing to drive it without them"
             )
+        level_cap = HARD_CAPS.level_peak.get(driver)
+        if level_cap is None:
+            raise GovernorRefusal(
+                f"{driver} uses abstract levels but has no hard level cap here: refusing"
+            )
         key = f"config limits.levels.{driver}"
         peak = _narrow(
-            "peak intensity", [(lv.peak, key), (caps.intensity_max, "device maximum")], origins
+            "peak intensity",
+            [(lv.peak, key), (level_cap, "hard cap"), (caps.intensity_max, "device maximum")],
+            origins,
         )
         rate_c = [(lv.ramp_per_s, key)]
         if caps.max_ramp_per_s:

@@ -142,3 +142,35 @@ def test_found_is_plain_data() -> None:
     a = adv("n", SERVICE_UUID)
     f = Found(a.address, a.name, "opentens", a.rssi, None, a)
     assert f.as_json()["driver"] == "opentens"
+
+
+@pytest.mark.parametrize("model", ["opentens", "coyote3", "coyote2"])
+async def test_every_level_driver_has_a_hard_cap_of_its_full_range(
+    radio: VirtualRadio, model: str
+) -> None:
+    """The domain declares the level drivers it knows (tens.limits.LEVEL_PEAK_CAPS, so it needs
+    no import of devices/): every driver here that speaks levels is in it, capped at the
+    device's own full range."""
+    from tens.device import IntensityUnit
+    from tens.limits import HARD_CAPS
+
+    if model == "opentens":
+        from simulators.opentens import start_simulated_wearable
+
+        sim = await start_simulated_wearable(radio, name="Level-Check")
+    else:
+        from simulators.coyote.simulator import start_coyote
+
+        sim = await start_coyote(radio, model)
+    device = await registry.open_device(radio.transport(), sim.address, 2.0)
+    await device.connect()
+    try:
+        caps, driver = device.capabilities, device.info.driver
+    finally:
+        await device.disconnect()
+    if caps.intensity_unit is IntensityUnit.LEVEL:
+        assert HARD_CAPS.level_peak[driver] == caps.intensity_max
+    else:
+        assert driver not in HARD_CAPS.level_peak
+    level_specs = {s.name for s in registry.drivers()} & {"coyote2", "coyote3"}
+    assert level_specs == set(HARD_CAPS.level_peak)
