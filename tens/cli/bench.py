@@ -514,7 +514,7 @@ async def run_stop(args: argparse.Namespace) -> int:
     count = args.count or (DEFAULT_COUNT if simulated else DEFAULT_REAL_COUNT)
     intensity = args.intensity if simulated else min(args.intensity, REAL_MAX_MA)
     try:
-        async with open_target(args, simulator_config=sim_config) as target:
+        async with open_target(args, settings=config.device, simulator_config=sim_config) as target:
             ctrl = Controller(config, target.open_device, None)
             try:
                 await ctrl.connect()

@@ -92,7 +92,7 @@ async def run(args: argparse.Namespace) -> int:
     except StoreError as exc:
         return fail(str(exc), EXIT_STORE)
     try:
-        async with open_target(args) as target:
+        async with open_target(args, settings=loaded.config.device) as target:
             clock = LoopClock()
             controller = Controller(loaded, target.open_device, db, clock)
             daemon = Daemon(

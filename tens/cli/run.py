@@ -265,7 +265,7 @@ async def run(args: argparse.Namespace) -> int:
     cfg = loaded.config.session
     progress = Progress(args.json)
     try:
-        async with open_target(args) as target:
+        async with open_target(args, settings=loaded.config.device) as target:
             ctrl = Controller(loaded, target.open_device, db)
             ctrl.add_listener(progress.event)
             try:

@@ -1,10 +1,23 @@
-"""Which device a CLI verb talks to: ``--simulator``, ``--radio HOST:PORT``, ``--device``.
+"""Which device a CLI verb talks to: ``--simulator``, ``--radio HOST:PORT``, ``--device``, and
+the ``[device] address`` setting.
 
 Every verb that talks to a device calls :func:`add_target_arguments` on its parser and then::
 
-    async with open_target(args) as target:
+    async with open_target(args, settings=loaded.config.device) as target:
         device = await target.open_device()      # built by its driver, not yet connected
         await device.connect()
+
+This is the one path every face (``tens run``, ``tens tui``, ``tens daemon``, ``tens bench``)
+opens its device by, so they all choose the same way ("only my device"):
+
+1. ``--device ADDRESS`` (address in any case, or exact advertised name) on the command line;
+2. else, unless ``--simulator``, the configured ``[device] address``;
+3. else the in-process simulator (``--simulator``);
+4. else the only known device around; with more than one, :class:`DeviceChoiceNeeded`
+   listing them, and nothing is opened.
+
+A named device (1 or 2) that is not around is :class:`~tens.device.DeviceNotFound` naming
+where the name came from; another device is never used instead.
 
 ``target.transport`` is the bleak transport to scan or connect with, and ``target.simulator``
 the in-process simulated wearable (``--simulator``) or None. On leaving the block every device
@@ -34,6 +47,7 @@ from tens.device import Device, DeviceError
 
 if TYPE_CHECKING:
     from devices.transport import BleTransport
+    from tens.config import DeviceSettings
 
 SIM_MODELS = ("opentens", "coyote3", "coyote2")
 """Models ``--simulator`` can start (``--sim-model``); the Coyotes are in simulators.coyote."""
@@ -53,6 +67,20 @@ class TargetUnavailable(DeviceError):
 
 class TargetUsageError(DeviceError):
     """The target options are malformed (e.g. ``--radio`` not HOST:PORT)."""
+
+
+class DeviceChoiceNeeded(DeviceError):
+    """More than one known device is around and none was named: nothing is opened.
+
+    ``found`` lists them as (address, name) pairs, strongest first."""
+
+    def __init__(self, message: str, found: tuple[tuple[str, str | None], ...]) -> None:
+        super().__init__(message)
+        self.found = found
+
+
+FROM_COMMAND_LINE = "--device"
+FROM_CONFIG = "[device] address"
 
 
 def add_target_arguments(parser: argparse.ArgumentParser, *, device: bool = True) -> None:
@@ -81,7 +109,8 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, device: bool = True
             "--device",
             metavar="ADDRESS",
             default=None,
-            help="address (or advertised name) of the device; default: the only one found",
+            help="address (or advertised name) of the device; default: [device] address in "
+            "the config, else the only one found",
         )
 
 
@@ -105,27 +134,48 @@ class Target:
     radio: Any | None = None
     """The VirtualRadio for ``--simulator`` / ``--radio``, else None."""
     device_address: str | None = None
+    """The device to use (``--device``, else ``[device] address``); None: see open_device."""
+    device_origin: str | None = None
+    """Where ``device_address`` came from: FROM_COMMAND_LINE or FROM_CONFIG."""
     scan_timeout: float = DEFAULT_DEVICE_SCAN_S
     _opened: list[Device] = field(default_factory=list)
 
     async def open_device(self, address: str | None = None) -> Device:
-        """Find the device (``--device``, the simulator, or the only known one around) and
-        build its driver. Not connected yet. Raises DeviceNotFound / DeviceError."""
-        from devices import registry
+        """Find the device and build its driver (not connected yet): ``address`` (a choice made
+        in a face, e.g. the TUI's devices screen), else the target's address (``--device``,
+        else ``[device] address``), else the simulator, else the only known one around.
 
-        wanted = address or self.device_address
+        Raises DeviceNotFound (a named device not around: never another one instead),
+        DeviceChoiceNeeded (several around, none named) or another DeviceError."""
+        from devices import registry
+        from tens.device import DeviceNotFound
+
+        wanted, origin = address, "the chosen device"
+        if wanted is None and self.device_address is not None:
+            wanted, origin = self.device_address, self.device_origin or FROM_COMMAND_LINE
         if wanted is None and self.simulator is not None:
-            wanted = _simulator_address(self.simulator)
+            wanted, origin = _simulator_address(self.simulator), "the simulator"
         if wanted is not None:
-            device = await registry.open_device(self.transport, wanted, self.scan_timeout)
+            try:
+                device = await registry.open_device(self.transport, wanted, self.scan_timeout)
+            except DeviceNotFound as exc:
+                if origin != FROM_CONFIG:
+                    raise
+                raise DeviceNotFound(
+                    f"the configured device ({FROM_CONFIG} = {wanted!r}) was not found; no "
+                    f"other device is used instead: {exc}"
+                ) from exc
         else:
             found = await registry.scan(self.transport, self.scan_timeout)
             if not found:
                 raise registry_not_found(self.transport.description, self.scan_timeout)
             if len(found) > 1:
                 listing = ", ".join(f"{f.name or '?'} ({f.address})" for f in found)
-                raise DeviceError(
-                    f"{len(found)} devices found ({listing}); choose one with --device ADDRESS"
+                raise DeviceChoiceNeeded(
+                    f"{len(found)} devices found ({listing}) and none is configured: choose "
+                    f"one with --device ADDRESS or set {FROM_CONFIG} in the config; nothing "
+                    "was opened",
+                    tuple((f.address, f.name) for f in found),
                 )
             device = await registry.open_device(self.transport, found[0].address, self.scan_timeout)
         # a daemon reopens after every link loss: forget the ones that are down already
@@ -157,20 +207,39 @@ def _simulator_address(simulator: Any) -> str | None:
     return None
 
 
+def chosen_address(
+    args: argparse.Namespace, settings: DeviceSettings | None
+) -> tuple[str | None, str | None]:
+    """The device these arguments and settings name, and where from: ``--device`` wins; then
+    ``[device] address``, except with ``--simulator`` (the simulated wearable is chosen on
+    the command line). (None, None) when nothing is named."""
+    explicit = getattr(args, "device", None)
+    if explicit:
+        return str(explicit), FROM_COMMAND_LINE
+    configured = settings.address if settings is not None else None
+    if configured and not getattr(args, "simulator", False):
+        return configured, FROM_CONFIG
+    return None, None
+
+
 @contextlib.asynccontextmanager
 async def open_target(
     args: argparse.Namespace,
     *,
+    settings: DeviceSettings | None = None,
     simulator_config: Any = None,
     simulator_name: str = SIMULATOR_NAME,
 ) -> AsyncIterator[Target]:
     """The transport for these arguments (see the module docstring); cleans up on exit.
 
+    ``settings`` is the config's ``[device]`` section: every face that opens a device passes
+    it (``tens scan`` lists devices and opens none).
+
     Raises :class:`TargetUnavailable` when the radio cannot be reached and
     :class:`TargetUsageError` for a malformed ``--radio`` (both DeviceErrors).
     """
     scan_timeout = float(getattr(args, "device_timeout", None) or DEFAULT_DEVICE_SCAN_S)
-    device_address = getattr(args, "device", None)
+    device_address, device_origin = chosen_address(args, settings)
     async with contextlib.AsyncExitStack() as stack:
         if getattr(args, "simulator", False):
             from simulators.radio import VirtualRadio
@@ -195,6 +264,7 @@ async def open_target(
                 simulator=simulator,
                 radio=radio,
                 device_address=device_address,
+                device_origin=device_origin,
                 scan_timeout=scan_timeout,
             )
         elif (spec := radio_spec(args)) is not None:
@@ -216,6 +286,7 @@ async def open_target(
                 transport=radio.transport(),
                 radio=radio,
                 device_address=device_address,
+                device_origin=device_origin,
                 scan_timeout=scan_timeout,
             )
         else:
@@ -224,6 +295,7 @@ async def open_target(
             target = Target(
                 transport=BleTransport(),
                 device_address=device_address,
+                device_origin=device_origin,
                 scan_timeout=scan_timeout,
             )
         stack.push_async_callback(target.aclose)

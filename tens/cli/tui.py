@@ -1,8 +1,9 @@
 """``tens tui``: the terminal UI — live session control and pain logging.
 
 ``tens tui --simulator`` runs against a simulated wearable in this process; ``--device
-ADDRESS`` (or ``--radio HOST:PORT``) connects at once; with neither, the devices screen
-scans first. Textual and the drivers are imported only when the verb runs.
+ADDRESS``, a configured ``[device] address`` (or ``--radio HOST:PORT``) connects at once; with
+none of them, the devices screen scans first. Textual and the drivers are imported only when
+the verb runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from typing import Any
 
 from tens.cli.common import add_config, load_or_fail
 from tens.cli.output import fail
-from tens.cli.target import add_target_arguments, exit_code_for, open_target, radio_spec
+from tens.cli.target import (
+    add_target_arguments,
+    chosen_address,
+    exit_code_for,
+    open_target,
+    radio_spec,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -45,9 +52,11 @@ async def run(args: argparse.Namespace) -> int:
         db = await AsyncDB.open()
     except StoreError as exc:
         return fail(str(exc), 4)
-    chosen = bool(args.simulator or args.device or radio_spec(args))
+    # a device named (--device, or [device] address) or a radio given: connect at once
+    named, _ = chosen_address(args, config.config.device)
+    chosen = bool(args.simulator or named or radio_spec(args))
     try:
-        async with open_target(args) as target:
+        async with open_target(args, settings=config.config.device) as target:
             choice = DeviceChoice(target)
             controller = Controller(config, choice.open, db)
             app = make_app(
