@@ -301,6 +301,9 @@ def test_unknown_tens_variables_are_still_refused(tmp_path: Path) -> None:
         assert name in str(err)
 
 
+DOCUMENTED_TYPOS = ("TENS_LIMITS_PEAK_MA",)
+
+
 def test_every_variable_the_docs_name_is_a_config_key_or_known(tmp_path: Path) -> None:
     texts = [p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md")]
     texts += [(ROOT / "README.md").read_text(encoding="utf-8")]
@@ -310,6 +313,10 @@ def test_every_variable_the_docs_name_is_a_config_key_or_known(tmp_path: Path) -
         names |= set(re.findall(r"\bTENS_[A-Z0-9_]*[A-Z0-9]\b", text))
     names.discard("TENS_SECTION__KEY")  # the pattern itself, in the config reference
     assert names, "the docs name no TENS_ variable?"
+    for name in DOCUMENTED_TYPOS:  # the docs' example of a typo that is refused: it is
+        names.discard(name)
+        with pytest.raises(ConfigError):
+            load(tmp_path / "none.toml", environ={name: "30"})
     for name in sorted(names):
         if name in NON_CONFIG_ENV:
             continue
