@@ -22,7 +22,7 @@ Keys
   p          log pain now (0-10)
   h          history: sessions, pain entries, the report's numbers
   d          devices: scan, connect, or use the simulator
-  ?          this help
+  ?, F1      this help
   q          quit (stops output first)
 
 A lost link, an electrode coming off, a device fault or a low battery
@@ -32,13 +32,14 @@ again, from zero.
 tens is not a medical device. Talk to a clinician about TENS, where
 the electrodes go and which settings suit you.
 
-Esc or q closes this help."""
+Esc, q, ? or F1 closes this help."""
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "close", "Close"),
         Binding("question_mark", "close", "Close"),
+        Binding("f1", "close", "Close", show=False),
     ]
 
     def compose(self) -> ComposeResult:
