@@ -1,5 +1,7 @@
 """The program dialog's values against the limits in force, as the person types them.
 
+Each problem names the limit and its value (``tens limits`` says where each came from).
+
 A face-side preview only, so a person sees at once that 200 min or 200 mA will not do, with
 the limit named: the governor checks every start again, and only its answer counts.
 """
@@ -20,8 +22,8 @@ def limits_hint(lim: EffectiveLimits | None) -> str:
         return "Limits: known once a device is connected (every start is checked)."
     unit = lim.unit.value
     return (
-        f"Limits: at most {lim.session_s / 60:g} min per session, at most "
-        f"{fmt.amount(lim.peak, unit)}; rest {lim.rest_s / 60:g} min between sessions"
+        f"Limits: at most {lim.session_s / 60:g} min a session and "
+        f"{fmt.amount(lim.peak, unit)}; {lim.rest_s / 60:g} min rest between sessions"
     )
 
 
@@ -41,8 +43,7 @@ def plan_problems(
         problems.append("minutes: more than 0, please")
     elif lim is not None and minutes * 60 > lim.session_s + EPS:
         problems.append(
-            f"{minutes:g} min is above the session length limit {lim.session_s / 60:g} min "
-            f"({lim.origins.get('session length', 'limit')})"
+            f"{minutes:g} min is above the session length limit {lim.session_s / 60:g} min"
         )
     intensity = _number(intensity_text)
     if intensity is None:
@@ -52,7 +53,7 @@ def plan_problems(
     elif lim is not None and intensity > lim.peak + EPS:
         problems.append(
             f"{fmt.amount(intensity, unit)} is above the peak intensity limit "
-            f"{fmt.amount(lim.peak, unit)} ({lim.origins.get('peak intensity', 'limit')})"
+            f"{fmt.amount(lim.peak, unit)}"
         )
     elif lim is not None and program is not None:
         cap = max_intensity_for_density(lim, program)

@@ -146,7 +146,7 @@ async def test_program_dialog_names_the_limits_as_values_are_typed(sim_rig_facto
         await pilot.press("g")
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         text = flat(screen_text(app))
-        assert "at most 30 min" in text and "at most 20.0 mA" in text  # shown before typing
+        assert "at most 30 min a session and 20.0 mA" in text  # shown before typing
         await set_field(pilot, "#minutes", "200")
         await wait_for(
             pilot, lambda: "200 min is above the session length limit" in flat(screen_text(app))

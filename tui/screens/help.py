@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from tui.widgets.common.stop_hint import StopHint
 
@@ -30,9 +30,8 @@ ends the session. Nothing restarts by itself: press space to start
 again, from zero.
 
 tens is not a medical device. Talk to a clinician about TENS, where
-the electrodes go and which settings suit you.
-
-Esc, q, ? or F1 closes this help."""
+the electrodes go and which settings suit you. Esc, q, ? or F1 closes
+this help."""
 
 
 class HelpScreen(ModalScreen[None]):
@@ -46,6 +45,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(classes="dialog"):
             yield Static(HELP_TEXT, id="help-text")
         yield StopHint()
+        yield Footer()  # this dialog's keys, where the screen below shows its own
 
     def action_close(self) -> None:
         self.dismiss(None)

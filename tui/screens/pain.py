@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, RadioSet, Select, Static
+from textual.widgets import Button, Footer, Input, RadioSet, Select, Static
 
 from tens.journal.models import KIND_LABELS, KNOWN_HELPERS, PainKind
 from tui.pain_answer import PainAnswer
@@ -67,6 +67,7 @@ class PainScreen(ModalScreen[PainAnswer | str | None]):
                 yield Button("Save", id="save", variant="primary")
                 yield Button("Skip", id="skip")
         yield StopHint()
+        yield Footer()  # this dialog's keys, where the screen below shows its own
 
     def fields(self) -> ComposeResult:
         yield NrsPicker(id="nrs")

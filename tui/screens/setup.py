@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, Select, Static
+from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from tens.programs import Program
@@ -80,6 +80,7 @@ class SetupScreen(ModalScreen[SessionPlan | None]):
                 yield Button("Use these", id="ok", variant="primary")
                 yield Button("Cancel", id="cancel")
         yield StopHint()
+        yield Footer()  # this dialog's keys, where the screen below shows its own
 
     def on_mount(self) -> None:
         options = self.query_one("#programs", OptionList)
