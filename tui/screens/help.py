@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
-from tui.widgets.common.stop_hint import StopHint
+from tui.widgets.common.stop_hint import DialogBottom
 
 HELP_TEXT = """\
 Keys
@@ -44,8 +44,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
             yield Static(HELP_TEXT, id="help-text")
-        yield StopHint()
-        yield Footer()  # this dialog's keys, where the screen below shows its own
+        yield DialogBottom()  # the stop line, then this dialog's keys
 
     def action_close(self) -> None:
         self.dismiss(None)

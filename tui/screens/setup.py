@@ -9,14 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, OptionList, Select, Static
+from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from tens.programs import Program
 from tens.safety import EffectiveLimits
 from tui.plan_limits import limits_hint, plan_problems
 from tui.widgets.common.stop_aware_input import StopAwareInput
-from tui.widgets.common.stop_hint import StopHint
+from tui.widgets.common.stop_hint import DialogBottom
 from tui.widgets.session.plan import SessionPlan
 
 
@@ -79,8 +79,7 @@ class SetupScreen(ModalScreen[SessionPlan | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Use these", id="ok", variant="primary")
                 yield Button("Cancel", id="cancel")
-        yield StopHint()
-        yield Footer()  # this dialog's keys, where the screen below shows its own
+        yield DialogBottom()  # the stop line, then this dialog's keys
 
     def on_mount(self) -> None:
         options = self.query_one("#programs", OptionList)
