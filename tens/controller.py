@@ -470,6 +470,13 @@ class Controller:
             self._changed()
             return decision
 
+    async def check_start(self, request: StartRequest, source: Source) -> Decision:
+        """What :meth:`start` would decide now, with the same checks, launching and recording
+        nothing: a face asks this before its own questions (the TUI's pain score), so a start
+        that will be refused asks nothing. ``start`` checks again; only its answer counts."""
+        decision, _ = await self._check_start(request, source)
+        return decision
+
     async def _check_start(self, request: StartRequest, source: Source) -> tuple[Decision, Any]:
         def refused(reason: str) -> tuple[Decision, None]:
             return Decision(source, "start", request.intensity, None, "refused", (reason,)), None

@@ -29,6 +29,9 @@ from tui.ports import ControllerPort
 from tui.view_state import ViewState
 from tui.widgets.session.plan import SessionPlan
 
+TICK_S = 1.0
+"""How often the session screen's time moves on without any other change."""
+
 
 class TensApp(App[int]):
     """The TUI. Build it with :func:`make_app`."""
@@ -41,6 +44,7 @@ class TensApp(App[int]):
         Binding("s", "stop_key", "STOP", priority=True),
         Binding("escape", "stop_escape", "STOP", priority=True, show=False),
         Binding("ctrl+q", "quit", "Quit", show=False),
+        Binding("f1", "help", "Help", show=False),  # like ?, from every screen
     ]
 
     def __init__(
@@ -100,6 +104,10 @@ class TensApp(App[int]):
         await self.push_screen(SessionScreen())
         if self.live and self.connect_on_start:
             self.run_worker(self._connect(), name="connect")
+        if self.live:
+            # Time moves during a steady hold although nothing else changes (the controller
+            # emits no StateChanged then): once a second, re-read the session's clock.
+            self.set_interval(TICK_S, self._tick, name="session-clock")
         if self.show_devices:
             self.open_devices()
         if self.store is not None:
@@ -173,6 +181,18 @@ class TensApp(App[int]):
             except NoMatches:  # still composing, or being torn down: its on_mount draws it
                 continue
 
+    def _tick(self) -> None:
+        """Elapsed, time left, the progress bar and the chart move on, once a second.
+
+        Only while a session is active or paused (otherwise nothing here moves), and only the
+        session's clock is taken from the controller: states still come from the event stream.
+        """
+        state = self.view.snapshot.session
+        if not (state.active or state is SessionState.PAUSED):
+            return
+        self.view.take_time(self.controller.snapshot())
+        self.refresh_view(soon=False)
+
     def _pull(self) -> None:
         """Without the event stream (``live=False``), read the controller's state directly.
 
@@ -235,23 +255,32 @@ class TensApp(App[int]):
         elif snap.session is SessionState.PAUSED:
             await self._decide(self.controller.resume(Source.TUI))
         elif self.ask_before and self.store is not None:
-            self.open_pain("before", then_start=True)
+            # The governor first: a start it will refuse asks no pain score (and so leaves no
+            # journal entry); start() below refuses it again, which records and shows why.
+            check = await self.controller.check_start(self.start_request(), Source.TUI)
+            if check.refused:
+                await self.start_session()
+            else:
+                self.open_pain("before", then_start=True)
         else:
             await self.start_session()
 
-    async def start_session(self) -> int | None:
-        """Ask the controller to start the plan; the new session's id, if it started."""
+    def start_request(self) -> Any:
+        """The plan as the controller's StartRequest."""
         from tens.controller import StartRequest
 
         plan = self.plan
-        request = StartRequest(
+        return StartRequest(
             program=plan.program,
             minutes=plan.minutes,
             intensity=plan.intensity,
             placement=plan.placement,
         )
+
+    async def start_session(self) -> int | None:
+        """Ask the controller to start the plan; the new session's id, if it started."""
         self.view.last_refusal = None
-        decision = await self._decide(self.controller.start(request, Source.TUI))
+        decision = await self._decide(self.controller.start(self.start_request(), Source.TUI))
         if decision is not None and decision.refused and "checklist" in decision.reason:
             await self._first_run()  # not answered yet: ask now
         if decision is None or decision.refused:
@@ -362,7 +391,13 @@ class TensApp(App[int]):
                 self.plan = plan
                 self.refresh_view(soon=False)
 
-        self.push_screen(SetupScreen(self.plan, self.program_names()), done)
+        limits = getattr(self.controller, "limits", None)
+        programs = getattr(self.controller, "programs", None)
+        table = {p.name: p for p, _ in programs()} if programs is not None else {}
+        screen = SetupScreen(
+            self.plan, self.program_names(), limits() if limits is not None else None, table
+        )
+        self.push_screen(screen, done)
 
     def program_names(self) -> list[tuple[str, str | None]]:
         """(program name, why the connected device cannot render it or None)."""
@@ -404,7 +439,11 @@ class TensApp(App[int]):
     def open_help(self) -> None:
         from tui.screens.help import HelpScreen
 
-        self.push_screen(HelpScreen())
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_help(self) -> None:
+        self.open_help()
 
     async def action_quit(self) -> None:
         await self.stop_now()

@@ -7,7 +7,7 @@ Plain Python, no Textual, so it is easy to test and deterministic.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tens.events import (
     ControllerEvent,
@@ -124,6 +124,16 @@ class ViewState:
         if with_notices:
             for text in snap.notices:
                 self.add_log(at, "info", text)
+
+    def take_time(self, snap: Snapshot) -> None:
+        """Take only the session's clock from a newer snapshot of the same session (the state
+        still comes from the event stream, in order). Time never runs backwards here."""
+        old = self.snapshot
+        if snap.session_id is None or snap.session_id != old.session_id:
+            return
+        if snap.elapsed_s <= old.elapsed_s:
+            return
+        self.snapshot = replace(old, elapsed_s=snap.elapsed_s, remaining_s=snap.remaining_s)
 
     def chart(self, now: float, columns: int) -> list[float]:
         return fmt.bucket_max(list(self.samples), now, CHART_SPAN_S, columns)

@@ -23,6 +23,7 @@ from tens.events import (
     Source,
     StateChanged,
 )
+from tens.safety import EffectiveLimits, effective_limits
 from tui.app import TensApp, make_app
 from tui.widgets.session.plan import SessionPlan
 
@@ -83,6 +84,24 @@ def running(delivered: float = 12.0, elapsed: float = 133.0) -> Snapshot:
         remaining_s=1800.0 - elapsed,
         session_id=1,
     )
+
+
+def opentens_limits() -> EffectiveLimits:
+    """The limits in force for a simulated OpenTENS wearable with the default config."""
+    from tens.device import Capabilities, IntensityUnit, Waveform
+
+    caps = Capabilities(
+        channels=2,
+        intensity_unit=IntensityUnit.MILLIAMP,
+        intensity_max=60.0,
+        intensity_step=0.1,
+        frequency_hz=(1.0, 200.0),
+        pulse_width_us=(50, 500),
+        waveforms=frozenset(Waveform),
+        keepalive_interval_s=0.5,
+        watchdog_timeout_s=1.0,
+    )
+    return effective_limits(TensConfig().limits, caps, "opentens")
 
 
 def play_running(app: TensApp) -> None:

@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tui.widgets.common.stop_hint import StopHint
+from tui.widgets.common.stop_hint import DialogBottom
 
 HELP_TEXT = """\
 Keys
@@ -22,7 +22,7 @@ Keys
   p          log pain now (0-10)
   h          history: sessions, pain entries, the report's numbers
   d          devices: scan, connect, or use the simulator
-  ?          this help
+  ?, F1      this help
   q          quit (stops output first)
 
 A lost link, an electrode coming off, a device fault or a low battery
@@ -30,21 +30,21 @@ ends the session. Nothing restarts by itself: press space to start
 again, from zero.
 
 tens is not a medical device. Talk to a clinician about TENS, where
-the electrodes go and which settings suit you.
-
-Esc or q closes this help."""
+the electrodes go and which settings suit you. Esc, q, ? or F1 closes
+this help."""
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "close", "Close"),
         Binding("question_mark", "close", "Close"),
+        Binding("f1", "close", "Close", show=False),
     ]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
             yield Static(HELP_TEXT, id="help-text")
-        yield StopHint()
+        yield DialogBottom()  # the stop line, then this dialog's keys
 
     def action_close(self) -> None:
         self.dismiss(None)

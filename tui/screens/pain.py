@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, RadioSet, Select, Static
 from tens.journal.models import KIND_LABELS, KNOWN_HELPERS, PainKind
 from tui.pain_answer import PainAnswer
 from tui.widgets.common.stop_aware_input import StopAwareInput
-from tui.widgets.common.stop_hint import StopHint
+from tui.widgets.common.stop_hint import DialogBottom
 from tui.widgets.common.tick_box import RadioChoice, TickBox
 from tui.widgets.pain.nrs_picker import NrsPicker
 from tui.widgets.pain.red_flags import RedFlags
@@ -66,7 +66,7 @@ class PainScreen(ModalScreen[PainAnswer | str | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Save", id="save", variant="primary")
                 yield Button("Skip", id="skip")
-        yield StopHint()
+        yield DialogBottom()  # the stop line, then this dialog's keys
 
     def fields(self) -> ComposeResult:
         yield NrsPicker(id="nrs")

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 
 class SessionScreen(Screen[None]):
+    # up to 29 rows the chart gives two rows to the event log (app.tcss)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # noqa: RUF012 (as Screen declares it)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "start_pause", "Start/Pause"),
         Binding("up", "step(1)", "More"),

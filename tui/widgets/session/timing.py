@@ -23,19 +23,23 @@ def timing_parts(snap: Snapshot) -> tuple[str, float, str]:
 
 
 class TimingLine(Widget):
-    DEFAULT_CSS = "TimingLine { height: 1; }"
+    """One line while a session runs; an ending's reason wraps onto more lines, whole."""
+
+    DEFAULT_CSS = "TimingLine { height: auto; }"
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._parts: tuple[str, float, str] = ("", 0.0, "")
 
     def show(self, snap: Snapshot) -> None:
-        self._parts = timing_parts(snap)
-        self.refresh()
+        parts = timing_parts(snap)
+        grows = bool(parts[2]) != bool(self._parts[2]) or not parts[2]
+        self._parts = parts
+        self.refresh(layout=grows)  # an ending's reason may need more lines
 
     def render(self) -> Text:
         left, done, right = self._parts
         if not right:
-            return Text(left, overflow="ellipsis", no_wrap=True)
+            return Text(left)  # wraps: the reason of an abort is never cut
         width = max(0, self.size.width - len(left) - len(right) - 2)
         return Text(f"{left} {fmt.bar(done, 1.0, width)} {right}")
