@@ -19,6 +19,16 @@ from tens.cli.output import fail
 
 EXIT_CONFIG = 3
 EXIT_STORE = 6
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def log_level(args: argparse.Namespace) -> str | None:
+    """--log-level, else TENS_LOG_LEVEL, else info; None when TENS_LOG_LEVEL is not a level
+    (argparse checks only what is typed, never a default taken from the environment)."""
+    if args.log_level is not None:
+        return str(args.log_level)
+    level = os.environ.get("TENS_LOG_LEVEL", "info").strip().lower()
+    return level if level in LOG_LEVELS else None
 
 
 def register(subparsers: Any) -> None:
@@ -38,9 +48,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--log-level",
-        default=os.environ.get("TENS_LOG_LEVEL", "info"),
-        choices=["debug", "info", "warning", "error"],
-        help="how much to log to stderr (journald under systemd); default info",
+        default=None,
+        choices=LOG_LEVELS,
+        help="how much to log to stderr (journald under systemd); default TENS_LOG_LEVEL, "
+        "else info",
     )
     p.set_defaults(handler=run)
 
@@ -74,6 +85,13 @@ async def run(args: argparse.Namespace) -> int:
     from tens.daemon.service import Daemon
     from tens.store import AsyncDB, StoreError
 
+    level = log_level(args)
+    if level is None:
+        return fail(
+            f"TENS_LOG_LEVEL={os.environ.get('TENS_LOG_LEVEL')!r} is not a log level: use one "
+            f"of {', '.join(LOG_LEVELS)}",
+            EXIT_CONFIG,
+        )
     loaded = load_or_fail(args)
     if isinstance(loaded, int):
         return loaded
@@ -86,7 +104,7 @@ async def run(args: argparse.Namespace) -> int:
         return fail("configuration refused:\n" + "\n".join(lines), EXIT_CONFIG)
     except ValueError as exc:
         return fail(f"configuration refused: {exc}", EXIT_CONFIG)
-    _setup_logging(args.log_level)
+    _setup_logging(level)
     try:
         db = await AsyncDB.open()
     except StoreError as exc:

@@ -42,3 +42,16 @@ def test_secret_is_not_echoed_in_the_refusal(
     assert main(["daemon", "--config", str(config)]) == 3
     err = capsys.readouterr().err
     assert "username" in err and "hunter2" not in err
+
+
+def test_an_unknown_tens_log_level_is_a_clear_refusal_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Pi guide tells people to set TENS_LOG_LEVEL; a typo in it must not crash the
+    daemon (argparse never checks an environment default against its choices)."""
+    monkeypatch.setenv("TENS_HOME", str(tmp_path))
+    monkeypatch.setenv("TENS_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("TENS_LOG_LEVEL", "verbose")
+    assert main(["daemon", "--no-mqtt", "--simulator"]) == 3
+    err = capsys.readouterr().err
+    assert "TENS_LOG_LEVEL" in err and "verbose" in err and "debug, info, warning, error" in err
