@@ -4,6 +4,11 @@ Rows are buffered and written in one transaction at most every ``FLUSH_S`` secon
 writes ten setpoints a second; one fsync each would cost more than the stimulation), and at
 once on ``flush()`` (the controller flushes when a session ends and on close). A crash can
 lose at most the last ``FLUSH_S`` of audit rows, never a session record.
+
+When a write fails (disk full, read-only, locked), the rows are kept (up to ``MAX_KEPT``, the
+oldest dropped beyond that) and written with the next flush, and ``on_failure`` is called:
+the controller stops a running session, since output changes that cannot be recorded break
+safety rule 5 (see docs/safety.md, "store failure").
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +27,7 @@ from tens.events import Decision
 
 log = logging.getLogger(__name__)
 FLUSH_S = 0.5
+MAX_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +51,7 @@ def insert_rows(conn: sqlite3.Connection, rows: list[AuditRow]) -> None:
     with write(conn):
         conn.executemany(
             "INSERT INTO audit (at, session_id, source, action, requested, allowed, outcome, "
-            "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "reason, code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     to_db(r.at),
@@ -55,6 +62,7 @@ def insert_rows(conn: sqlite3.Connection, rows: list[AuditRow]) -> None:
                     _text(r.decision.allowed),
                     r.decision.outcome,
                     r.decision.reason or None,
+                    r.decision.code,
                 )
                 for r in rows
             ],
@@ -64,8 +72,11 @@ def insert_rows(conn: sqlite3.Connection, rows: list[AuditRow]) -> None:
 class AuditTrail:
     """Buffers audit rows and writes them through the async store in batches."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, on_failure: Callable[[Exception], None] | None = None) -> None:
         self.store = store
+        self.on_failure = on_failure
+        self.failures = 0
+        """Failed writes in a row (0 once a write succeeds)."""
         self._rows: list[AuditRow] = []
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -89,8 +100,18 @@ class AuditTrail:
                 return
             try:
                 await self.store.run(insert_rows, rows)
-            except Exception:
-                log.exception("could not write %d audit rows", len(rows))
+            except Exception as exc:
+                kept = [*rows, *self._rows]
+                self._rows = kept[-MAX_KEPT:]
+                if len(kept) > MAX_KEPT:
+                    log.error("audit: %d rows dropped (storage failing)", len(kept) - MAX_KEPT)
+                if not self.failures:
+                    log.error("could not write %d audit rows: %s", len(rows), exc)
+                self.failures += 1
+                if self.on_failure is not None:
+                    self.on_failure(exc)
+                return
+            self.failures = 0
 
     async def close(self) -> None:
         task = self._task

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -69,6 +68,12 @@ FAULT_TEXT: dict[Fault, str] = {
     Fault.WHEEL_OVER_LIMIT: "the device's own control raised output above the limit",
 }
 PERSIST_EVERY_S = 10.0
+STORE_FAILED = "store_failed"
+"""Decision.code of a start refused, or a session ended, because storage failed."""
+
+
+class StorageUnavailable(Exception):
+    """The store cannot be read or written; the message says what failed."""
 
 
 CONTRAINDICATION_WHY: dict[str, str] = {
@@ -137,9 +142,10 @@ class Controller:
         self._background: set[asyncio.Task[Any]] = set()
         self._ended = asyncio.Event()
         self._persist_at = 0.0
+        self._unsaved: dict[int, dict[str, Any]] = {}  # session id -> final record not written
         self._lock = asyncio.Lock()  # serialises start/resume/connect, never stop
         self.programs_table: dict[str, Program] = self.config.program_table()
-        self.audit = AuditTrail(store)
+        self.audit = AuditTrail(store, on_failure=self._audit_failed)
 
     # ---------------------------------------------------------------- events
     def add_listener(self, fn: Callable[[ControllerEvent], None]) -> Callable[[], None]:
@@ -260,19 +266,41 @@ class Controller:
             self._emit(Narrowed(decision))
 
     async def _usage(self) -> Usage:
+        """Today's stimulation, the last end and the checklist, from the store, after
+        writing any final record still unsaved and closing records that a crash left
+        "running" (as interrupted). Raises StorageUnavailable when the store fails."""
         if self.store is None:
             return Usage(0.0, None, True, False)
+        from tens.journal.validate import local_midnight
         from tens.store.sessions import (
+            close_interrupted,
             last_session_end,
             latest_checklist,
             stimulation_seconds_since,
         )
 
-        now = self.clock.wall().astimezone()
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        used = await self._db(stimulation_seconds_since, midnight.astimezone(dt.UTC))
-        last = await self._db(last_session_end)
-        checklist = await self._db(latest_checklist)
+        now = self.clock.wall()
+        try:
+            await self._save_unsaved()
+            closed = await self._db(close_interrupted, now=now, margin_s=PERSIST_EVERY_S)
+            for rec in closed or ():
+                self._notice(
+                    "warning",
+                    f"session {rec.id} was interrupted (tens ended without closing it): "
+                    f"counted {rec.stimulation_seconds / 60:.1f} min; rest counts from "
+                    f"{rec.ended_at:%H:%M} UTC",
+                )
+            # the local calendar day, DST-correct (one helper with the journal's report)
+            midnight = local_midnight(now.astimezone().date())
+            used = await self._db(stimulation_seconds_since, midnight)
+            last = await self._db(last_session_end, now)
+            checklist = await self._db(latest_checklist)
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            raise StorageUnavailable(
+                f"storage failed: cannot read today's sessions ({exc})"
+            ) from exc
         return Usage(
             stimulation_today_s=float(used or 0.0),
             last_session_end=last,
@@ -280,22 +308,59 @@ class Controller:
             checklist_any_yes=bool(checklist.any_yes) if checklist else False,
         )
 
-    async def _persist(self, s: Session, **fields: Any) -> None:
-        if self.store is None or s.id is None:
-            return
-        from tens.store.sessions import update_session
+    async def _save_unsaved(self) -> None:
+        """Write the final records that storage refused earlier (their time must count)."""
+        from tens.store.sessions import finish_session
 
+        for sid, values in list(self._unsaved.items()):
+            try:
+                await self._db(finish_session, sid, **values)
+            except Exception as exc:
+                raise StorageUnavailable(
+                    f"storage failed: the record of session {sid} could not be saved ({exc}); "
+                    "no session starts until its stimulation time is counted"
+                ) from exc
+            self._unsaved.pop(sid, None)
+
+    async def _persist(self, s: Session, **fields: Any) -> bool:
+        """Write the session's stimulation time (and ``fields``; with ``state`` it is the
+        final record). A failure ends a running session: time that is not counted would
+        let the daily limit be passed."""
+        if self.store is None or s.id is None:
+            return True
+        from tens.store.sessions import finish_session, update_session
+
+        final = "state" in fields
+        values = {
+            "stimulation_seconds": round(s.elapsed_s, 3),
+            "max_delivered": max(s.max_setpoint, max(self._delivered, default=0.0)),
+            "target_intensity": s.target,
+            "persisted_at": self.clock.wall(),
+            **fields,
+        }
+        if final:
+            self._unsaved[s.id] = values  # until it is written (retried at the next start)
         try:
-            await self._db(
-                update_session,
-                s.id,
-                stimulation_seconds=round(s.elapsed_s, 3),
-                max_delivered=max(s.max_setpoint, max(self._delivered, default=0.0)),
-                target_intensity=s.target,
-                **fields,
-            )
-        except Exception:
-            log.exception("could not update the session record")
+            await self._db(finish_session if final else update_session, s.id, **values)
+        except Exception as exc:
+            log.error("could not update the record of session %s: %s", s.id, exc)
+            self._store_failed(s, "the stimulation time could not be saved", exc)
+            return False
+        if final:
+            self._unsaved.pop(s.id, None)
+        return True
+
+    def _store_failed(self, s: Session | None, what: str, exc: Exception) -> None:
+        """Storage failed: end the running session (a clear reason, code store_failed)."""
+        if s is not None and self._session is s:
+            reason = f"storage failed: {what} ({exc}); output stopped so the daily limit holds"
+            self._end(s, SessionState.ABORTED, reason, write_stop=True, code=STORE_FAILED)
+        else:
+            self._notice("error", f"storage failed: {what} ({exc})")
+
+    def _audit_failed(self, exc: Exception) -> None:
+        if self._session is not None or self.audit.failures == 1:
+            self._store_failed(self._session, "the audit trail could not be saved", exc)
 
     # ---------------------------------------------------------------- link
     async def connect(self) -> None:
@@ -431,18 +496,31 @@ class Controller:
             s = Session(plan, self.limits_in_force, ramp_down)
             s.target = plan.target
             if self.store is not None:
-                from tens.store.sessions import create_session
+                from tens.store.sessions import start_session
 
-                s.id = await self._db(
-                    create_session,
-                    started_at=self.clock.wall(),
-                    device=self.device.info.address,
-                    program=plan.program.name,
-                    placement=plan.placement,
-                    target_intensity=plan.target,
-                    unit=self.limits_in_force.unit.value,
-                    state="running",
-                )
+                try:
+                    s.id = await self._db(
+                        start_session,
+                        started_at=self.clock.wall(),
+                        device=self.device.info.address,
+                        program=plan.program.name,
+                        placement=plan.placement,
+                        target_intensity=plan.target,
+                        unit=self.limits_in_force.unit.value,
+                    )
+                except Exception as exc:  # no record, no session: its time would not count
+                    failed = Decision(
+                        source,
+                        "start",
+                        request.intensity,
+                        None,
+                        "refused",
+                        (f"storage failed: the session record could not be written ({exc})",),
+                        code=STORE_FAILED,
+                    )
+                    self._publish_decision(failed)
+                    self._audit(failed)
+                    return failed
             if self._stops != stops_before:
                 stopped = Decision(
                     source,
@@ -496,7 +574,11 @@ class Controller:
                 placement = normalize_region(placement)
             except ValueError as exc:
                 return refused(f"placement: {exc}")
-        usage = await self._usage()
+        try:
+            usage = await self._usage()
+        except StorageUnavailable as exc:
+            d = Decision(source, "start", request.intensity, None, "refused", (str(exc),))
+            return replace(d, code=STORE_FAILED), None
         return check_start(
             self.limits_in_force,
             self.device.capabilities,
@@ -573,7 +655,15 @@ class Controller:
         except DeviceError as exc:
             self._notice("error", f"stop could not be written: {exc}")
 
-    def _end(self, s: Session, state: SessionState, reason: str, *, write_stop: bool) -> None:
+    def _end(
+        self,
+        s: Session,
+        state: SessionState,
+        reason: str,
+        *,
+        write_stop: bool,
+        code: str | None = None,
+    ) -> None:
         """End the session now. Synchronous up to the point where STOP is handed to the device."""
         if self._session is not s:
             return
@@ -594,7 +684,9 @@ class Controller:
             self._persist(s, state=state.value, end_reason=reason, ended_at=self.clock.wall())
         )
         self._audit(
-            Decision(Source.SYSTEM, "end", None, 0.0, "info", (f"{state.value}: {reason}",)),
+            Decision(
+                Source.SYSTEM, "end", None, 0.0, "info", (f"{state.value}: {reason}",), code=code
+            ),
             s.id,
         )
         self._emit(SessionEnded(s.id, state, reason))

@@ -97,7 +97,15 @@ _V3: tuple[str, ...] = (
     "WHERE deleted_at IS NULL AND red_flags != '[]'",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+# When a running session's record was last brought up to date (a record that a crash left
+# "running" is closed as interrupted, ending then: tens.store.sessions.close_interrupted), and
+# the decision's machine-readable code beside its reason in the audit trail.
+_V4: tuple[str, ...] = (
+    "ALTER TABLE sessions ADD COLUMN persisted_at TEXT",
+    "ALTER TABLE audit ADD COLUMN code TEXT",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 """MIGRATIONS[n - 1] upgrades version n - 1 to n."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

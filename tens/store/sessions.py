@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from tens.store import leases
 from tens.store.connection import write
 from tens.store.errors import NotFoundError
 from tens.store.timestamps import from_db, opt_from_db, to_db, utc_now
@@ -29,7 +30,11 @@ SESSION_FIELDS: tuple[str, ...] = (
     "stimulation_seconds",
     "max_delivered",
 )
-_TIME_FIELDS = frozenset({"started_at", "ended_at"})
+PERSISTED_AT = "persisted_at"
+"""Not one of SESSION_FIELDS (exports leave it out): when a running record was last updated."""
+_TIME_FIELDS = frozenset({"started_at", "ended_at", PERSISTED_AT})
+INTERRUPTED = "interrupted"
+"""The state of a record that a crash, kill or power loss left "running" (close_interrupted)."""
 AUDIT_OUTCOMES = frozenset({"allowed", "narrowed", "refused", "info"})
 
 
@@ -47,6 +52,7 @@ class SessionRecord:
     end_reason: str | None
     stimulation_seconds: float
     max_delivered: float
+    persisted_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,8 @@ class AuditRecord:
     allowed: str | None
     outcome: str
     reason: str | None
+    code: str | None = None
+    """The decision's machine-readable code (e.g. ``store_failed``), when it had one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +78,7 @@ class ChecklistRecord:
     any_yes: bool
 
 
-_SESSION_COLUMNS = "id, " + ", ".join(SESSION_FIELDS)
+_SESSION_COLUMNS = "id, " + ", ".join((*SESSION_FIELDS, PERSISTED_AT))
 
 
 def _session(row: sqlite3.Row | tuple[Any, ...]) -> SessionRecord:
@@ -87,11 +95,12 @@ def _session(row: sqlite3.Row | tuple[Any, ...]) -> SessionRecord:
         end_reason=row[9],
         stimulation_seconds=float(row[10]),
         max_delivered=float(row[11]),
+        persisted_at=opt_from_db(row[12]),
     )
 
 
 def _session_values(fields: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(fields) - set(SESSION_FIELDS))
+    unknown = sorted(set(fields) - {*SESSION_FIELDS, PERSISTED_AT})
     if unknown:
         raise ValueError(f"unknown session field(s): {', '.join(unknown)}")
     values: dict[str, Any] = {}
@@ -121,6 +130,25 @@ def create_session(conn: sqlite3.Connection, **fields: Any) -> int:
         )
     assert cur.lastrowid is not None
     return cur.lastrowid
+
+
+def start_session(conn: sqlite3.Connection, **fields: Any) -> int:
+    """Insert a "running" session and mark it as run by this process (tens.store.leases), in
+    one transaction, so that no other process can take it for a crashed one; returns its id.
+    ``persisted_at`` starts at ``started_at``. Close it with :func:`finish_session`."""
+    fields["state"] = "running"
+    fields.setdefault(PERSISTED_AT, fields.get("started_at"))
+    with write(conn):
+        session_id = create_session(conn, **fields)
+        leases.hold(conn, session_id)
+    return session_id
+
+
+def finish_session(conn: sqlite3.Connection, session_id: int, **fields: Any) -> None:
+    """The final update of a session from :func:`start_session`; then its lock is released
+    (only once the record is written: a failed write leaves it this process's to retry)."""
+    update_session(conn, session_id, **fields)
+    leases.release(conn, session_id)
 
 
 def update_session(conn: sqlite3.Connection, session_id: int, **fields: Any) -> None:
@@ -185,12 +213,15 @@ def stimulation_seconds_since(conn: sqlite3.Connection, since: dt.datetime) -> f
     return float(row[0])
 
 
-def last_session_end(conn: sqlite3.Connection) -> dt.datetime | None:
+def last_session_end(
+    conn: sqlite3.Connection, now: dt.datetime | None = None
+) -> dt.datetime | None:
     """When the most recent session that stimulated ended, or None if there was none.
 
     Sessions with ``state = 'refused'`` (nothing delivered) are ignored. A session without an
     end time (still running, or cut by a crash) counts as ending at
-    ``started_at + stimulation_seconds``, or now if that is later and it is still running.
+    ``started_at + stimulation_seconds``, or ``now`` (default: the system clock) if that is
+    later and it is still running.
     """
     ended = conn.execute(
         "SELECT MAX(ended_at) FROM sessions WHERE ended_at IS NOT NULL AND state != 'refused'"
@@ -202,10 +233,60 @@ def last_session_end(conn: sqlite3.Connection) -> dt.datetime | None:
     ):
         end = from_db(started) + dt.timedelta(seconds=float(seconds))
         if state == "running":
-            end = max(end, utc_now())
+            end = max(end, now or utc_now())
         if latest is None or end > latest:
             latest = end
     return latest
+
+
+def close_interrupted(
+    conn: sqlite3.Connection, *, now: dt.datetime, margin_s: float = 0.0
+) -> list[SessionRecord]:
+    """Close as ``interrupted`` every record left "running" by a process that is gone (a
+    crash, ``kill -9``, a power cut: see tens.store.leases); returns the closed records.
+
+    Each keeps its last saved ``stimulation_seconds`` (the daily count), and ends at the
+    latest moment its output may have been on: the last time the record was brought up to date
+    (``persisted_at``, or ``started_at + stimulation_seconds`` if that is later or unknown)
+    plus ``margin_s`` (how long a live session goes between updates), but not after ``now``.
+    The rest between sessions counts from that end. Sessions a live process runs are left.
+    """
+    closed: list[SessionRecord] = []
+    with write(conn):
+        rows = conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE state = 'running' ORDER BY id"
+        ).fetchall()
+        for row in rows:
+            rec = _session(row)
+            if leases.is_live(conn, rec.id):
+                continue
+            by_time = rec.started_at + dt.timedelta(seconds=max(0.0, rec.stimulation_seconds))
+            seen = max(rec.persisted_at or by_time, by_time)
+            end = max(seen, min(seen + dt.timedelta(seconds=margin_s), now))
+            reason = (
+                "tens ended without closing the session (a crash, a kill or a power cut); "
+                f"counted up to its last saved stimulation time, "
+                f"{rec.stimulation_seconds / 60:.1f} min"
+            )
+            conn.execute(
+                "UPDATE sessions SET state = ?, ended_at = ?, end_reason = ? WHERE id = ?",
+                (INTERRUPTED, to_db(end), reason, rec.id),
+            )
+            add_audit(
+                conn,
+                source="system",
+                action="end",
+                outcome="info",
+                session_id=rec.id,
+                allowed=0.0,
+                reason=f"{INTERRUPTED}: {reason}",
+                at=now,
+                code=INTERRUPTED,
+            )
+            got = get_session(conn, rec.id)
+            assert got is not None
+            closed.append(got)
+    return closed
 
 
 def _as_text(value: Any) -> str | None:
@@ -225,6 +306,7 @@ def add_audit(
     allowed: Any = None,
     reason: str | None = None,
     at: dt.datetime | None = None,
+    code: str | None = None,
 ) -> int:
     """Append one audit row. ``outcome`` is allowed/narrowed/refused/info; ``requested`` and
     ``allowed`` may be text or anything JSON can hold (stored as JSON text)."""
@@ -233,7 +315,7 @@ def add_audit(
     with write(conn):
         cur = conn.execute(
             "INSERT INTO audit (at, session_id, source, action, requested, allowed, outcome, "
-            "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "reason, code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 to_db(at or utc_now()),
                 session_id,
@@ -243,6 +325,7 @@ def add_audit(
                 _as_text(allowed),
                 outcome,
                 reason,
+                code,
             ),
         )
     assert cur.lastrowid is not None
@@ -252,7 +335,8 @@ def add_audit(
 def list_audit(conn: sqlite3.Connection, session_id: int | None = None) -> list[AuditRecord]:
     """Audit rows in order; only one session's when ``session_id`` is given."""
     sql = (
-        "SELECT id, at, session_id, source, action, requested, allowed, outcome, reason FROM audit"
+        "SELECT id, at, session_id, source, action, requested, allowed, outcome, reason, code "
+        "FROM audit"
     )
     params: tuple[int, ...] = ()
     if session_id is not None:
@@ -260,7 +344,7 @@ def list_audit(conn: sqlite3.Connection, session_id: int | None = None) -> list[
         params = (session_id,)
     sql += " ORDER BY id"
     return [
-        AuditRecord(r[0], from_db(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+        AuditRecord(r[0], from_db(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
         for r in conn.execute(sql, params)
     ]
 
