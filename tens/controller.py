@@ -67,7 +67,7 @@ FAULT_TEXT: dict[Fault, str] = {
     Fault.INTERNAL: "the device reports an internal fault",
     Fault.WHEEL_OVER_LIMIT: "the device's own control raised output above the limit",
 }
-PERSIST_EVERY_S = 10.0
+PERSIST_EVERY_S = 10.0  # = tens.store.sessions.RUNNING_UPDATE_S (a test holds them equal)
 STORE_FAILED = "store_failed"
 """Decision.code of a start refused, or a session ended, because storage failed."""
 
@@ -283,6 +283,10 @@ class Controller:
         try:
             await self._save_unsaved()
             closed = await self._db(close_interrupted, now=now, margin_s=PERSIST_EVERY_S)
+            earlier = getattr(self.store, "interrupted", None)  # closed when the store opened
+            if isinstance(earlier, list) and earlier:
+                closed = [*earlier, *(closed or ())]
+                earlier.clear()
             for rec in closed or ():
                 self._notice(
                     "warning",

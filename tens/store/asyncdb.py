@@ -15,14 +15,25 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from tens.store.connection import open_db
+from tens.store.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+def _close_interrupted(conn: sqlite3.Connection) -> list[Any]:
+    from tens.store.sessions import close_interrupted
+
+    return close_interrupted(conn)
+
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -34,6 +45,8 @@ class AsyncDB:
     def __init__(self, executor: ThreadPoolExecutor, conn: sqlite3.Connection) -> None:
         self._executor = executor
         self._conn: sqlite3.Connection | None = conn
+        self.interrupted: list[Any] = []
+        """Session records that opening closed as interrupted (a face may say so once)."""
 
     @classmethod
     async def open(cls, path: str | Path | None = None) -> AsyncDB:
@@ -45,7 +58,12 @@ class AsyncDB:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(executor, conn)
+        db = cls(executor, conn)
+        try:  # records a crash left "running" show as interrupted at once (history, report)
+            db.interrupted = await loop.run_in_executor(executor, _close_interrupted, conn)
+        except (StoreError, sqlite3.Error) as exc:  # a start tries again, refusing if it cannot
+            log.warning("could not close interrupted sessions: %s", exc)
+        return db
 
     async def run(
         self,

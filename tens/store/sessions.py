@@ -239,8 +239,13 @@ def last_session_end(
     return latest
 
 
+RUNNING_UPDATE_S = 10.0
+"""A running session's record is brought up to date at least this often (the controller's
+PERSIST_EVERY_S): how long after its last update an interrupted session may have run."""
+
+
 def close_interrupted(
-    conn: sqlite3.Connection, *, now: dt.datetime, margin_s: float = 0.0
+    conn: sqlite3.Connection, *, now: dt.datetime | None = None, margin_s: float = RUNNING_UPDATE_S
 ) -> list[SessionRecord]:
     """Close as ``interrupted`` every record left "running" by a process that is gone (a
     crash, ``kill -9``, a power cut: see tens.store.leases); returns the closed records.
@@ -250,13 +255,15 @@ def close_interrupted(
     (``persisted_at``, or ``started_at + stimulation_seconds`` if that is later or unknown)
     plus ``margin_s`` (how long a live session goes between updates), but not after ``now``.
     The rest between sessions counts from that end. Sessions a live process runs are left.
+    ``now`` defaults to the system clock.
     """
+    now = now or utc_now()
     closed: list[SessionRecord] = []
+    query = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE state = 'running' ORDER BY id"
+    if all(leases.is_live(conn, row[0]) for row in conn.execute(query)):
+        return closed  # nothing to close: no write (and no wait for the write lock)
     with write(conn):
-        rows = conn.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE state = 'running' ORDER BY id"
-        ).fetchall()
-        for row in rows:
+        for row in conn.execute(query).fetchall():
             rec = _session(row)
             if leases.is_live(conn, rec.id):
                 continue

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import itertools
 import os
+import signal
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +26,12 @@ import pytest
 
 from tens import controller as controller_mod
 from tens.audit import FLUSH_S
+from tens.clock import LoopClock
 from tens.config import TensConfig
 from tens.events import SessionEnded, SessionState, Source
 from tens.limits import Limits
 from tens.safety import StartRequest
-from tens.store.sessions import list_audit, list_sessions
+from tens.store.sessions import create_session, list_audit, list_sessions
 from tests.session.conftest import Rig, close_rig, make_rig
 
 pytestmark = [pytest.mark.looptime]
@@ -270,3 +275,195 @@ async def test_audit_rows_kept_while_storage_fails(rig_factory) -> None:
     assert [(r.source, r.action, r.outcome, r.code) for r in rows] == [
         ("tui", "start", "refused", "store_failed")
     ]
+
+
+# ---------------------------------------------------------------- the daily window (item 13)
+class WallClock(LoopClock):
+    """The loop's monotonic clock, with a wall clock that starts at a chosen instant."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.start = start
+        self._t0: float | None = None
+
+    def wall(self) -> dt.datetime:
+        now = asyncio.get_running_loop().time()
+        if self._t0 is None:
+            self._t0 = now
+        return self.start + dt.timedelta(seconds=now - self._t0)
+
+
+@pytest.fixture
+def local_zone() -> Iterator[Callable[[str], None]]:
+    """Set the process's local time zone (TZ + tzset), restored afterwards."""
+    before = os.environ.get("TZ")
+
+    def use(zone: str) -> None:
+        os.environ["TZ"] = zone
+        time.tzset()
+
+    yield use
+    if before is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+UTC = dt.UTC
+# (zone, the local midnight starting the DST-change day in UTC, noon that day in UTC)
+DST_DAYS = [
+    ("Europe/Berlin", (2026, 3, 28, 23), (2026, 3, 29, 10)),  # spring: 02:00 CET -> 03:00 CEST
+    ("Europe/Berlin", (2026, 10, 24, 22), (2026, 10, 25, 11)),  # autumn: 03:00 CEST -> 02:00
+    ("America/New_York", (2026, 3, 8, 5), (2026, 3, 8, 16)),
+    ("America/New_York", (2026, 11, 1, 4), (2026, 11, 1, 17)),
+]
+
+
+@pytest.mark.parametrize(("zone", "day_start", "day_noon"), DST_DAYS, ids=str)
+async def test_daily_window_is_the_local_calendar_day_on_dst_days(
+    rig_factory,
+    local_zone,
+    zone: str,
+    day_start: tuple[int, int, int, int],
+    day_noon: tuple[int, int, int, int],
+) -> None:
+    local_zone(zone)
+    midnight, noon = dt.datetime(*day_start, tzinfo=UTC), dt.datetime(*day_noon, tzinfo=UTC)
+    assert noon.astimezone().date() == (midnight + dt.timedelta(hours=1)).astimezone().date()
+    cfg = TensConfig(limits=Limits(daily_minutes=40, rest_minutes=0))
+    rig = await rig_factory(cfg)
+    rig.ctrl.clock = WallClock(noon)
+    for start, label in (
+        (midnight + dt.timedelta(minutes=10), "today"),
+        (midnight - dt.timedelta(minutes=50), "yesterday"),
+    ):
+        await rig.db.run(
+            create_session,
+            started_at=start,
+            ended_at=start + dt.timedelta(minutes=20),
+            state="finished",
+            stimulation_seconds=20 * 60,
+            program=label,
+        )
+    await rig.ctrl.connect()
+    # 20 min used today (from 00:10 local), yesterday's 23:10-23:30 not: 20 min left
+    d = await rig.ctrl.start(StartRequest(intensity=3, minutes=25), Source.CLI)
+    assert d.refused and "20 min used today" in d.reason, d  # autumn: an hour late misses it
+    d = await rig.ctrl.start(StartRequest(intensity=3, minutes=20), Source.CLI)
+    assert d.outcome == "allowed", d.reason  # spring: an hour early counts yesterday's
+    await rig.ctrl.stop(Source.CLI)
+
+
+# ---------------------------------------------------------------- crash lock-out (item 10)
+def _running(db: Path) -> tuple[int, float, str] | None:
+    if not db.exists():
+        return None
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        row = conn.execute(
+            "SELECT id, stimulation_seconds, persisted_at FROM sessions WHERE state = 'running'"
+        ).fetchone()
+    except sqlite3.OperationalError:
+        return None  # not created yet
+    finally:
+        conn.close()
+    return row
+
+
+@pytest.mark.looptime(False)
+@pytest.mark.timeout(120)
+async def test_kill_9_mid_session_leaves_no_lock_out(tmp_path: Path) -> None:
+    env = {**os.environ, "TENS_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    env.pop("TENS_RADIO", None)
+    tens = [sys.executable, "-m", "tens"]
+    p = await asyncio.create_subprocess_exec(
+        *tens, "checklist", "--none-apply", env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    assert await p.wait() == 0
+    proc = await asyncio.create_subprocess_exec(
+        *tens,
+        "run",
+        "--simulator",
+        "--minutes",
+        "5",
+        "--intensity",
+        "3",
+        "--json",
+        "--placement",
+        "lower-back",
+        "--no-prompt",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    db = tmp_path / "tens.db"
+    try:
+        row = None
+        for _ in range(600):  # until a second update of the stimulation time is on disk
+            row = _running(db)
+            if row is not None and row[1] > 0:
+                break
+            assert proc.returncode is None, await proc.stderr.read() if proc.stderr else ""
+            await asyncio.sleep(0.1)
+        assert row is not None and row[1] > 0, "the session never saved its time"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    sid, saved, persisted = row
+    persisted_at = dt.datetime.fromisoformat(persisted)
+
+    # a fresh controller on the same database, on a simulated wearable of its own
+    cfg = TensConfig(limits=Limits(daily_minutes=3, rest_minutes=15))
+    rig = await _rig_on(db, cfg)
+    try:
+        await rig.ctrl.connect()
+        clock = WallClock(dt.datetime.now(UTC))
+        rig.ctrl.clock = clock
+        d = await rig.ctrl.start(StartRequest(intensity=3, minutes=1), Source.CLI)
+        assert d.refused and "rest between sessions is 15 min" in d.reason, d
+        assert "start again in 15 min" in d.reason
+        rows = {r.id: r for r in await rig.db.run(list_sessions)}
+        old = rows[sid]
+        assert old.state == "interrupted", old
+        assert old.stimulation_seconds == pytest.approx(saved)
+        # it ends at the latest moment output may have been on: the last update + 10 s
+        assert old.ended_at is not None
+        assert persisted_at <= old.ended_at <= persisted_at + dt.timedelta(seconds=10)
+        assert any("interrupted" in n for n in rig.ctrl.snapshot().notices)
+        rest_over = old.ended_at + dt.timedelta(minutes=15)
+        clock.start, clock._t0 = rest_over - dt.timedelta(seconds=2), None
+        d = await rig.ctrl.start(StartRequest(intensity=3, minutes=1), Source.CLI)
+        assert d.refused and "start again in 1 min" in d.reason, d
+        clock.start, clock._t0 = rest_over + dt.timedelta(seconds=1), None
+        # the daily count holds the saved time: a full 3 min no longer fits in 3 min a day
+        d = await rig.ctrl.start(StartRequest(intensity=3, minutes=3), Source.CLI)
+        assert d.refused and "daily limit" in d.reason, d
+        d = await rig.ctrl.start(StartRequest(intensity=3, minutes=2), Source.CLI)
+        assert d.outcome == "allowed", d.reason
+        await rig.ctrl.stop(Source.CLI)
+        audit = await rig.db.run(list_audit, sid)
+        assert audit[-1].code == "interrupted" and audit[-1].action == "end"
+    finally:
+        await close_rig(rig)
+
+
+async def _rig_on(db: Path, cfg: TensConfig) -> Rig:
+    from devices import registry
+    from simulators.opentens import start_simulated_wearable
+    from simulators.radio import VirtualRadio
+    from tens.controller import Controller
+    from tens.store import AsyncDB
+
+    radio = await VirtualRadio.local()
+    sim = await start_simulated_wearable(radio, name="OpenTENS-Fresh")
+    transport = radio.transport()
+    store = await AsyncDB.open(db)
+
+    async def opener() -> Any:
+        return await registry.open_device(transport, "OpenTENS-Fresh", 5.0)
+
+    ctrl = Controller(cfg, opener, store)
+    rig = Rig(ctrl, sim, radio, store)
+    ctrl.add_listener(rig.events.append)
+    return rig
