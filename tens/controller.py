@@ -432,6 +432,8 @@ class Controller:
         await self.disconnect()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        with contextlib.suppress(StorageUnavailable):
+            await self._save_unsaved()  # else the next start closes it as interrupted
         await self.audit.close()
 
     # ---------------------------------------------------------------- device events

@@ -8,8 +8,8 @@ whose byte can be locked belongs to no one and is closed as interrupted
 daemon, say) is really running is left alone.
 
 POSIX locks belong to the process, and closing *any* descriptor of the file drops all of
-them, so each process keeps one descriptor per lock file open for its whole life and checks
-its own sessions in a table (the kernel would report them as free to their owner). Where
+them, so each process keeps one descriptor per lock file, open while it holds a lock there,
+and checks its own sessions in a table (the kernel would report them as free to their owner). Where
 ``fcntl`` is missing, no other process's session can be seen as live.
 """
 
@@ -80,6 +80,17 @@ def release(conn: sqlite3.Connection, session_id: int) -> None:
                 fcntl.lockf(_fds[path], fcntl.LOCK_UN, 1, session_id)
             except OSError:
                 pass  # the lock goes with the process at the latest
+        _close_if_unused(path)
+
+
+def _close_if_unused(path: str) -> None:
+    """Close the descriptor once this process holds nothing in the file (closing it drops
+    every lock the process holds there, so never before)."""
+    if any(p == path for p, _ in _held):
+        return
+    fd = _fds.pop(path, None)
+    if fd is not None:
+        os.close(fd)
 
 
 def is_live(conn: sqlite3.Connection, session_id: int) -> bool:
@@ -97,5 +108,8 @@ def is_live(conn: sqlite3.Connection, session_id: int) -> bool:
             fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, session_id)
         except OSError:
             return True  # another process holds it
-        fcntl.lockf(fd, fcntl.LOCK_UN, 1, session_id)
-        return False
+        else:
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, session_id)
+            return False
+        finally:
+            _close_if_unused(path)

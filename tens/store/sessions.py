@@ -138,9 +138,15 @@ def start_session(conn: sqlite3.Connection, **fields: Any) -> int:
     ``persisted_at`` starts at ``started_at``. Close it with :func:`finish_session`."""
     fields["state"] = "running"
     fields.setdefault(PERSISTED_AT, fields.get("started_at"))
-    with write(conn):
-        session_id = create_session(conn, **fields)
-        leases.hold(conn, session_id)
+    session_id: int | None = None
+    try:
+        with write(conn):
+            session_id = create_session(conn, **fields)
+            leases.hold(conn, session_id)
+    except BaseException:
+        if session_id is not None:  # rolled back: this process runs no such session
+            leases.release(conn, session_id)
+        raise
     return session_id
 
 

@@ -130,3 +130,13 @@ def test_history_table_shows_an_interrupted_session(tmp_path: Path) -> None:
     assert rec is not None
     row = session_row(rec, dt.UTC)
     assert row[4] == "10" and row[-1].startswith("interrupted: tens ended without closing")
+
+
+def test_a_start_that_cannot_commit_holds_no_lease(tmp_path: Path) -> None:
+    from tens.store import StoreError, leases
+
+    conn = open_db(tmp_path / "t.db")
+    conn.execute("PRAGMA query_only=1")
+    with pytest.raises(StoreError):
+        S.start_session(conn, started_at=T0)
+    assert not any(p.endswith("t.db-live") for p, _ in leases._held)
