@@ -292,7 +292,7 @@ class Controller:
                     "warning",
                     f"session {rec.id} was interrupted (tens ended without closing it): "
                     f"counted {rec.stimulation_seconds / 60:.1f} min; rest counts from "
-                    f"{rec.ended_at:%H:%M} UTC",
+                    f"{rec.ended_at.astimezone():%H:%M}",
                 )
             # the local calendar day, DST-correct (one helper with the journal's report)
             midnight = local_midnight(now.astimezone().date())
