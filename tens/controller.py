@@ -70,6 +70,11 @@ FAULT_TEXT: dict[Fault, str] = {
 PERSIST_EVERY_S = 10.0  # = tens.store.sessions.RUNNING_UPDATE_S (a test holds them equal)
 STORE_FAILED = "store_failed"
 """Decision.code of a start refused, or a session ended, because storage failed."""
+MAX_DEVICE_WATCHDOG_S = 1.0
+"""A device must zero its output by itself within this when it hears nothing from us; one
+whose watchdog cannot be set at or below it is refused (refuse when unsure)."""
+STOP_UNCONFIRMED = "stop_unconfirmed"
+DEVICE_LIMITS_MISSING = "device_limits_missing"
 
 
 class StorageUnavailable(Exception):
@@ -131,6 +136,10 @@ class Controller:
         self._task: asyncio.Task[SessionState] | None = None
         self._runner: OutputTask | None = None
         self._stops = 0
+        self._stopping = 0  # stops waiting for the device's confirmation right now
+        self.unconfirmed_stops = 0
+        """Stops the device did not confirm (the link was dropped each time); `tens run`
+        exits with its own code when this is not 0."""
         self._paused = False
         self._halting = False
         self._delivered: tuple[float, ...] = ()
@@ -385,6 +394,8 @@ class Controller:
                     self._notice("error", f"could not connect: {exc}")
                 raise
             self.device = device
+            if self._unsubscribe is not None:
+                self._unsubscribe()  # a sink left from a link that was lost
             self._unsubscribe = device.subscribe(self._on_device_event)
             self._link = LinkState.CONNECTED
             self._delivered = tuple(0.0 for _ in range(device.capabilities.channels))
@@ -396,7 +407,9 @@ class Controller:
                 self._limits_refusal = None
                 for n in self.limits_in_force.notices:
                     self._notice("info", n)
-                await self._push_device_limits(device, self.limits_in_force)
+                missing = await self._push_device_limits(device, self.limits_in_force)
+                if missing is not None:
+                    raise GovernorRefusal(missing)
             except GovernorRefusal as exc:
                 self.limits_in_force = None
                 self._limits_refusal = str(exc)
@@ -404,16 +417,35 @@ class Controller:
             self._notice("info", f"connected to {device.info.name} ({device.info.address})")
             self._changed()
 
-    async def _push_device_limits(self, device: Device, lim: EffectiveLimits) -> None:
-        """Loop's second layer: the device enforces our limits too, where it can."""
+    async def _push_device_limits(self, device: Device, lim: EffectiveLimits) -> str | None:
+        """Loop's second layer: the device enforces our limits too, before any output.
+
+        Writes the lower of ours and the device's own (never raises a stricter device limit)
+        and a watchdog of at most MAX_DEVICE_WATCHDOG_S. Returns why no session may start
+        when that could not be done (refused, not acknowledged, a watchdog above 1 s or none),
+        else None.
+        """
+        caps = device.capabilities
         push = getattr(device, "set_device_limits", None)
-        if push is None:
-            return
-        watchdog = device.capabilities.watchdog_timeout_s
-        try:
-            await push(lim.peak, lim.ramp_per_s, watchdog)
-        except DeviceError as exc:
-            self._notice("warning", f"could not set the device's own limits: {exc}")
+        if push is not None:
+            watchdog = min(caps.watchdog_timeout_s or MAX_DEVICE_WATCHDOG_S, MAX_DEVICE_WATCHDOG_S)
+            peak = min(lim.peak, caps.intensity_max)
+            ramp = lim.ramp_per_s
+            if caps.max_ramp_per_s is not None:
+                ramp = min(ramp, caps.max_ramp_per_s)
+            try:
+                await push(peak, ramp, watchdog)
+            except DeviceError as exc:
+                return f"the device's own limits could not be set ({exc}): no session can start"
+            caps = device.capabilities
+        wd = caps.watchdog_timeout_s
+        if wd is None or wd > MAX_DEVICE_WATCHDOG_S + 1e-9:
+            have = "no watchdog" if wd is None else f"a watchdog of {wd:g} s"
+            return (
+                f"the device has {have} and it cannot be set at or below "
+                f"{MAX_DEVICE_WATCHDOG_S:g} s: refusing to drive it"
+            )
+        return None
 
     async def disconnect(self) -> None:
         await self.stop(Source.SYSTEM, "disconnecting")
@@ -444,7 +476,8 @@ class Controller:
             self._link = LinkState.LOST
             self._delivered = tuple(0.0 for _ in self._delivered)
             self._notice("error", f"link to the device lost: {event.reason}")
-            self._abort(f"link lost: {event.reason}", write_stop=False)
+            if not self._stopping:  # else the stop in progress ends the session itself
+                self._abort(f"link lost: {event.reason}", write_stop=False)
             self._changed()
         elif isinstance(event, ProtocolViolation):
             self._notice("error", f"unreadable message from the device: {event.detail}")
@@ -652,14 +685,46 @@ class Controller:
             log.error("session task failed", exc_info=exc)
             self._end(s, SessionState.ABORTED, f"unexpected error: {exc!r}", write_stop=True)
 
-    async def _write_stop(self) -> None:
+    async def _write_stop(self, source: Source = Source.SYSTEM, reason: str = "stop") -> Decision:
+        """STOP on every channel, confirmed by the device; else the link is dropped and the
+        decision (audited here, with every notice) carries ``code="stop_unconfirmed"``."""
         dev = self.device
         if dev is None or not dev.connected:
-            return
+            return Decision(source, "stop", None, 0.0, "allowed", (reason, "no device connected"))
+        self._stopping += 1
         try:
             await dev.stop(None)
         except DeviceError as exc:
-            self._notice("error", f"stop could not be written: {exc}")
+            failure = str(exc)
+        else:
+            return Decision(source, "stop", None, 0.0, "allowed", (reason,))
+        finally:
+            self._stopping -= 1
+        return await self._stop_unconfirmed(dev, source, reason, failure)
+
+    async def _stop_unconfirmed(
+        self, dev: Device, source: Source, reason: str, failure: str
+    ) -> Decision:
+        """The device did not confirm a stop: drop the link (a conforming device zeroes its
+        output on disconnect; the driver has usually dropped it already) and say so."""
+        self.unconfirmed_stops += 1
+        with contextlib.suppress(DeviceError, TimeoutError):
+            await dev.disconnect()
+        if self.device is dev and self._link is not LinkState.DISCONNECTED:
+            self._link = LinkState.LOST
+        self._delivered = tuple(0.0 for _ in self._delivered)
+        text = (
+            f"the device did not confirm the stop ({failure}); the link was dropped so that "
+            "it zeroes its output: check the device before the next session"
+        )
+        self._notice("error", text)
+        s = self._session or self._last_session
+        decision = Decision(
+            source, "stop", None, None, "info", (reason, text), code=STOP_UNCONFIRMED
+        )
+        self._audit(decision, s.id if s else None)
+        self._changed()
+        return decision
 
     def _end(
         self,
@@ -708,31 +773,34 @@ class Controller:
     async def stop(self, source: Source, reason: str = "stopped") -> Decision:
         """Output 0 on every channel, at once. Always allowed; never waits behind anything.
 
-        Returns an "allowed" decision when STOP was written (or no device is connected, so
-        nothing can be on: a device zeroes its output when the link drops), and an "info"
-        decision naming the error when the write failed; the session ends either way.
+        Returns an "allowed" decision when the device confirmed the stop (or no device is
+        connected, so nothing can be on: a device zeroes its output when the link drops).
+        When it did not confirm within the driver's bound (at most 1 s), the link is dropped
+        and the decision has ``code="stop_unconfirmed"``; the session ends either way.
         """
         self._stops += 1  # a start still in progress sees this and launches nothing
         s = self._session
         self._halt_output()  # no further byte from the output task
         dev = self.device
-        wrote = False
+        decision = Decision(source, "stop", None, 0.0, "allowed", (reason,))
         failure: str | None = None
         if dev is not None and dev.connected:
+            self._stopping += 1
             try:
                 await dev.stop(None)
-                wrote = True
             except DeviceError as exc:
-                failure = f"stop could not be written: {exc}"
-                self._notice("error", failure)
-        if failure is None:
-            decision = Decision(source, "stop", None, 0.0, "allowed", (reason,))
-        else:
-            decision = Decision(source, "stop", None, None, "info", (reason, failure))
+                failure = str(exc)
+            finally:
+                self._stopping -= 1
         if s is not None and self._session is s:
-            self._end(s, SessionState.STOPPED, f"{reason} ({source.value})", write_stop=False)
-        elif wrote:
-            self._changed()
+            why = f"{reason} ({source.value})"
+            if failure is not None:
+                why += "; the device did not confirm it: link dropped"
+            self._end(s, SessionState.STOPPED, why, write_stop=False)
+        if failure is not None:
+            assert dev is not None
+            return await self._stop_unconfirmed(dev, source, reason, failure)
+        self._changed()
         self._audit(decision, s.id if s else None)
         return decision
 

@@ -176,11 +176,25 @@ class DeviceDisconnected(DeviceError):
     """The link is down."""
 
 
+class StopUnconfirmed(DeviceError):
+    """The device did not confirm a stop within :data:`STOP_CONFIRM_MAX_S` (or the driver's
+    tighter bound). The driver has dropped the link before raising: a conforming device zeroes
+    every output on disconnect, which is all that is left to do."""
+
+
+STOP_CONFIRM_MAX_S = 1.0
+"""No driver may take longer than this to confirm a stop (or to give up and drop the link)."""
+
+
 @runtime_checkable
 class Device(Protocol):
     """A connected stimulator. Only the session runner calls the output methods.
 
-    ``stop`` must be written at once, never queued behind a stream or a pending ack.
+    ``stop`` must be written at once, never queued behind a stream or a pending ack. It returns
+    only once the device *confirmed* output 0 on the named channels (each family says what a
+    confirmation is: docs/drivers.md); otherwise, within a bound of two connection intervals
+    plus a margin and never more than :data:`STOP_CONFIRM_MAX_S`, the driver drops the link
+    and raises :class:`StopUnconfirmed`.
     """
 
     @property
@@ -207,7 +221,11 @@ class Device(Protocol):
     async def set_output(self, channel: int, output: ChannelOutput) -> None: ...
 
     async def stop(self, channel: int | None = None) -> None:
-        """Output 0 on one channel, or all when None. Always allowed, never queued."""
+        """Output 0 on one channel, or all when None. Always allowed, never queued.
+
+        Returns when the device confirmed it; raises :class:`StopUnconfirmed` (link dropped)
+        when it did not within the bound, :class:`DeviceDisconnected` when the link was down.
+        """
         ...
 
     async def keepalive(self) -> None: ...

@@ -13,10 +13,11 @@ How it behaves (docs/opentens-profile.md is the contract, docs/drivers.md the ov
   :class:`DeviceTimeout`). An ATT error becomes :class:`DeviceRejected` naming the profile's
   code (``OVER_LIMIT (0x83): …``). A command is never retried.
 * **stop** — takes no lock: it is written at once, beside whatever command is waiting for its
-  ack, and returns when the write is answered, without waiting for the ack; the ack and a
-  status showing 0 mA are awaited in the background (:attr:`last_stop_confirmed`,
-  :meth:`confirm_stopped`). If the STOP cannot be written, the driver drops the link, since a
-  device zeroes every output on disconnect, then raises.
+  ack, and returns when the device confirmed it: the status acknowledging the STOP's number
+  and a status showing 0 mA on the stopped channels (:attr:`last_stop_confirmed`). If that
+  does not happen within ``stop_confirm_s`` (0.5 s, never more than 1 s), or the STOP cannot
+  be written, the driver drops the link, since a device zeroes every output on disconnect,
+  then raises :class:`StopUnconfirmed`.
 * **events** — every valid status goes to subscribers as :class:`DeviceStatus` (mA); a
   malformed one (or, when ``status_silence_s`` is set, a silent device) as
   :class:`ProtocolViolation`, and the driver writes a STOP itself; a link loss as
@@ -80,6 +81,7 @@ from devices.opentens.profile import (
 from devices.transport import BleTransport
 from tens.clock import Clock, LoopClock
 from tens.device import (
+    STOP_CONFIRM_MAX_S,
     Advertisement,
     Capabilities,
     ChannelOutput,
@@ -95,6 +97,7 @@ from tens.device import (
     IntensityUnit,
     LinkLost,
     ProtocolViolation,
+    StopUnconfirmed,
     Waveform,
 )
 
@@ -123,6 +126,9 @@ _FAULTS: dict[FaultBits, Fault] = {
 KEEPALIVE_FRACTION = 0.25
 """Keepalive every quarter of the device's watchdog timeout."""
 
+STOP_CONFIRM_S = 0.5
+"""Two connection intervals of up to 100 ms plus a 300 ms margin (at most 1 s)."""
+
 
 @dataclass(frozen=True, slots=True)
 class DriverTimeouts:
@@ -131,12 +137,24 @@ class DriverTimeouts:
     connect_s: float = 20.0
     read_s: float = 5.0
     write_s: float = 2.0
-    ack_s: float = 1.0
-    stop_write_s: float = 2.0
+    ack_s: float = STOP_CONFIRM_S
+    """Every command's ack: a device that answers none within this is silent (unsure)."""
+    stop_write_s: float = STOP_CONFIRM_S
+    stop_confirm_s: float = STOP_CONFIRM_S
+    """STOP written, acknowledged and a status showing 0 mA, all within this; else the link
+    is dropped. Two connection intervals (up to 100 ms each) plus a 300 ms margin; never more
+    than ``STOP_CONFIRM_MAX_S`` (1 s)."""
     status_silence_s: float | None = None
     """No status for this long while connected -> ProtocolViolation (the profile promises one
     a second). Off (None) by default: while output is on, the keepalives' acks already prove
     the device alive every ``keepalive_interval_s`` (a missing ack is a DeviceTimeout)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.stop_confirm_s <= STOP_CONFIRM_MAX_S:
+            raise ValueError(
+                f"stop_confirm_s must be > 0 and at most {STOP_CONFIRM_MAX_S:g} s, "
+                f"not {self.stop_confirm_s!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,11 +266,10 @@ class OpenTensDriver(EventFanout):
         self._last_status: StatusReport | None = None
         self._last_status_at: float | None = None
         self._battery: int | None = None
-        self._stop_confirmation: asyncio.Task[bool] | None = None
         self._violation_stop_running = False
         self.last_stop_confirmed: bool | None = None
-        """After a stop: None while unconfirmed, True once a status showed 0 mA, False when
-        no confirmation came in time."""
+        """After a stop: None while it waits, True once confirmed, False when no confirmation
+        came in time (the link was then dropped)."""
 
     # --- Device protocol: properties ------------------------------------------------------
 
@@ -554,7 +571,9 @@ class OpenTensDriver(EventFanout):
         await self._command(Keepalive, "KEEPALIVE")
 
     async def stop(self, channel: int | None = None) -> None:
-        """STOP now, beside any command still waiting; returns once the write is answered.
+        """STOP now, beside any command still waiting; returns once the device confirmed it
+        (its ack and a status with 0 mA there), else drops the link and raises
+        :class:`StopUnconfirmed` within ``stop_confirm_s``.
 
         A channel the device does not have stops every channel (the safe reading).
         """
@@ -565,20 +584,8 @@ class OpenTensDriver(EventFanout):
         await self._write_stop(mask)
 
     async def confirm_stopped(self, within_s: float | None = None) -> bool:
-        """Wait until the last stop was acknowledged and a status showed 0 mA there."""
-        task = self._stop_confirmation
-        if task is None:
-            return bool(self.last_stop_confirmed)
-        try:
-            async with asyncio.timeout(within_s):
-                return await asyncio.shield(task)
-        except TimeoutError:
-            return False
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if task.cancelled() and not (current and current.cancelling()):
-                return False  # the link went down before a confirmation
-            raise
+        """Whether the last stop was confirmed (``stop`` itself now waits for that)."""
+        return bool(self.last_stop_confirmed)
 
     async def read_battery(self) -> int:
         """Read the Battery Service's level now."""
@@ -631,26 +638,16 @@ class OpenTensDriver(EventFanout):
                 self._forget_ack(seq, ack)
 
     async def _write_stop(self, mask: int) -> None:
+        """STOP, then its ack and a status with 0 mA on the masked channels, all within
+        ``stop_confirm_s``; otherwise drop the link (the device zeroes on disconnect) and
+        raise :class:`StopUnconfirmed`."""
         client = self._ensure_connected()
+        bound = self._timeouts.stop_confirm_s
         seq = self._next_seq()
         data = encode_command(Stop(seq, mask))
         ack = self._expect_ack(seq)
         self.last_stop_confirmed = None
-        try:
-            await self._write(client, data, "STOP", self._timeouts.stop_write_s)
-        except DeviceDisconnected:
-            self._forget_ack(seq, ack)
-            raise
-        except DeviceError as exc:
-            self._forget_ack(seq, ack)
-            await self._drop_link(f"STOP could not be written ({exc})")
-            raise
-        previous = self._stop_confirmation
-        if previous is not None and not previous.done():
-            previous.cancel()
-        self._stop_confirmation = self._spawn(self._confirm_stop(seq, ack, mask))
 
-    async def _confirm_stop(self, seq: int, ack: asyncio.Future[StatusReport], mask: int) -> bool:
         def zero_on_mask(report: StatusReport) -> bool:
             return all(
                 ch.delivered == 0
@@ -658,20 +655,26 @@ class OpenTensDriver(EventFanout):
                 if mask == ALL_CHANNELS_MASK or mask & (1 << k)
             )
 
-        deadline = self._timeouts.ack_s * 2
+        failure: str
         try:
-            async with asyncio.timeout(deadline):
+            async with asyncio.timeout(bound):
+                await self._write(client, data, "STOP", self._timeouts.stop_write_s)
                 report = await ack
                 if not zero_on_mask(report):
                     await self._wait_status(zero_on_mask)
-        except (TimeoutError, DeviceError):
-            self.last_stop_confirmed = False
-            log.warning("%s: STOP (sequence %d) was not confirmed", self._info.name, seq)
-            return False
+        except TimeoutError:
+            failure = f"{self._info.name} did not confirm STOP (sequence {seq}) within {bound:g} s"
+        except DeviceError as exc:
+            failure = f"STOP could not be confirmed ({exc})"
+        else:
+            self.last_stop_confirmed = True
+            return
         finally:
             self._forget_ack(seq, ack)
-        self.last_stop_confirmed = True
-        return True
+        self.last_stop_confirmed = False
+        log.warning("%s: %s", self._info.name, failure)
+        await self._drop_link(failure)
+        raise StopUnconfirmed(f"{failure}; link dropped so the device zeroes its output")
 
     def _expect_ack(self, seq: int) -> asyncio.Future[StatusReport]:
         stale = self._pending.pop(seq, None)

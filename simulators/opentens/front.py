@@ -95,10 +95,10 @@ class WearableFront:
     def set_battery(self, percent: float) -> None:
         self.model.set_battery(percent)
 
-    def stick(self, stuck: bool = True) -> None:
+    def stick(self, stuck: bool = True, *, watchdog: bool = True) -> None:
         """Freeze the firmware: writes answered but dropped, no acks, no notifications
-        (see :meth:`OpenTensModel.stick`)."""
-        self.model.stick(stuck)
+        (``watchdog=False``: its watchdog hangs too; see :meth:`OpenTensModel.stick`)."""
+        self.model.stick(stuck, watchdog=watchdog)
 
     def send_malformed(self, kind: str = "crc") -> None:
         """The next status notification is garbage (bad CRC by default)."""

@@ -154,6 +154,7 @@ class OpenTensModel:
         self._battery_dirty = False
         self._pending: list[tuple[Command | MalformedMessage, asyncio.Future[None]]] = []
         self._stuck = False
+        self._watchdog_hung = False
         self._malformed: list[str] = []
         self._reject_next: int | None = None
         self._status_sinks: list[StatusSink] = []
@@ -363,18 +364,23 @@ class OpenTensModel:
         """Drain the battery down to ``to_percent`` (never raises it)."""
         self.set_battery(min(self._battery, to_percent))
 
-    def stick(self, stuck: bool = True) -> None:
+    def stick(self, stuck: bool = True, *, watchdog: bool = True) -> None:
         """Freeze the firmware's application layer, or unfreeze it.
 
         While stuck, writes still get a successful ATT write response (the BLE stack
         answers) but are dropped: no effect, no acknowledgement, no status notification,
         ramps freeze, reads serve the last status. The watchdog, the electrode cut-off, the
         battery cut-off and the disconnect rule are hardware and keep acting — with writes
-        dropped the watchdog trips after its timeout.
+        dropped the watchdog trips after its timeout. ``watchdog=False`` hangs the watchdog
+        too (non-conforming firmware: output stays on until the link drops); only the
+        disconnect rule is left.
         """
         self._stuck = stuck
+        was_hung, self._watchdog_hung = self._watchdog_hung, stuck and not watchdog
         if not stuck:
             now = self._now()
+            if was_hung:
+                self._last_write_t = now  # its watchdog starts counting again from now
             for ch in self._channels:
                 ch.ramp_t = now
             self._dirty = True
@@ -413,6 +419,7 @@ class OpenTensModel:
         self._limit_refused = False
         self._limits = self._factory
         self._stuck = False
+        self._watchdog_hung = False
         self._malformed.clear()
         self._reject_next = None
         self._last_status_bytes = None
@@ -466,6 +473,8 @@ class OpenTensModel:
 
     def _watchdog_deadline(self) -> float | None:
         if not self._connected or not any(ch.armed for ch in self._channels):
+            return None
+        if self._watchdog_hung:
             return None
         return self._last_write_t + self._limits.watchdog_ms / 1000.0
 
@@ -623,13 +632,16 @@ class OpenTensModel:
         return self.battery_percent <= LOW_BATTERY_CUTOFF_PERCENT
 
     def _stop(self, cmd: Stop, t: float) -> None:
-        """Rule 8: named channels to 0 now; they stay armed."""
+        """Rule 8: named channels to 0 now, and disarmed until the next START (a SET_OUTPUT
+        racing the STOP must not put output back on)."""
         named, unknown = self._mask_channels(cmd.mask)
         if unknown:
             for ch in self._channels:
+                ch.armed = False
                 self._zero(ch, t, "stop")
             raise CommandRefused(AttCode.BAD_CHANNEL, "STOP names a channel the device lacks")
         for ch in named:
+            ch.armed = False
             self._zero(ch, t, "stop")
 
     def _start(self, cmd: Start, t: float) -> None:

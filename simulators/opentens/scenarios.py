@@ -23,7 +23,7 @@ class FaultTarget(Protocol):
     def peel_off(self, channel: int = 0) -> None: ...
     def reattach(self, channel: int = 0) -> None: ...
     def drain_battery(self, to_percent: float) -> None: ...
-    def stick(self, stuck: bool = True) -> None: ...
+    def stick(self, stuck: bool = True, *, watchdog: bool = True) -> None: ...
     def send_malformed(self, kind: str = "crc") -> None: ...
     def reject_next_write(self, code: int = AttCode.BUSY) -> None: ...
     async def reboot(self) -> None: ...
@@ -77,6 +77,15 @@ async def _stuck(sim: FaultTarget, t: Timing, say: Say) -> None:
     say("firmware running again")
 
 
+async def _hung(sim: FaultTarget, t: Timing, say: Say) -> None:
+    await asyncio.sleep(t.after_s)
+    sim.stick(True, watchdog=False)
+    say("firmware hung, its watchdog too: no acks, no status, output stays on")
+    await asyncio.sleep(t.for_s)
+    sim.stick(False)
+    say("firmware running again")
+
+
 async def _malformed(sim: FaultTarget, t: Timing, say: Say) -> None:
     await asyncio.sleep(t.after_s)
     sim.send_malformed("crc")
@@ -115,6 +124,12 @@ SCENARIOS: dict[str, Scenario] = {
             _low_battery,
         ),
         Scenario("stuck", "firmware stops acknowledging after AFTER s, for FOR s", _stuck),
+        Scenario(
+            "hung",
+            "firmware and its watchdog hang after AFTER s, for FOR s (only a disconnect "
+            "zeroes output)",
+            _hung,
+        ),
         Scenario("malformed", "one status notification with a bad CRC after AFTER s", _malformed),
         Scenario("reject", "the next write after AFTER s is refused with BUSY", _reject),
         Scenario("reboot", "the device reboots after AFTER s (link drops, factory state)", _reboot),

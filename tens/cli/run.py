@@ -4,7 +4,9 @@ Exit codes (scripts rely on them; see docs/cli.md):
   0 finished on time · 2 bad usage · 3 configuration refused · 4 database error ·
   5 refused by the safety governor · 6 device not found or could not connect ·
   7 device lost mid-session · 8 aborted (fault, peel-off, low battery, unreadable data) ·
-  9 stopped (Ctrl-C, SIGTERM or another stop)
+  9 stopped (Ctrl-C, SIGTERM or another stop) ·
+  10 a stop was not confirmed by the device (the link was dropped so that it zeroes its
+     output: check the device before the next session)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ EXIT_NO_DEVICE = 6
 EXIT_LOST = 7
 EXIT_ABORTED = 8
 EXIT_STOPPED = 9
+EXIT_STOP_UNCONFIRMED = 10
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -328,6 +331,8 @@ async def run(args: argparse.Namespace) -> int:
                 if err:
                     progress.line(f"warning: pain score not saved: {err}")
             state = snap.session
+            if ctrl.unconfirmed_stops:
+                return EXIT_STOP_UNCONFIRMED
             if state is SessionState.FINISHED:
                 return EXIT_FINISHED
             if state is SessionState.STOPPED:

@@ -199,8 +199,8 @@ class CommandHandler:
             error = f"stop sent, but the device has not confirmed it within {STOP_CONFIRM_S:g} s"
         elif stopping.cancelled() or stopping.exception() is not None:
             error = f"stop failed: {'cancelled' if stopping.cancelled() else stopping.exception()}"
-        elif getattr(stopping.result(), "outcome", "allowed") != "allowed":
-            error = stopping.result().reason  # the controller could not write STOP
+        elif getattr(stopping.result(), "code", None) == "stop_unconfirmed":
+            error = stopping.result().reason  # not confirmed: the controller dropped the link
         if error is not None:
             log.error("stop from MQTT: %s", error)
             return self._result(

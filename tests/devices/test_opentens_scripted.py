@@ -26,6 +26,7 @@ from tens.device import (
     IntensityUnit,
     LinkLost,
     ProtocolViolation,
+    StopUnconfirmed,
     Waveform,
 )
 from tests.devices.scripted import INFO, Scripted, start_scripted, until
@@ -214,12 +215,18 @@ async def test_stop_is_not_queued_behind_a_command_waiting_for_its_ack(
         scripted.ack = False
         pending = asyncio.create_task(d.set_output(0, ChannelOutput(5.0, 200, 100.0)))
         await until(lambda: len(scripted.writes) >= 1)
-        # the SET_OUTPUT is written and waits (up to 30 s) for an ack that never comes
-        async with asyncio.timeout(5.0):
+        # the SET_OUTPUT is written and waits (up to 30 s) for an ack that never comes; the
+        # STOP goes out beside it at once, and as nothing confirms it either, the driver
+        # drops the link within the stop bound (the device zeroes on disconnect)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        with pytest.raises(StopUnconfirmed, match="did not confirm STOP"):
             await d.stop()
+        assert loop.time() - t0 <= slow.stop_confirm_s + 0.1
         assert scripted.writes[-1][0] == 0x02
-        assert not pending.done()
-        pending.cancel()
+        assert not d.connected
+        with pytest.raises(DeviceDisconnected):
+            await pending
     finally:
         await d.disconnect()
 

@@ -31,6 +31,7 @@ from tens.device import (
     IntensityUnit,
     LinkLost,
     ProtocolViolation,
+    StopUnconfirmed,
     Waveform,
 )
 from tests.devices.scripted import until
@@ -232,21 +233,53 @@ async def test_every_kind_of_garbage_is_refused(kind: str) -> None:
 
 
 @pytest.mark.looptime
-async def test_stuck_device_times_out_and_its_watchdog_drops_output() -> None:
+async def test_stuck_device_times_out_and_an_unconfirmed_stop_drops_the_link() -> None:
     async with rig() as r:
         await r.driver.arm((0,))
         await r.driver.set_output(0, TENS)
         await r.hold(1.0)
-        r.sim.stick()
+        r.sim.stick(watchdog=False)  # its watchdog hangs too: only a disconnect zeroes it
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
         with pytest.raises(DeviceTimeout, match="did not acknowledge KEEPALIVE"):
             await r.driver.keepalive()
-        # stop is still written at once; the confirmation does not come from a stuck device
-        async with asyncio.timeout(1.0):
+        assert loop.time() - t0 <= 0.5 + 0.05  # the ack bound (at most 1 s)
+        assert r.sim.record.last(0) > 0  # still on: nothing on the device stops it
+        # the STOP is written at once; the confirmation never comes from a stuck device, so
+        # the driver drops the link within the stop bound and says so
+        t_stop = loop.time()
+        with pytest.raises(StopUnconfirmed, match="did not confirm STOP"):
             await r.driver.stop()
-        assert not await r.driver.confirm_stopped(5.0)
+        assert loop.time() - t_stop <= 0.5 + 0.05
         assert r.driver.last_stop_confirmed is False
-        await asyncio.sleep(2.0)
-        assert r.sim.record.last(0) == 0.0  # the device's own watchdog
+        assert not r.driver.connected
+        zero = await r.sim.record.wait_for(
+            lambda s: s.channel == 0 and s.intensity_ma == 0, 0.2, since=t_stop
+        )
+        assert zero.cause == "disconnect"
+        assert zero.t - t_stop <= 0.5 + 0.1
+        assert r.of(LinkLost) and "link dropped" in r.of(LinkLost)[-1].reason
+
+
+@pytest.mark.looptime
+async def test_stop_confirmed_means_acked_and_zero_on_the_record() -> None:
+    async with rig() as r:
+        await r.driver.arm((0,))
+        await r.driver.set_output(0, TENS)
+        await r.hold(2.0)
+        n = len(r.sim.record)
+        await r.driver.stop()  # returns only once the device confirmed: 0 is on the record
+        assert r.driver.last_stop_confirmed is True
+        assert r.driver.connected
+        assert [(s.intensity_ma, s.cause) for s in r.sim.record.samples[n:] if s.channel == 0] == [
+            (0.0, "stop")
+        ]
+
+
+def test_the_stop_bound_is_never_more_than_a_second() -> None:
+    assert DriverTimeouts().stop_confirm_s <= 1.0
+    with pytest.raises(ValueError, match="at most 1 s"):
+        DriverTimeouts(stop_confirm_s=1.5)
 
 
 @pytest.mark.looptime
@@ -262,12 +295,13 @@ async def test_stop_is_not_queued_behind_a_command_waiting_for_its_ack() -> None
         assert not waiting.done()
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await r.driver.stop()
-        assert loop.time() - started < 0.5
-        assert not waiting.done()
-        waiting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await waiting
+        writes = r.sim.model.writes_accepted
+        with pytest.raises(StopUnconfirmed):
+            await r.driver.stop()  # written at once; unconfirmed (stuck) -> link dropped
+        assert loop.time() - started <= slow.stop_confirm_s + 0.05
+        assert r.sim.model.writes_accepted == writes  # stuck: the firmware took nothing
+        with pytest.raises(DeviceDisconnected):
+            await waiting  # the link went down under it, not 30 s later
 
 
 @pytest.mark.looptime
@@ -300,7 +334,7 @@ async def test_a_refused_stop_drops_the_link_so_the_device_zeroes() -> None:
         assert r.sim.record.last(0) > 0
         r.sim.reject_next_write()  # the profile says STOP is never refused: a broken device
         before = asyncio.get_running_loop().time()
-        with pytest.raises(DeviceRejected, match="BUSY"):
+        with pytest.raises(StopUnconfirmed, match="BUSY"):
             await r.driver.stop()
         assert not r.driver.connected
         assert r.of(LinkLost) and "link dropped" in r.of(LinkLost)[0].reason

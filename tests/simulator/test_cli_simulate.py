@@ -27,6 +27,7 @@ def test_list_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
         "link-drop",
         "low-battery",
         "stuck",
+        "hung",
         "malformed",
         "reject",
         "reboot",

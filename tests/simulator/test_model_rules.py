@@ -242,7 +242,7 @@ async def test_disconnect_zeroes_disarms_and_restores_factory_limits() -> None:
         assert c.model.record.last(1) == 0.0
 
 
-async def test_stop_at_the_next_event_keeps_channels_armed() -> None:
+async def test_stop_at_the_next_event_disarms_the_channels_it_names() -> None:
     async with connected_model(SimConfig(interval_ms=50.0)) as c:
         await c.start()
         await c.set_output(0, 8.0)
@@ -255,10 +255,35 @@ async def test_stop_at_the_next_event_keeps_channels_armed() -> None:
         assert stop.cause == "stop" and stop.channel == 0 and stop.intensity_ma == 0.0
         assert sent < stop.t <= sent + 0.05 + 1e-6
         assert c.model.record.last(1) > 0.0  # not named: untouched
-        assert c.model.channel(0).armed
-        await c.set_output(0, 2.0)  # armed: ramps again from 0
+        assert not c.model.channel(0).armed and c.model.channel(1).armed
+        # rule 8: no output on a stopped channel until the next START
+        assert await c.refused(c.set_output(0, 2.0)) == AttCode.NOT_ARMED
+        await c.keep_alive_for(1.0)
+        assert c.model.record.last(0) == 0.0
+        await c.start(0b01)
+        await c.set_output(0, 2.0)  # started again: ramps from 0
         await c.keep_alive_for(1.0)
         assert c.model.record.last(0) == 2.0
+
+
+async def test_a_set_output_racing_a_stop_delivers_nothing() -> None:
+    """SET_OUTPUT written just after a STOP (same connection event, then the next ones): the
+    stopped channel stays at 0 on the record, whatever lands after the STOP."""
+    async with connected_model(SimConfig(interval_ms=50.0)) as c:
+        await c.start()
+        await c.set_output(0, 8.0)
+        await c.keep_alive_for(3.0)
+        assert c.model.record.last(0) > 5.0
+        n = len(c.model.record)
+        stop = asyncio.ensure_future(c.stop())
+        racing = asyncio.ensure_future(c.set_output(0, 8.0))  # queued behind the STOP
+        await stop
+        assert await c.refused(racing) == AttCode.NOT_ARMED
+        late = await c.refused(c.set_output(0, 8.0))  # and one at the next event
+        assert late == AttCode.NOT_ARMED
+        await c.keep_alive_for(2.0)
+        after = [s.intensity_ma for s in c.model.record.samples[n:] if s.channel == 0]
+        assert after == [0.0]  # the stop, and nothing after it
 
 
 async def test_stop_naming_a_missing_channel_still_stops_everything() -> None:

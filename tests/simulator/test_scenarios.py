@@ -25,6 +25,7 @@ def test_every_scenario_is_listed_with_a_summary() -> None:
         "link-drop",
         "low-battery",
         "stuck",
+        "hung",
         "malformed",
         "reject",
         "reboot",
@@ -94,6 +95,15 @@ def _stuck(sim: OpenTensSimulator, c: BleakCentral, t0: float) -> None:
     assert t0 + AFTER < trip.t < t0 + AFTER + 1.1  # writes dropped: the watchdog acts
 
 
+def _hung(sim: OpenTensSimulator, c: BleakCentral, t0: float) -> None:
+    times = [t for t, _ in c.statuses]
+    silent = [b - a for a, b in itertools.pairwise(times)]
+    assert max(silent) >= FOR - 0.1  # no status while hung
+    assert "watchdog" not in _causes(sim)  # its watchdog hung too: output stayed on
+    assert not [s for s in sim.record if s.t > t0 + AFTER]  # no change at all: still on
+    assert sim.record.last(0) == 2.0
+
+
 def _malformed(sim: OpenTensSimulator, c: BleakCentral, t0: float) -> None:
     assert len(c.garbage) == 1
     assert sim.record.last(0) == 2.0
@@ -115,6 +125,7 @@ CHECKS = {
     "link-drop": _link_drop,
     "low-battery": _low_battery,
     "stuck": _stuck,
+    "hung": _hung,
     "malformed": _malformed,
     "reject": _reject,
     "reboot": _reboot,
