@@ -163,6 +163,9 @@ class OpenTensModel:
         self._waiter: asyncio.Future[None] | None = None
         self.statuses_sent = 0
         self.writes_accepted = 0
+        self.asked: list[tuple[float, Command | MalformedMessage]] = []
+        """Every control-point write as the device received it, timed (accepted or not):
+        what the device was asked, beside the record of what it delivered."""
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -318,6 +321,7 @@ class OpenTensModel:
             item: Command | MalformedMessage = decode_command(data)
         except MalformedMessage as exc:
             item = exc
+        self.asked.append((self._now(), item))
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((item, fut))
         self._poke()
