@@ -410,6 +410,7 @@ class Controller:
                 missing = await self._push_device_limits(device, self.limits_in_force)
                 if missing is not None:
                     raise GovernorRefusal(missing)
+                self._keep_stricter_device_limit(device)
             except GovernorRefusal as exc:
                 self.limits_in_force = None
                 self._limits_refusal = str(exc)
@@ -446,6 +447,21 @@ class Controller:
                 f"{MAX_DEVICE_WATCHDOG_S:g} s: refusing to drive it"
             )
         return None
+
+    def _keep_stricter_device_limit(self, device: Device) -> None:
+        """A device-side peak found below ours (a Coyote 3.0's own soft limit) is kept by
+        the governor too, so it never asks for more than the device will give."""
+        lim = self.limits_in_force
+        device_max = device.capabilities.intensity_max
+        if lim is None or device_max >= lim.peak - 1e-9:
+            return
+        origins = {**lim.origins, "peak intensity": "the device's own limit"}
+        self.limits_in_force = replace(lim, peak=device_max, origins=origins)
+        self._notice(
+            "info",
+            f"the device's own limit {device_max:g} {lim.unit.value} is below the configured "
+            f"{lim.peak:g}: kept (tens never raises a device's own limit)",
+        )
 
     async def disconnect(self) -> None:
         await self.stop(Source.SYSTEM, "disconnecting")

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bleak import BleakClient
@@ -39,6 +39,7 @@ from devices.coyote.render import RenderError
 from devices.transport import BleTransport
 from tens.clock import Clock, LoopClock
 from tens.device import (
+    STOP_CONFIRM_MAX_S,
     Advertisement,
     Capabilities,
     ChannelOutput,
@@ -53,6 +54,7 @@ from tens.device import (
     Fault,
     LinkLost,
     ProtocolViolation,
+    StopUnconfirmed,
 )
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,16 @@ class CoyoteTimeouts:
     write_s: float = 1.0
     ack_s: float = 1.0
     """Coyote 3.0: how long a strength change may wait for its B1 before we call it unsure."""
+    stop_confirm_s: float = 0.5
+    """A stop written and confirmed (3.0: its B1 with strength 0; 2.0: the strength read back
+    as 0) within this, else the link is dropped. At most ``STOP_CONFIRM_MAX_S`` (1 s)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.stop_confirm_s <= STOP_CONFIRM_MAX_S:
+            raise ValueError(
+                f"stop_confirm_s must be > 0 and at most {STOP_CONFIRM_MAX_S:g} s, "
+                f"not {self.stop_confirm_s!r}"
+            )
 
 
 def to_level(intensity: float, ceiling: int) -> int:
@@ -137,6 +149,8 @@ class CoyoteDriverBase(EventFanout):
         self._battery: int | None = None
         self._stopping_after_fault = False
         self._write_modes: dict[str, bool] = {}
+        self._device_max: int | None = None
+        """A device-side level limit found below the family's maximum (None: none known)."""
         self._init_protocol()
 
     def _init_protocol(self) -> None:
@@ -150,7 +164,12 @@ class CoyoteDriverBase(EventFanout):
 
     @property
     def capabilities(self) -> Capabilities:
-        return self.capabilities_value
+        """The family's capabilities; ``intensity_max`` is lowered to a device-side limit
+        found stricter than ours (Coyote 3.0's soft limit), so the governor keeps it too."""
+        device_max = self._device_max
+        if device_max is None or device_max >= self.capabilities_value.intensity_max:
+            return self.capabilities_value
+        return replace(self.capabilities_value, intensity_max=float(device_max))
 
     @property
     def connected(self) -> bool:
@@ -356,7 +375,9 @@ class CoyoteDriverBase(EventFanout):
         self._touch()
 
     async def stop(self, channel: int | None = None) -> None:
-        """Level 0 on one channel or both, written now (not at the next tick)."""
+        """Level 0 on one channel or both, written now (not at the next tick), and confirmed
+        by the device within ``stop_confirm_s``; else the link is dropped (no more frames:
+        output ends) and :class:`StopUnconfirmed` raised."""
         channels = tuple(range(CHANNELS)) if channel is None else (channel,)
         for ch in channels:
             self._check_channel(ch)
@@ -364,15 +385,31 @@ class CoyoteDriverBase(EventFanout):
             self._levels[ch] = 0
         self._touch()
         client = self._ensure_connected()
+        bound = self._timeouts.stop_confirm_s
         try:
-            async with self._io_lock:
-                await self._write_stop(client, channels)
+            async with asyncio.timeout(bound):
+                async with self._io_lock:
+                    token = await self._write_stop(client, channels)
+                await self._confirm_stop(client, channels, token)
+        except TimeoutError:
+            failure = f"{self._info.name} did not confirm the stop within {bound:g} s"
         except DeviceError as exc:
-            log.error("%s: stop could not be written (%s); dropping the link", self._info, exc)
-            await self._drop_link(f"stop could not be written: {exc}")
-            raise
+            failure = f"the stop could not be confirmed ({exc})"
+        else:
+            return
+        log.error("%s: %s; dropping the link", self._info.name, failure)
+        await self._drop_link(failure)
+        raise StopUnconfirmed(f"{failure}; link dropped so the frames (and output) stop")
 
-    async def _write_stop(self, client: BleakClient, channels: tuple[int, ...]) -> None:
+    async def _write_stop(self, client: BleakClient, channels: tuple[int, ...]) -> Any:
+        """Write the stop; returns what :meth:`_confirm_stop` needs to recognise its answer."""
+        raise NotImplementedError
+
+    async def _confirm_stop(
+        self, client: BleakClient, channels: tuple[int, ...], token: Any
+    ) -> None:
+        """Return once the device shows strength 0 on ``channels``; raise DeviceError if it
+        shows anything else (the caller bounds the wait)."""
         raise NotImplementedError
 
     async def keepalive(self) -> None:
@@ -389,16 +426,40 @@ class CoyoteDriverBase(EventFanout):
         The controller calls this after every connect. ``max_ramp_per_s`` is not a device
         feature (the governor ramps); ``watchdog_s`` may shorten the host watchdog.
         """
-        self._level_limit = self._checked_limit(max_level)
+        limit = self._checked_limit(max_level)
+        if self._connected and any(out is not None for out in self._outputs):
+            raise DeviceError(f"{self._info.name}: device limits are set only while output is off")
         if watchdog_s is not None and math.isfinite(watchdog_s) and watchdog_s > 0:
             self._watchdog_s = min(HOST_WATCHDOG_S, watchdog_s)
+        self._level_limit = limit
         for ch in range(CHANNELS):
             self._levels[ch] = min(self._levels[ch], self._level_limit)
         if self._connected and self._client is not None:
-            await self._send_limits(self._client)
+            try:
+                await self._send_limits(self._client)
+            except BaseException:
+                self._level_limit = 0  # unsure what the device enforces: nothing goes out
+                raise
 
     async def _send_limits(self, client: BleakClient) -> None:
         """Generation-specific: push the limit to the device, where it has such a setting."""
+
+    async def _pause_stream(self) -> bool:
+        """Stop the 100 ms stream (no frame goes out until :meth:`_resume_stream`); returns
+        whether it was running."""
+        stream, self._stream = self._stream, None
+        if stream is None or stream.done():
+            return False
+        stream.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stream
+        return True
+
+    def _resume_stream(self) -> None:
+        if self._connected and (self._stream is None or self._stream.done()):
+            self._touch()
+            self._stream = self._spawn(self._run_stream())
+            self._stream.add_done_callback(self._stream_ended)
 
     # --- the stream -----------------------------------------------------------------------
 

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -135,6 +136,22 @@ class Coyote2Driver(CoyoteDriverBase):
         for ch in channels:
             levels[ch] = 0
         await self._write_strength(client, levels, "writing stop")
+
+    async def _confirm_stop(
+        self, client: BleakClient, channels: tuple[int, ...], token: Any
+    ) -> None:
+        """Confirmed: the strength read back after the write shows 0 there (the 2.0 answers
+        a strength write at the GATT level only; the read is what it really holds)."""
+        raw = await self._read(client, v2codec.STRENGTH_UUID, "the strength after a stop")
+        try:
+            now = v2codec.decode_strength(raw)
+        except CoyoteV2ProtocolError as exc:
+            raise DeviceError(f"{self._info.name} sent a malformed strength: {exc}") from exc
+        levels = (now.a, now.b)
+        if any(levels[ch] for ch in channels):
+            raise DeviceError(
+                f"{self._info.name} reports strength {levels[0]}/{levels[1]} after the stop"
+            )
 
     def _on_strength(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         try:

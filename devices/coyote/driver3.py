@@ -39,6 +39,7 @@ from devices.coyote.v3codec import B0Frame, BFFrame, CoyoteProtocolError, Streng
 from tens.device import (
     Capabilities,
     ChannelOutput,
+    DeviceDisconnected,
     DeviceError,
     DeviceTimeout,
     Fault,
@@ -126,7 +127,10 @@ class Coyote3Driver(CoyoteDriverBase):
                 f"{self._info.name} reports strength {reply.strength_a}/{reply.strength_b} "
                 "after being set to 0; refusing to drive it"
             )
-        await self._send_limits(client)
+        if self._level_limit > 0:
+            await self._send_limits(client)
+        # else: no BF until set_device_limits (the driver refuses every level above 0 until
+        # then); a BF of 0 here would erase the device's own soft limit before we read it
 
     async def _write_and_wait(
         self, client: BleakClient, frame: B0Frame, doing: str
@@ -146,15 +150,81 @@ class Coyote3Driver(CoyoteDriverBase):
             self._ack_waiters.pop(frame.seq, None)
 
     async def _send_limits(self, client: BleakClient) -> None:
-        fa, fb, ia, ib = self.balances
-        bf = BFFrame(self._level_limit, self._level_limit, fa, fb, ia, ib)
-        await self._write(client, v3codec.WRITE_UUID, v3codec.encode_bf(bf), "sending BF limits")
+        """BF with the lower of our level limit and the device's own soft limit, confirmed in
+        force; the stream is paused meanwhile (no waveform can play).
+
+        BF has no reply and cannot be read, so the driver asks with strength-only B0 frames
+        (both waveforms dropped: nothing plays): strength = our limit reads back the device's
+        soft limit up to ours; after BF, one level above the new limit must read back at most
+        the limit (else the device did not take it: refused). Strength 0 again, confirmed by
+        its B1, before the stream resumes.
+        """
+        resume = await self._pause_stream()
+        try:
+            await self._probe_and_set_limits(client)
+        finally:
+            if resume:
+                self._resume_stream()
+
+    async def _set_strength(self, client: BleakClient, a: int, b: int, doing: str) -> list[int]:
+        """Absolute strength a/b with both waveforms dropped; the strengths its B1 reports."""
+        frame = B0Frame(
+            self._next_seq(),
+            StrengthMode.SET,
+            StrengthMode.SET,
+            a,
+            b,
+            v3codec.DROPPED,
+            v3codec.DROPPED,
+        )
+        reply = await self._write_and_wait(client, frame, doing)
+        return [reply.strength_a, reply.strength_b]
+
+    async def _probe_and_set_limits(self, client: BleakClient) -> None:
+        ours = self._level_limit
+        name = self._info.name
+        try:
+            found = await self._set_strength(
+                client, ours, ours, "reading the device's soft limit (strength only)"
+            )
+            limits = [min(ours, lv) for lv in found]
+            fa, fb, ia, ib = self.balances
+            bf = BFFrame(limits[0], limits[1], fa, fb, ia, ib)
+            await self._write(
+                client, v3codec.WRITE_UUID, v3codec.encode_bf(bf), "sending BF limits"
+            )
+            ask = [min(v3codec.STRENGTH_MAX, lv + 1) for lv in limits]
+            got = await self._set_strength(
+                client, ask[0], ask[1], "confirming the soft limit (strength only)"
+            )
+            if any(g > lv for g, lv in zip(got, limits, strict=True)):
+                raise DeviceError(
+                    f"{name} did not take its soft limit {limits[0]}/{limits[1]} (BF): asked "
+                    f"for {ask[0]}/{ask[1]} without a waveform, it set {got[0]}/{got[1]}"
+                )
+        finally:
+            zero = await self._set_strength(client, 0, 0, "setting strength 0")
+            if zero != [0, 0]:
+                raise DeviceError(
+                    f"{name} reports strength {zero[0]}/{zero[1]} after being set to 0"
+                )
+        device_max = min(limits)
+        if device_max < ours:
+            log.warning(
+                "%s: the device's own soft limit %s is below the configured %d; kept",
+                name,
+                found,
+                ours,
+            )
+        self._device_max = device_max if device_max < ours else None
+        self._level_limit = min(ours, device_max)
 
     def _link_down(self) -> None:
         self._pending = None
         for future in self._ack_waiters.values():
-            if not future.done():
-                future.cancel()
+            if not future.done():  # an error, not a cancel: a waiting stop must not look
+                future.set_exception(DeviceDisconnected(f"{self._info.name}: link down"))
+                future.exception()  # the waiter may be gone
         self._ack_waiters.clear()
 
     # --- frames -----------------------------------------------------------------------------
@@ -203,7 +273,9 @@ class Coyote3Driver(CoyoteDriverBase):
         )
         await self._write(client, v3codec.WRITE_UUID, v3codec.encode_b0(b0), "writing B0")
 
-    async def _write_stop(self, client: BleakClient, channels: tuple[int, ...]) -> None:
+    async def _write_stop(
+        self, client: BleakClient, channels: tuple[int, ...]
+    ) -> tuple[int, asyncio.Future[v3codec.B1Reply]]:
         modes = [StrengthMode.KEEP, StrengthMode.KEEP]
         waves = [self._wave(0, self._frame), self._wave(1, self._frame)]
         for ch in channels:
@@ -212,8 +284,33 @@ class Coyote3Driver(CoyoteDriverBase):
         seq = self._next_seq()
         self._pending = seq  # the stop's own B1 is the one to wait for now
         self._pending_since = self._clock.monotonic()
+        future: asyncio.Future[v3codec.B1Reply] = asyncio.get_running_loop().create_future()
+        self._ack_waiters[seq] = future
         b0 = B0Frame(seq, modes[0], modes[1], 0, 0, waves[0], waves[1])
-        await self._write(client, v3codec.WRITE_UUID, v3codec.encode_b0(b0), "writing stop")
+        try:
+            await self._write(client, v3codec.WRITE_UUID, v3codec.encode_b0(b0), "writing stop")
+        except BaseException:
+            self._ack_waiters.pop(seq, None)
+            raise
+        return seq, future
+
+    async def _confirm_stop(
+        self,
+        client: BleakClient,
+        channels: tuple[int, ...],
+        token: tuple[int, asyncio.Future[v3codec.B1Reply]],
+    ) -> None:
+        """Confirmed: the B1 answering the stop's sequence shows strength 0 there."""
+        seq, future = token
+        try:
+            reply = await future
+        finally:
+            self._ack_waiters.pop(seq, None)
+        levels = (reply.strength_a, reply.strength_b)
+        if any(levels[ch] for ch in channels):
+            raise DeviceError(
+                f"{self._info.name} reports strength {levels[0]}/{levels[1]} after the stop"
+            )
 
     # --- notifications ----------------------------------------------------------------------
 

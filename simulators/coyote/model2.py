@@ -44,6 +44,9 @@ class Coyote2Model:
         self.received: list[Received2] = []
         self.notify_strength: Callable[[bytes], None] | None = None
         self.notify_battery: Callable[[bytes], None] | None = None
+        self.hung = False
+        """Firmware hung: writes are answered at the GATT level but not applied, and nothing
+        is notified (reads serve what it last held)."""
         self._playing: list[wire2.WaveValue | None] = [None] * CHANNELS
         self._timers: list[asyncio.TimerHandle | None] = [None] * CHANNELS
         self._delivered = [0.0] * CHANNELS
@@ -78,7 +81,7 @@ class Coyote2Model:
         except wire2.NotAValue:
             self.received.append(Received2(t, "strength", bytes(data), False))
             return
-        accepted = self.powered
+        accepted = self.powered and not self.hung
         self.received.append(Received2(t, "strength", bytes(data), accepted))
         if accepted:
             self._set_strength([a, b], "strength")
@@ -98,8 +101,8 @@ class Coyote2Model:
         except wire2.NotAValue:
             self.received.append(Received2(t, label, bytes(data), False))
             return
-        self.received.append(Received2(t, label, bytes(data), self.powered))
-        if not self.powered:
+        self.received.append(Received2(t, label, bytes(data), self.powered and not self.hung))
+        if not self.powered or self.hung:
             return
         timer = self._timers[channel]
         if timer is not None:

@@ -6,7 +6,7 @@ the delivered-output record (a :class:`simulators.opentens.record.DeliveredRecor
 and benchmarks treat every simulator alike; for the Coyotes its values are **levels**, not
 mA). The fault API is on the simulator: :meth:`drop_link`, :meth:`power_cycle` (or ``reboot``),
 :meth:`set_battery`, and per model ``turn_wheel`` (3.0), ``ignore_soft_limits``/``ignore_bf``
-/``silent`` (3.0) and ``change_strength_on_device`` (2.0).
+/``silent`` (3.0), ``change_strength_on_device`` and ``hung`` (2.0).
 """
 
 from __future__ import annotations

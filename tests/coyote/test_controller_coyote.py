@@ -119,7 +119,7 @@ async def test_coyote3_start_above_the_level_limit_is_refused(tmp_path: Path) ->
         assert rig.sim.record.max() == 0
 
 
-async def test_coyote_without_level_limits_is_refused_and_bf_keeps_it_at_zero(
+async def test_coyote_without_level_limits_is_refused_and_nothing_plays(
     tmp_path: Path,
 ) -> None:
     async with controller_on("coyote3", tmp_path, TensConfig()) as rig:
@@ -128,18 +128,23 @@ async def test_coyote_without_level_limits_is_refused_and_bf_keeps_it_at_zero(
         assert "level limits" in rig.ctrl.limits_refusal
         d = await rig.ctrl.start(StartRequest(intensity=5), Source.CLI)
         assert d.refused
-        await asyncio.sleep(0.05)  # BF is written without response: let it land
+        await asyncio.sleep(0.05)
         assert isinstance(rig.sim, Coyote3Simulator)
-        assert rig.sim.model.soft_limits == [0, 0]  # the device itself allows nothing
-        assert rig.sim.turn_wheel(0, 10) == 0
+        # no BF without a limit: a BF of 0 would replace the person's own soft limit, and
+        # tens never raises a device limit again (the lower of the two is kept)
+        assert rig.sim.model.soft_limits == [200, 200]
+        assert rig.sim.turn_wheel(0, 10) == 10  # no waveform plays: nothing delivered
+        await asyncio.sleep(0.5)
+        assert rig.sim.model.strength == [0, 0]  # the driver zeroed a strength it never allowed
         assert rig.sim.record.max() == 0
 
 
 async def test_coyote3_wheel_above_the_limit_stops_the_session(tmp_path: Path) -> None:
     async with controller_on("coyote3", tmp_path) as rig:
         assert isinstance(rig.sim, Coyote3Simulator)
-        rig.sim.model.ignore_soft_limits = True  # firmware that does not keep its soft limit
         await rig.ctrl.connect()
+        # firmware that stops keeping its soft limit after connect (at connect it is refused)
+        rig.sim.model.ignore_soft_limits = True
         d = await rig.ctrl.start(StartRequest(intensity=10, minutes=5), Source.CLI)
         assert d.outcome == "allowed", d.reason
         await asyncio.sleep(10)
@@ -186,7 +191,17 @@ async def test_coyote3_link_loss_aborts_and_reconnect_starts_from_zero(tmp_path:
         after = rig.sim.model.received[mark:]
         assert after[0].kind == "B0" and isinstance(after[0].frame, wire3.StrengthFrame)
         assert all(p.mode == wire3.SET and p.value == 0 for p in after[0].frame.channels)
-        assert after[1].kind == "BF"
+        setting = [
+            r
+            for r in after
+            if r.kind == "BF"
+            or (
+                isinstance(r.frame, wire3.StrengthFrame)
+                and any(p.mode == wire3.SET for p in r.frame.channels)
+            )
+        ]
+        assert [r.kind for r in setting[:5]] == ["B0", "B0", "BF", "B0", "B0"]
+        assert not any(r.plays(0) or r.plays(1) for r in after if r.t <= setting[4].t)
         assert rig.sim.model.strength == [0, 0]
         await asyncio.sleep(2)
         assert rig.sim.record.last(0) == 0  # nothing resumed by itself
@@ -202,3 +217,85 @@ async def test_coyote2_session_writes_strength_in_levels(tmp_path: Path) -> None
         assert rig.sim.model.strength[0] == 70
         await rig.ctrl.stop(Source.CLI)
         assert rig.sim.model.strength == [0, 0]
+
+
+async def test_coyote3_soft_limit_stricter_than_ours_is_kept_by_the_governor(
+    tmp_path: Path,
+) -> None:
+    async with controller_on(
+        "coyote3", tmp_path, config(coyote3=LevelLimits(peak=100, ramp_per_s=10, step=1))
+    ) as rig:
+        assert isinstance(rig.sim, Coyote3Simulator)
+        rig.sim.model.soft_limits = [50, 50]  # set by the person in the vendor app
+        await rig.ctrl.connect()
+        assert rig.sim.model.soft_limits == [50, 50]  # today: raised to 100
+        lim = rig.ctrl.limits_in_force
+        assert lim is not None and lim.peak == 50
+        d = await rig.ctrl.start(StartRequest(intensity=80, minutes=1), Source.CLI)
+        assert d.refused and "50" in d.reason
+        await asyncio.sleep(1)
+        assert rig.sim.record.max() == 0
+
+
+@pytest.mark.parametrize("fault", ["ignore_bf", "silent"])
+async def test_coyote3_soft_limits_not_in_force_no_session_starts(
+    tmp_path: Path, fault: str
+) -> None:
+    async with controller_on("coyote3", tmp_path) as rig:
+        assert isinstance(rig.sim, Coyote3Simulator)
+        # after the connect's own zero (which needs its B1), before the limits
+        model = rig.sim.model
+        original = model.write
+
+        def write_then_fault(data: bytes) -> None:
+            original(data)
+            if len(model.received) == 1:
+                setattr(model, fault, True)
+
+        model.write = write_then_fault  # type: ignore[method-assign]
+        await rig.ctrl.connect()
+        assert rig.ctrl.limits_in_force is None
+        assert rig.ctrl.limits_refusal is not None
+        assert "own limits could not be set" in rig.ctrl.limits_refusal
+        d = await rig.ctrl.start(StartRequest(intensity=5, minutes=1), Source.CLI)
+        assert d.refused and "own limits could not be set" in d.reason
+        await asyncio.sleep(1)
+        assert rig.sim.record.max() == 0
+
+
+async def test_coyote3_unconfirmed_stop_drops_the_link(tmp_path: Path) -> None:
+    async with controller_on("coyote3", tmp_path) as rig:
+        assert isinstance(rig.sim, Coyote3Simulator)
+        await rig.ctrl.connect()
+        d = await rig.ctrl.start(StartRequest(intensity=10, minutes=5), Source.CLI)
+        assert d.outcome == "allowed", d.reason
+        await asyncio.sleep(8)
+        assert rig.sim.record.last(0) == 10
+        rig.sim.model.silent = True
+        t0 = asyncio.get_running_loop().time()
+        decision = await rig.ctrl.stop(Source.TUI)
+        assert decision.code == "stop_unconfirmed"
+        assert asyncio.get_running_loop().time() - t0 <= 0.5 + 0.05
+        assert rig.ctrl.snapshot().link.value == "lost"
+        await asyncio.sleep(0.3)
+        zero = next(s for s in rig.sim.record.for_channel(0) if s.t >= t0)
+        assert zero.intensity_ma == 0 and zero.t - t0 <= 0.15
+
+
+async def test_coyote2_unconfirmed_stop_drops_the_link(tmp_path: Path) -> None:
+    async with controller_on("coyote2", tmp_path) as rig:
+        assert isinstance(rig.sim, Coyote2Simulator)
+        await rig.ctrl.connect()
+        d = await rig.ctrl.start(StartRequest(intensity=210, minutes=5), Source.CLI)
+        assert d.outcome == "allowed", d.reason
+        await asyncio.sleep(10)
+        assert rig.sim.record.last(0) > 0
+        rig.sim.model.hung = True  # strength writes answered, not applied: reads show the old
+        t0 = asyncio.get_running_loop().time()
+        decision = await rig.ctrl.stop(Source.MQTT)
+        assert decision.code == "stop_unconfirmed"
+        assert asyncio.get_running_loop().time() - t0 <= 0.5 + 0.05
+        assert rig.ctrl.snapshot().link.value == "lost"
+        assert rig.ctrl.unconfirmed_stops == 1
+        await asyncio.sleep(0.3)
+        assert rig.sim.record.last(0) == 0

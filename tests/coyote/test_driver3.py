@@ -17,6 +17,7 @@ from tens.device import (
     Fault,
     LinkLost,
     ProtocolViolation,
+    StopUnconfirmed,
     Waveform,
 )
 from tests.coyote.conftest import coyote3_rig
@@ -66,17 +67,106 @@ def assert_zero_and_bf_before_waves(received: list[Received], limit: int) -> Non
     assert zeros[0] < k and bfs[-1] < k
 
 
-async def test_connect_itself_sends_zero_then_bf_with_the_limit_known_so_far() -> None:
+LIMITS_SEQUENCE = ["B0", "B0", "BF", "B0", "B0"]
+"""zero at connect; then, for the limits: strength = our limit (reads the device's soft limit),
+BF with the lower, one above it (must read back at most the limit), zero again."""
+
+
+def settings(received: list[Received]) -> list[str]:
+    """The writes that set something: BF, and B0 with an absolute strength (not the stream's
+    keep-strength frames)."""
+    return [
+        r.kind
+        for r in received
+        if r.kind == "BF"
+        or (
+            isinstance(r.frame, wire3.StrengthFrame)
+            and any(p.mode == wire3.SET for p in r.frame.channels)
+        )
+    ]
+
+
+async def test_connect_without_a_limit_sends_zero_and_no_bf() -> None:
+    async with coyote3_rig(connect=False) as rig:
+        rig.sim.model.soft_limits = [50, 60]  # the person's own, set in the vendor app
+        await rig.driver.connect()
+        await asyncio.sleep(0.05)
+        assert settings(rig.sim.model.received) == ["B0"]
+        # a BF of 0 would erase the device's own soft limit before we could read it
+        assert rig.sim.model.soft_limits == [50, 60]
+        with pytest.raises(DeviceRejected):  # no limit known yet: the driver gives nothing
+            await rig.driver.set_output(0, OUT)
+
+
+async def test_a_stricter_device_soft_limit_is_kept_never_raised() -> None:
+    async with coyote3_rig(connect=False) as rig:
+        rig.sim.model.soft_limits = [50, 60]
+        await rig.driver.connect()
+        await rig.driver.set_device_limits(100, 2.0, 1.0)
+        await asyncio.sleep(0.05)
+        assert rig.sim.model.soft_limits == [50, 60]  # today: raised to 100
+        assert rig.driver.level_limit == 50
+        assert rig.driver.capabilities.intensity_max == 50
+        assert settings(rig.sim.model.received) == LIMITS_SEQUENCE
+        assert rig.sim.model.strength == [0, 0]
+        assert rig.sim.record.max() == 0  # strength only, never a waveform
+        assert not any(r.plays(0) or r.plays(1) for r in rig.sim.model.received)
+        with pytest.raises(DeviceRejected):
+            await rig.driver.set_output(0, ChannelOutput(51, 150, 100))
+
+
+async def test_a_looser_device_soft_limit_is_lowered_to_ours() -> None:
     async with coyote3_rig(connect=False) as rig:
         await rig.driver.connect()
-        await asyncio.sleep(0.05)  # BF is written without response: let it land
-        kinds = [r.kind for r in rig.sim.model.received]
-        assert kinds[:2] == ["B0", "BF"]
-        bf = rig.sim.model.received[1].frame
-        assert isinstance(bf, wire3.LimitFrame)
-        assert bf.soft_limits == (0, 0)  # no limit configured yet: the device may give nothing
+        await rig.driver.set_device_limits(20, 2.0, 1.0)
+        await asyncio.sleep(0.05)
+        assert rig.sim.model.soft_limits == [20, 20]
+        assert rig.driver.capabilities.intensity_max == 200  # nothing stricter than ours
+
+
+@pytest.mark.parametrize("fault", ["ignore_bf", "ignore_soft_limits", "silent"])
+async def test_soft_limits_not_in_force_are_refused(fault: str) -> None:
+    async with coyote3_rig(connect=False) as rig:
+        await rig.driver.connect()
+        setattr(rig.sim.model, fault, True)
+        with pytest.raises(DeviceError):
+            await rig.driver.set_device_limits(20, 2.0, 1.0)
+        assert rig.driver.level_limit == 0  # unsure: the driver itself gives nothing
         with pytest.raises(DeviceRejected):
-            await rig.driver.set_output(0, OUT)
+            await rig.driver.set_output(0, ChannelOutput(5, 150, 100))
+        assert rig.sim.record.max() == 0
+
+
+async def test_stop_is_confirmed_by_its_b1() -> None:
+    async with coyote3_rig() as rig:
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 0.5)
+        await rig.driver.stop()  # returns once the B1 with its sequence shows 0
+        assert rig.driver.connected
+        assert rig.sim.model.strength == [0, 0]
+        stop = [
+            r.frame
+            for r in rig.sim.model.received
+            if isinstance(r.frame, wire3.StrengthFrame) and r.frame.a.mode == wire3.SET
+        ][-1]
+        assert stop.seq != 0 and stop.a.value == 0
+        assert rig.sim.model.replies[-1][1][:4] == bytes([0xB1, stop.seq, 0, 0])
+
+
+async def test_an_unanswered_stop_drops_the_link_within_the_bound() -> None:
+    async with coyote3_rig() as rig:
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 0.5)
+        rig.sim.model.silent = True  # no B1 any more
+        t_stop = now()
+        with pytest.raises(StopUnconfirmed, match="did not confirm the stop"):
+            await rig.driver.stop()
+        assert now() - t_stop <= 0.5 + 0.05
+        assert not rig.driver.connected
+        assert any(isinstance(e, LinkLost) for e in rig.events)
+        assert rig.sim.record.last(0) == 0  # the waveform was dropped, and the frames stopped
 
 
 async def test_connect_sends_absolute_zero_then_bf_before_any_waveform() -> None:
@@ -124,6 +214,7 @@ async def test_stop_is_written_at_once_not_at_the_next_tick() -> None:
 
 async def test_next_strength_change_waits_for_the_matching_b1() -> None:
     async with coyote3_rig() as rig:
+        mark = len(rig.sim.model.received)
         rig.sim.model.silent = True  # the device stops answering
         await rig.driver.arm((0,))
         await rig.driver.set_output(0, ChannelOutput(5, 150, 100))
@@ -132,7 +223,7 @@ async def test_next_strength_change_waits_for_the_matching_b1() -> None:
         await asyncio.sleep(0.35)
         sets = [
             r
-            for r in rig.sim.model.received[1:]  # after the zero of the connect
+            for r in rig.sim.model.received[mark:]  # after the connect and the limits
             if isinstance(r.frame, wire3.StrengthFrame) and r.frame.a.mode == wire3.SET
         ]
         assert len(sets) == 1
@@ -180,8 +271,7 @@ async def test_reconnect_mid_session_sends_zero_and_bf_before_any_waveform() -> 
         await asyncio.sleep(0.05)  # BF is written without response: let it land
         # connect() alone already re-sent BF with the limit configured before the link loss
         assert rig.sim.model.strength == [0, 0]
-        kinds = [r.kind for r in rig.sim.model.received[mark:]]
-        assert kinds[:2] == ["B0", "BF"]
+        assert settings(rig.sim.model.received[mark:])[:5] == LIMITS_SEQUENCE
         await rig.driver.set_device_limits(20, 2.0, 1.0)
         # nothing resumes by itself: a new start is needed
         await run_for(rig.driver, 0.3)

@@ -306,12 +306,12 @@ async def test_the_halt_flag_holds_when_a_cancellation_is_lost(rig_factory) -> N
     assert d.outcome == "allowed", d.reason
     await asyncio.sleep(1)
     n = len(rig.sim.model.asked)
+
     # poll at 1 ms (well inside one 30 ms connection event): the model has no event for it
-    while (
-        not [  # noqa: ASYNC110
-            c for _, c in rig.sim.model.asked[n:] if isinstance(c, SetOutput) and c.channel == 0
-        ]
-    ):
+    def on_air() -> bool:
+        return any(isinstance(c, SetOutput) and c.channel == 0 for _, c in rig.sim.model.asked[n:])
+
+    while not on_air():  # noqa: ASYNC110
         await asyncio.sleep(0.001)
     # the task is inside channel 0's write now: on the air, waiting for its ack
     t_stop = asyncio.get_running_loop().time()
@@ -344,4 +344,5 @@ async def test_a_set_output_landing_just_after_a_stop_delivers_nothing(rig_facto
     after = [s for s in rig.record.for_channel(0) if s.t >= t_stop]
     assert [(s.intensity_ma, s.cause) for s in after] == [(0.0, "stop")]
     asked = _asked_after(rig.sim, t_stop)
-    assert [type(c).__name__ for c in asked][:2] == ["Stop", "SetOutput"]
+    names = [type(c).__name__ for c in asked]
+    assert [n for n in names if n in ("Stop", "SetOutput")][:2] == ["Stop", "SetOutput"]
