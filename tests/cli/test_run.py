@@ -165,3 +165,68 @@ def test_ctrl_c_stops_output_before_exit(home: dict[str, str]) -> None:
             sim.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             sim.kill()
+
+
+def test_an_unconfirmed_stop_exits_10(home: dict[str, str]) -> None:
+    """The wearable's firmware hangs mid-session, its watchdog too: the session aborts, its
+    STOP is never confirmed, the link is dropped, and `tens run` says so with exit 10."""
+    port = _free_port()
+    sim = subprocess.Popen(
+        [
+            *TENS,
+            "simulate",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--json",
+            "--scenario",
+            "hung",
+            "--after",
+            "3",
+            "--for",
+            "60",
+        ],
+        env=home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _read_until(sim, lambda e: e.get("event") == "serving", 60)
+        run = subprocess.run(
+            [
+                *TENS,
+                "run",
+                "--radio",
+                f"127.0.0.1:{port}",
+                "--minutes",
+                "1",
+                "--intensity",
+                "3",
+                "--json",
+                "--no-prompt",
+            ],
+            env=home,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert run.returncode == 10, (run.stdout[-2000:], run.stderr[-2000:])
+        assert "did not confirm the stop" in run.stdout
+        # the wearable's own record: output ended by the disconnect, not by a STOP
+        was_on: list[bool] = []
+
+        def first_zero_after_output(e: dict) -> bool:
+            if e.get("event") != "delivered":
+                return False
+            if e.get("intensity_ma", 0) > 0:
+                was_on.append(True)
+            return bool(was_on) and e.get("intensity_ma") == 0
+
+        after = _read_until(sim, first_zero_after_output, 30)
+        assert after[-1]["cause"] == "disconnect", after[-1]
+    finally:
+        sim.send_signal(signal.SIGINT)
+        try:
+            sim.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            sim.kill()
