@@ -7,8 +7,10 @@ other command arrives within the *host watchdog* (1 s), the driver zeroes every 
 reports :attr:`Fault.WATCHDOG`: the stream never keeps a crashed controller's output on.
 
 Stop takes the I/O lock only to order itself after the one frame write that may be in flight;
-it never waits for a tick or for an acknowledgement. Nothing resumes by itself: after a link
-loss every channel is stopped in the driver, and a new connect starts from strength 0.
+it never waits for a tick. It returns once the device confirmed it (each family's way), else,
+within ``stop_confirm_s`` (0.5 s, at most 1 s), the driver drops the link and raises
+:class:`StopUnconfirmed`. Nothing resumes by itself: after a link loss every channel is
+stopped in the driver, and a new connect starts from strength 0.
 
 Intensities are abstract levels: a requested intensity is rounded *down* to a whole level
 (never more than asked), and a request above the configured level limit is refused.

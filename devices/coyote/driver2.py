@@ -11,7 +11,8 @@
   when a channel's level differs from the device's, then one waveform value (X, Y, Z) per
   streaming channel; each waveform write is valid for 0.1 s, so output ends by itself when
   the stream stops.
-* **stop** — a strength write with the stopped channels at 0, at once.
+* **stop** — a strength write with the stopped channels at 0, at once, confirmed by reading
+  the strength back as 0 there (else the link is dropped: :class:`StopUnconfirmed`).
 * **device-side changes** — a strength notification we did not cause is reported as a
   :class:`DeviceStatus`; above the level limit it is :attr:`Fault.WHEEL_OVER_LIMIT` and both
   channels are zeroed at once.

@@ -2,17 +2,21 @@
 
 * **connect** — through :mod:`devices.bleak_link` (bounded, retried only at connect). Checks
   the characteristics, subscribes to B1 (0x150B) and the battery, then, before any waveform:
-  a B0 that sets **absolute strength 0** on both channels with both waveforms dropped, waits
-  for its B1 (else the connect fails: we do not drive a device we are unsure of), and a
-  **BF** with the soft limits = our configured level limit (0 until the controller calls
-  :meth:`set_device_limits`, which it does after every connect; that re-sends BF). The same
-  happens on every reconnect, which is always a new :meth:`connect` (never automatic).
+  a B0 that sets **absolute strength 0** on both channels with both waveforms dropped, and
+  waits for its B1 (else the connect fails: we do not drive a device we are unsure of). No BF
+  until a level limit is known (until then the driver refuses every level above 0).
+* **limits** — :meth:`set_device_limits` (the controller calls it after every connect; a
+  reconnect with a known limit does it at connect): strength-only B0 frames (no waveform
+  plays) read the device's own soft limit up to ours, **BF** gets the lower of the two, one
+  level above it must read back at most the limit (else :class:`DeviceError`: not in force),
+  then strength 0 again, confirmed. A stricter device limit lowers ``capabilities``.
 * **stream** — a B0 every 100 ms (also the device's keepalive). A strength change goes out
   as an absolute set with a sequence number 1-15; the next change waits until the B1 with
   that number arrives (the waveform keeps streaming meanwhile). A B1 that does not come
   within ``ack_s`` is a :class:`ProtocolViolation` (unsure -> stop).
 * **stop** — a B0 with absolute 0 and the waveform dropped on the stopped channels, written
-  at once (after at most the one frame write in flight), with its own sequence number.
+  at once (after at most the one frame write in flight), with its own sequence number;
+  confirmed by the B1 answering it with strength 0 there, else the link is dropped.
 * **wheel** — a B1 with sequence 0 is a strength change made on the device. The driver takes
   it as the channel's strength (it never turns the wheel back up or down by itself) and
   reports it as a :class:`DeviceStatus`; the controller compares it with the session's
