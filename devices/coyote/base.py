@@ -8,7 +8,7 @@ reports :attr:`Fault.WATCHDOG`: the stream never keeps a crashed controller's ou
 
 Stop takes the I/O lock only to order itself after the one frame write that may be in flight;
 it never waits for a tick. It returns once the device confirmed it (each family's way), else,
-within ``stop_confirm_s`` (0.5 s, at most 1 s), the driver drops the link and raises
+within ``stop_confirm_s`` (1 s at most), the driver drops the link and raises
 :class:`StopUnconfirmed`. Nothing resumes by itself: after a link loss every channel is
 stopped in the driver, and a new connect starts from strength 0.
 
@@ -76,7 +76,7 @@ class CoyoteTimeouts:
     write_s: float = 1.0
     ack_s: float = 1.0
     """Coyote 3.0: how long a strength change may wait for its B1 before we call it unsure."""
-    stop_confirm_s: float = 0.5
+    stop_confirm_s: float = STOP_CONFIRM_MAX_S
     """A stop written and confirmed (3.0: its B1 with strength 0; 2.0: the strength read back
     as 0) within this, else the link is dropped. At most ``STOP_CONFIRM_MAX_S`` (1 s)."""
 

@@ -275,11 +275,11 @@ async def test_coyote3_unconfirmed_stop_drops_the_link(tmp_path: Path) -> None:
         t0 = asyncio.get_running_loop().time()
         decision = await rig.ctrl.stop(Source.TUI)
         assert decision.code == "stop_unconfirmed"
-        assert asyncio.get_running_loop().time() - t0 <= 0.5 + 0.05
+        assert asyncio.get_running_loop().time() - t0 <= 1.0 + 0.05
         assert rig.ctrl.snapshot().link.value == "lost"
         await asyncio.sleep(0.3)
         zero = next(s for s in rig.sim.record.for_channel(0) if s.t >= t0)
-        assert zero.intensity_ma == 0 and zero.t - t0 <= 0.15
+        assert zero.intensity_ma == 0 and zero.t - t0 <= 0.15  # the waveform was dropped
 
 
 async def test_coyote2_unconfirmed_stop_drops_the_link(tmp_path: Path) -> None:
@@ -294,7 +294,7 @@ async def test_coyote2_unconfirmed_stop_drops_the_link(tmp_path: Path) -> None:
         t0 = asyncio.get_running_loop().time()
         decision = await rig.ctrl.stop(Source.MQTT)
         assert decision.code == "stop_unconfirmed"
-        assert asyncio.get_running_loop().time() - t0 <= 0.5 + 0.05
+        assert asyncio.get_running_loop().time() - t0 <= 1.0 + 0.05
         assert rig.ctrl.snapshot().link.value == "lost"
         assert rig.ctrl.unconfirmed_stops == 1
         await asyncio.sleep(0.3)

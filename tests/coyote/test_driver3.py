@@ -163,7 +163,7 @@ async def test_an_unanswered_stop_drops_the_link_within_the_bound() -> None:
         t_stop = now()
         with pytest.raises(StopUnconfirmed, match="did not confirm the stop"):
             await rig.driver.stop()
-        assert now() - t_stop <= 0.5 + 0.05
+        assert now() - t_stop <= 1.0 + 0.05
         assert not rig.driver.connected
         assert any(isinstance(e, LinkLost) for e in rig.events)
         assert rig.sim.record.last(0) == 0  # the waveform was dropped, and the frames stopped

@@ -243,21 +243,21 @@ async def test_stuck_device_times_out_and_an_unconfirmed_stop_drops_the_link() -
         t0 = loop.time()
         with pytest.raises(DeviceTimeout, match="did not acknowledge KEEPALIVE"):
             await r.driver.keepalive()
-        assert loop.time() - t0 <= 0.5 + 0.05  # the ack bound (at most 1 s)
+        assert loop.time() - t0 <= 1.0 + 0.05  # the ack bound (at most 1 s)
         assert r.sim.record.last(0) > 0  # still on: nothing on the device stops it
         # the STOP is written at once; the confirmation never comes from a stuck device, so
         # the driver drops the link within the stop bound and says so
         t_stop = loop.time()
         with pytest.raises(StopUnconfirmed, match="did not confirm STOP"):
             await r.driver.stop()
-        assert loop.time() - t_stop <= 0.5 + 0.05
+        assert loop.time() - t_stop <= 1.0 + 0.05
         assert r.driver.last_stop_confirmed is False
         assert not r.driver.connected
         zero = await r.sim.record.wait_for(
             lambda s: s.channel == 0 and s.intensity_ma == 0, 0.2, since=t_stop
         )
         assert zero.cause == "disconnect"
-        assert zero.t - t_stop <= 0.5 + 0.1
+        assert zero.t - t_stop <= 1.0 + 0.1
         assert r.of(LinkLost) and "link dropped" in r.of(LinkLost)[-1].reason
 
 

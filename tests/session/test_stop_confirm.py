@@ -23,7 +23,7 @@ from tens.store.sessions import list_audit
 
 pytestmark = [pytest.mark.looptime]
 
-BOUND_S = 0.5  # the OpenTENS driver's stop bound (two intervals + margin, at most 1 s)
+BOUND_S = 1.0  # the OpenTENS driver's stop and ack bound (two intervals + margin, at most 1 s)
 
 
 def _asked_after(sim: Any, t: float) -> list[Any]:

@@ -76,7 +76,9 @@ _names = itertools.count(1)
 
 
 @pytest.fixture
-async def sim_rig_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[SimRig]]]:
+async def sim_rig_factory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Callable[..., Awaitable[SimRig]]]:
     from devices import registry
     from simulators.opentens import start_simulated_wearable
     from simulators.opentens.config import SimConfig
@@ -95,6 +97,9 @@ async def sim_rig_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitab
         # A 3 s device watchdog instead of 1 s: these tests judge the TUI, and the first
         # opening of a dialog can stall a loaded 2-core CI machine's loop for most of a
         # second (see tui/warm_up.py); the watchdog itself is tested with the controller.
+        # The controller lowers every device's watchdog to 1 s (and refuses one it cannot):
+        # these rigs alone allow 3 s; the 1 s ceiling is tested in tests/session.
+        monkeypatch.setattr("tens.controller.MAX_DEVICE_WATCHDOG_S", 3.0)
         sim = await start_simulated_wearable(radio, name=name, config=SimConfig(watchdog_ms=3000))
         close = getattr(sim, "close", None) or getattr(sim, "stop", None)
         if close is not None:
