@@ -734,6 +734,10 @@ class Controller:
             "it zeroes its output: check the device before the next session"
         )
         self._notice("error", text)
+        if self._session is not None:  # e.g. a pause's stop: the link is gone, so is the session
+            self._end(
+                self._session, SessionState.ABORTED, f"link dropped: {text}", write_stop=False
+            )
         s = self._session or self._last_session
         decision = Decision(
             source, "stop", None, None, "info", (reason, text), code=STOP_UNCONFIRMED

@@ -102,6 +102,23 @@ async def test_an_aborts_stop_unconfirmed_drops_the_link_too(rig_factory) -> Non
     assert rig.ctrl.snapshot().link is LinkState.LOST
 
 
+async def test_a_pauses_stop_unconfirmed_ends_the_session_and_drops_the_link(rig_factory) -> None:
+    rig = await rig_factory()
+    await _running(rig)
+    await asyncio.sleep(8)
+    rig.sim.stick(True, watchdog=False)
+    t0 = asyncio.get_running_loop().time()
+    await rig.ctrl.pause(Source.TUI)
+    zero = next(s for s in rig.record.for_channel(0) if s.t >= t0)
+    assert (zero.intensity_ma, zero.cause) == (0.0, "disconnect")
+    assert zero.t - t0 <= BOUND_S + 0.05
+    snap = rig.ctrl.snapshot()
+    assert snap.link is LinkState.LOST
+    assert snap.session is SessionState.ABORTED  # not left paused on a link that is gone
+    assert rig.ctrl.unconfirmed_stops == 1
+    assert any("did not confirm the stop" in n for n in _notices(rig))
+
+
 # --- item 3: silent firmware mid-session ----------------------------------------------------
 
 
