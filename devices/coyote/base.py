@@ -258,6 +258,7 @@ class CoyoteDriverBase(EventFanout):
         self._client = client
         self._connected = True
         self._clear_outputs()
+        self._device_max = None  # read again with the limits (the person may have changed it)
         self._frame = 0
         try:
             for uuid, what in self.required_uuids:
