@@ -73,6 +73,28 @@ async def test_unconfirmed_stop_drops_the_link_within_the_bound_and_says_so(rig_
     assert all(s.intensity_ma == 0 for s in rig.record.samples[n:])
 
 
+async def test_the_mqtt_stop_reply_says_unconfirmed(rig_factory) -> None:
+    """The daemon's stop reply branches on the decision's code (not on its wording)."""
+    import datetime as dt
+
+    from tens.daemon.commands import CommandHandler
+
+    rig = await rig_factory()
+    await _running(rig)
+    await asyncio.sleep(5)
+    handler = CommandHandler(
+        control=rig.ctrl,
+        remote_start=False,
+        max_age_s=5.0,
+        wall=lambda: dt.datetime.now(dt.UTC),
+    )
+    rig.sim.stick(True, watchdog=False)
+    result = await handler.handle("stop", b'{"id": "s1"}')
+    assert (result.ok, result.outcome, result.id) == (False, "error", "s1")
+    assert result.reason is not None and "did not confirm" in result.reason
+    assert rig.ctrl.snapshot().link is LinkState.LOST
+
+
 async def test_a_confirmed_stop_keeps_the_link(rig_factory) -> None:
     rig = await rig_factory()
     await _running(rig)
