@@ -24,15 +24,20 @@ class Excess:
 
 
 def worst_window(
-    points: Sequence[tuple[float, float]], rate: float, horizon_s: float = 120.0
+    points: Sequence[tuple[float, float]],
+    rate: float,
+    horizon_s: float = 120.0,
+    from_index: int = 1,
 ) -> Excess | None:
     """The window whose rise most exceeds ``rate`` x its length; None for fewer than 2 points.
 
     ``points`` are (time, value) in time order. Windows longer than ``horizon_s`` are not
     looked at (choose it >= peak / rate: a longer window allows the whole range anyway).
+    Only windows ending at ``points[from_index:]`` are looked at (to check a growing record
+    incrementally).
     """
     worst: Excess | None = None
-    for j in range(1, len(points)):
+    for j in range(max(1, from_index), len(points)):
         tj, vj = points[j]
         i = j - 1
         while i >= 0:
