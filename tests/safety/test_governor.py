@@ -209,6 +209,34 @@ def test_manual_step_narrowed_and_decrease_always_allowed() -> None:
     assert d.refused
 
 
+def test_manual_raise_goes_one_step_above_the_output_not_the_target() -> None:
+    """Quick "up"s stack to one step above what flows (issue 12 item 2)."""
+    lim = effective_limits(Limits(), CAPS, "opentens")
+    d = check_target(lim, CONVENTIONAL, 10, 15, Source.TUI, manual=True, output=10)
+    assert d.outcome == "narrowed" and d.allowed == 11 and d.code == "manual_step"
+    # a second "up" before the output moved: the target stays one step above it
+    d = check_target(lim, CONVENTIONAL, 11, 12, Source.MQTT, manual=True, output=10)
+    assert d.outcome == "narrowed" and d.allowed == 11 and "still ramping" in d.reason
+    # a target above output + step is never lowered by a raise
+    d = check_target(lim, CONVENTIONAL, 10, 12, Source.TUI, manual=True, output=4)
+    assert d.outcome == "narrowed" and d.allowed == 10
+    # the output has moved on: one step above it
+    d = check_target(lim, CONVENTIONAL, 11, 13, Source.TUI, manual=True, output=10.5)
+    assert d.outcome == "narrowed" and d.allowed == pytest.approx(11.5)
+    # exactly one step above the output is allowed as asked; a bit more is narrowed
+    assert check_target(lim, CONVENTIONAL, 10, 11, Source.TUI, manual=True, output=10).outcome == (
+        "allowed"
+    )
+    d = check_target(lim, CONVENTIONAL, 10, 11.01, Source.TUI, manual=True, output=10)
+    assert d.outcome == "narrowed" and d.allowed == 11
+    # not manual: no step, the ramp bounds it
+    d = check_target(lim, CONVENTIONAL, 10, 15, Source.SCHEDULER, manual=False, output=4)
+    assert d.outcome == "allowed" and d.allowed == 15
+    # decreases always allowed
+    d = check_target(lim, CONVENTIONAL, 10, 2, Source.TUI, manual=True, output=10)
+    assert d.outcome == "allowed" and d.allowed == 2
+
+
 def test_ramp_rises_at_rate_and_falls_at_once() -> None:
     lim = effective_limits(Limits(), CAPS, "opentens")
     slack = rise_slack(lim, 0.1)

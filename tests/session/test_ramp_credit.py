@@ -250,3 +250,28 @@ async def test_start_and_resume_deliver_zero_first_on_coyote(
         await asyncio.sleep(0.3)
         assert_rate_over_every_window(rig.delivered(), rate, slack, "delivered")
         assert_rate_over_every_window(rig.asked(), rate, slack, "asked")
+
+
+async def test_the_density_check_is_on_what_is_written_never_rounded_up(rig_factory) -> None:
+    """Issue 12 item 11: the governor checked the float it computed, the session wrote it
+    rounded to 3 decimals (19.9996 -> 20.0 mA), above a density cap of 19.99995 mA. Now the
+    value is rounded down onto the device's 0.1 mA grid before the gate checks it."""
+    import math
+
+    from tens.programs import BUILTIN_PROGRAMS
+
+    conventional = next(p for p in BUILTIN_PROGRAMS if p.name == "conventional")
+    cap = 19.99995
+    area = cap * math.sqrt(conventional.duty() * 2) / 2.0  # 2 mA/cm² r.m.s. at the cap
+    cfg = TensConfig(limits=Limits(electrode_area_cm2=area))
+    rig = await rig_factory(cfg, device_ramp=False)
+    await rig.ctrl.connect()
+    d = await rig.ctrl.start(
+        StartRequest(program="conventional", intensity=19.9996, minutes=5), Source.CLI
+    )
+    assert d.outcome == "allowed", d.reason
+    await asyncio.sleep(12)
+    assert rig.ctrl.snapshot().session is SessionState.RUNNING
+    await rig.ctrl.stop(Source.CLI)
+    assert max(ma for _, ma in rig.asked()) == pytest.approx(19.9)
+    assert max(ma for _, ma in rig.delivered()) <= cap
