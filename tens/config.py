@@ -456,6 +456,7 @@ pulse_width_us = [50, 400]
 [session]
 program = "conventional"
 minutes = 30.0
+max_pause_minutes = 10.0    # a longer pause ends the session (stopped)
 # placement = "lower-back"
 ask_pain_before = true
 ask_pain_after = true
