@@ -90,6 +90,9 @@ class SessionDefaults(BaseModel):
     placement: str | None = None
     channels: tuple[int, ...] = (0,)
     ramp_down_s: float = Field(5.0, ge=0, le=60)
+    max_pause_minutes: float = Field(
+        10.0, gt=0, le=120, description="a pause longer than this ends the session as stopped"
+    )
     ask_pain_before: bool = True
     ask_pain_after: bool = True
 
@@ -453,6 +456,7 @@ pulse_width_us = [50, 400]
 [session]
 program = "conventional"
 minutes = 30.0
+max_pause_minutes = 10.0    # a longer pause ends the session (stopped)
 # placement = "lower-back"
 ask_pain_before = true
 ask_pain_after = true

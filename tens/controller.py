@@ -140,7 +140,6 @@ class Controller:
         self.unconfirmed_stops = 0
         """Stops the device did not confirm (the link was dropped each time); `tens run`
         exits with its own code when this is not 0."""
-        self._paused = False
         self._halting = False
         self._delivered: tuple[float, ...] = ()
         self._battery: int | None = None
@@ -205,7 +204,7 @@ class Controller:
     @property
     def session_state(self) -> SessionState:
         if self._session is not None:
-            return SessionState.PAUSED if self._paused else self._session.state
+            return self._session.state
         if self._last_session is not None:
             return self._last_session.state
         if self._link is LinkState.CONNECTED:
@@ -541,6 +540,11 @@ class Controller:
         """
         stops_before = self._stops
         async with self._lock:
+            if self._stops != stops_before:  # a stop came while this start waited its turn
+                cancelled = self._cancelled_by_stop(source, "start", request.intensity)
+                self._publish_decision(cancelled)
+                self._audit(cancelled)
+                return cancelled
             decision, plan = await self._check_start(request, source)
             self._publish_decision(decision)
             if plan is None or self.device is None or self.limits_in_force is None:
@@ -548,7 +552,8 @@ class Controller:
                 return decision
             # a gentle ramp-down, at most a quarter of a short session
             ramp_down = min(self.config.session.ramp_down_s, plan.duration_s / 4)
-            s = Session(plan, self.limits_in_force, ramp_down)
+            max_pause = self.config.session.max_pause_minutes * 60
+            s = Session(plan, self.limits_in_force, ramp_down, max_pause_s=max_pause)
             s.target = plan.target
             if self.store is not None:
                 from tens.store.sessions import start_session
@@ -577,14 +582,7 @@ class Controller:
                     self._audit(failed)
                     return failed
             if self._stops != stops_before:
-                stopped = Decision(
-                    source,
-                    "start",
-                    request.intensity,
-                    None,
-                    "refused",
-                    ("a stop arrived while the session was starting: nothing started",),
-                )
+                stopped = self._cancelled_by_stop(source, "start", request.intensity)
                 self._publish_decision(stopped)
                 self._audit(stopped, s.id)
                 if self.store is not None and s.id is not None:
@@ -597,7 +595,6 @@ class Controller:
             self._audit(decision, s.id)
             self._session = s
             self._last_session = None
-            self._paused = False
             self._ended.clear()
             self._launch(s)
             self._changed()
@@ -615,7 +612,8 @@ class Controller:
             return Decision(source, "start", request.intensity, None, "refused", (reason,)), None
 
         if self._session is not None:
-            return refused("a session is already running: stop it first")
+            d, _ = refused("a session is already running: stop it first")
+            return replace(d, code="already_running"), None
         if not self._connected() or self.device is None:
             return refused("no device connected")
         if self.limits_in_force is None:
@@ -649,6 +647,7 @@ class Controller:
         )
 
     def _launch(self, s: Session) -> None:
+        """Start the session's output task: the ramp, or (paused) the keepalive at 0."""
         assert self.device is not None
         runner = OutputTask(
             s,
@@ -659,7 +658,7 @@ class Controller:
             on_progress=self._on_progress,
         )
         self._runner = runner
-        self._task = asyncio.ensure_future(runner.run())
+        self._task = asyncio.ensure_future(runner.hold_paused() if s.paused else runner.run())
         self._task.add_done_callback(lambda t: self._on_task_done(s, t))
 
     def _halt_output(self) -> None:
@@ -766,7 +765,6 @@ class Controller:
         s.setpoint = 0.0
         self._session = None
         self._last_session = s
-        self._paused = False
         level = "info" if state is SessionState.FINISHED else "warning"
         if state is SessionState.ABORTED:
             level = "error"
@@ -824,39 +822,68 @@ class Controller:
         self._audit(decision, s.id if s else None)
         return decision
 
+    def _cancelled_by_stop(self, source: Source, action: str, requested: Any) -> Decision:
+        d = Decision(
+            source,
+            action,
+            requested,
+            None,
+            "refused",
+            (f"cancelled: a stop came before this {action} could run",),
+            code="cancelled_by_stop",
+        )
+        return d
+
     async def pause(self, source: Source) -> Decision:
+        """Output 0 at once (STOP), and the link held: the session's output task keeps the
+        device's keepalive going at 0 until resume, a stop, or the longest pause
+        (session.max_pause_minutes), which ends the session as stopped."""
         s = self._session
-        if s is None or self._paused:
-            d = Decision(source, "pause", None, None, "refused", ("no running session to pause",))
+        if s is None or s.paused:
+            d = Decision(
+                source,
+                "pause",
+                None,
+                None,
+                "refused",
+                ("no running session to pause",),
+                code="not_running",
+            )
             self._publish_decision(d)
             return d
-        self._halt_output()
-        self._paused = True
+        self._halt_output()  # the ramp writes nothing more
+        s.pause(self.clock.monotonic())
+        self._launch(s)  # the keepalive at 0 (its first keepalive comes after STOP)
         await self._write_stop()
-        s.setpoint = 0.0
-        s._last_tick_t = None
         d = Decision(source, "pause", None, 0.0, "allowed", ("output 0; resume ramps from zero",))
         self._audit(d, s.id)
         self._changed()
         return d
 
     async def resume(self, source: Source) -> Decision:
+        stops_before = self._stops
         async with self._lock:
             s = self._session
-            if s is None or not self._paused:
-                d = Decision(source, "resume", None, None, "refused", ("no paused session",))
+            if self._stops != stops_before:
+                d = self._cancelled_by_stop(source, "resume", None)
+                self._publish_decision(d)
+                self._audit(d, s.id if s else None)
+                return d
+            if s is None or not s.paused:
+                d = Decision(
+                    source, "resume", None, None, "refused", ("no paused session",), "not_paused"
+                )
                 self._publish_decision(d)
                 return d
             if not self._connected():
                 d = Decision(source, "resume", None, None, "refused", ("no device connected",))
                 self._publish_decision(d)
                 return d
-            self._paused = False
-            s.state = SessionState.RAMPING
-            s.setpoint = 0.0
+            self._halt_output()  # the keepalive at 0
+            s.resume()
             d = Decision(source, "resume", s.target, s.target, "allowed", ("ramps from zero",))
             self._audit(d, s.id)
-            self._launch(s)
+            self._launch(s)  # arms, writes 0, ramps within the governor
             self._changed()
             return d
 
@@ -877,7 +904,12 @@ class Controller:
         s = self._session
         lim = self.limits_in_force
         if s is None or lim is None:
-            d = Decision(source, action, value, None, "refused", ("no session running",))
+            d = Decision(
+                source, action, value, None, "refused", ("no session running",), "not_running"
+            )
+        elif self._runner is None:
+            # the output is being halted (a stop is writing STOP): nothing may raise it now
+            d = self._cancelled_by_stop(source, action, value)
         else:
             d = check_target(
                 lim,
@@ -887,6 +919,7 @@ class Controller:
                 source,
                 manual=source in MANUAL_SOURCES,
                 action=action,
+                output=s.setpoint,
             )
             if d.allowed is not None and isinstance(d.allowed, float | int):
                 s.set_target(float(d.allowed))

@@ -2,9 +2,13 @@
 
 One :class:`Session` is one start. Its output task ticks on fixed deadlines of the injected
 clock (no busy-waiting, no drift), and every setpoint it writes passes
-:func:`tens.safety.gate` first. Halting (stop, pause, abort) is not the task's job: the
-controller cancels the task and writes STOP to the device at once, so a stop never waits for
-a tick. Time is counted on the monotonic clock, so a wall-clock jump cannot stretch a session.
+:func:`tens.safety.gate` first, on the device's intensity grid (rounded down), against every
+window of the setpoints written so far (no ramp credit after a hold). Halting (stop, pause,
+abort) is not the task's job: the controller cancels the task and writes STOP to the device
+at once, so a stop never waits for a tick. While paused, :meth:`OutputTask.hold_paused` keeps
+the device's keepalive going at output 0 and ends the session after the longest pause.
+Time is counted on the monotonic clock, so a wall-clock jump cannot stretch a session; paused
+time is not stimulation time.
 """
 
 from __future__ import annotations
@@ -17,11 +21,19 @@ from dataclasses import dataclass, field
 from tens.clock import Clock
 from tens.device import ChannelOutput, Device
 from tens.events import Decision, SessionState, Source
-from tens.safety import EffectiveLimits, StartPlan, gate, next_setpoint
+from tens.safety import (
+    EffectiveLimits,
+    StartPlan,
+    gate,
+    next_setpoint,
+    quantise_down,
+    rise_slack,
+)
 
 TICK_S = 0.1
 RECENT_S = 1.0  # how long a written setpoint may still show in the device's status
 KEEPALIVE_FRACTION = 0.3  # keepalive at least every 0.3 x the device's watchdog
+MAX_PAUSE_S = 600.0  # the default longest pause (config session.max_pause_minutes)
 
 
 class SessionHalted(Exception):
@@ -35,11 +47,13 @@ class SessionHalted(Exception):
 
 @dataclass
 class Session:
-    """One session's plan and accounting. Mutated only by its output task and the controller."""
+    """One session's plan and accounting. Its state changes only through its own methods
+    (called by its output task and the controller) and the output task."""
 
     plan: StartPlan
     limits: EffectiveLimits
     ramp_down_s: float
+    max_pause_s: float = MAX_PAUSE_S
     id: int | None = None
     state: SessionState = SessionState.RAMPING
     target: float = 0.0
@@ -48,15 +62,22 @@ class Session:
     max_setpoint: float = 0.0
     recent: list[tuple[float, float]] = field(default_factory=list)
     """(time, setpoint) written in the last ``RECENT_S``: a status in flight may show these."""
+    writes: list[tuple[float, float]] = field(default_factory=list)
+    """(time, setpoint) written, oldest first, as far back as a window can still matter
+    (peak / rate): what the governor checks every rise against."""
     end_reason: str | None = None
     ramp_down_from: float = 0.0
-    _last_write_t: float | None = None
+    paused_at: float | None = None
     _last_tick_t: float | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def remaining_s(self) -> float:
         return max(0.0, self.plan.duration_s - self.elapsed_s)
+
+    @property
+    def paused(self) -> bool:
+        return self.state is SessionState.PAUSED
 
     def allowed_now(self, now: float) -> float:
         """The most the device may be delivering now: the setpoint, or one written within
@@ -67,10 +88,46 @@ class Session:
         self.target = value
         self._changed.set()
 
+    def record_write(self, now: float, value: float) -> None:
+        """A setpoint went to the device (0 for a STOP): the history every rise is checked
+        against. Values whose hold ended longer ago than peak / rate bound nothing more."""
+        lim = self.limits
+        horizon = lim.peak / lim.ramp_per_s if lim.ramp_per_s > 0 else float("inf")
+        w = self.writes
+        w.append((now, value))
+        keep = 0
+        while keep < len(w) - 1 and now - w[keep + 1][0] > horizon:
+            keep += 1
+        if keep:
+            del w[:keep]
+        self.setpoint = value
+        self.max_setpoint = max(self.max_setpoint, value)
+        self.recent = [(t, v) for t, v in self.recent if now - t <= RECENT_S] + [(now, value)]
+
+    def advance(self, now: float) -> None:
+        """Count stimulation time up to now (never while paused)."""
+        if self._last_tick_t is not None and not self.paused:
+            self.elapsed_s += max(0.0, now - self._last_tick_t)
+        self._last_tick_t = now
+
+    def pause(self, now: float) -> None:
+        """Output 0 from now (the controller writes STOP); the time so far is counted, the
+        time from here is not, and the 0 is in the history: a resume ramps from zero."""
+        self.advance(now)
+        self._last_tick_t = None
+        self.state = SessionState.PAUSED
+        self.paused_at = now
+        self.record_write(now, 0.0)
+
+    def resume(self) -> None:
+        """Leave the pause; the output task that runs next arms, writes 0 and ramps."""
+        self.state = SessionState.RAMPING
+        self.paused_at = None
+
     def output(self, intensity: float) -> ChannelOutput:
         p = self.plan.program
         return ChannelOutput(
-            intensity=round(intensity, 3),
+            intensity=intensity,
             pulse_width_us=p.pulse_width_us,
             frequency_hz=p.frequency_hz,
             waveform=p.waveform,
@@ -109,6 +166,10 @@ class OutputTask:
         self.keepalive_s = ka
         self.alive = True
         self.tick_s = min(tick_s, ka) if ka else tick_s
+        self.quantum = caps.intensity_step
+        """The device's intensity grid: every setpoint is rounded down onto it before the
+        gate, so the gate checks exactly what is written."""
+        self.slack = rise_slack(session.limits, self.tick_s, self.quantum)
 
     def halt(self) -> None:
         """No further byte from this task, even if its cancellation were lost in flight."""
@@ -120,17 +181,17 @@ class OutputTask:
 
     async def _write(self, value: float, now: float) -> None:
         s = self.s
-        prev = s.setpoint
-        dt_s = 0.0 if s._last_write_t is None else now - s._last_write_t
+        value = quantise_down(value, self.quantum)
         decision = gate(
             s.limits,
             s.plan.program,
-            prev,
+            s.writes,
             value,
-            dt_s if s._last_write_t is not None else 0.0,
+            now,
             s.elapsed_s,
             s.plan.duration_s,
             Source.SYSTEM,
+            slack=self.slack,
         )
         if decision.refused:
             await self.on_write(decision)
@@ -139,45 +200,62 @@ class OutputTask:
         for ch in s.plan.channels:
             self._check_alive()
             await self.device.set_output(ch, out)
-        s.setpoint = value
-        s.max_setpoint = max(s.max_setpoint, value)
-        s.recent = [(t, v) for t, v in s.recent if now - t <= RECENT_S] + [(now, value)]
-        s._last_write_t = now
+        s.record_write(now, value)
         await self.on_write(decision)
 
-    def _advance(self, now: float) -> None:
-        s = self.s
-        if s._last_tick_t is not None:
-            s.elapsed_s += max(0.0, now - s._last_tick_t)
-        s._last_tick_t = now
+    def _goal(self) -> float:
+        return quantise_down(self.s.target, self.quantum)
 
     def _next_value(self, now: float) -> float:
         s = self.s
-        dt_s = 0.0 if s._last_write_t is None else now - s._last_write_t
         if s.state is SessionState.RAMPING_DOWN:
             if s.ramp_down_s <= 0 or s.remaining_s <= 0:
                 return 0.0
             # linear from where the ramp-down began to zero at the end of the session
-            return min(s.setpoint, s.ramp_down_from * s.remaining_s / s.ramp_down_s)
-        return next_setpoint(s.limits, s.setpoint, s.target, dt_s)
+            value = min(s.setpoint, s.ramp_down_from * s.remaining_s / s.ramp_down_s)
+        else:
+            value = next_setpoint(s.limits, s.writes, s.target, now, self.slack)
+        return quantise_down(value, self.quantum)
+
+    async def hold_paused(self) -> SessionState:
+        """While the session is paused: output stays 0 and the device's keepalive goes on (a
+        device watchdog must not end a pause). Ends the session as stopped when the pause
+        lasts longer than ``max_pause_s``; never writes a setpoint."""
+        s = self.s
+        now = self.clock.monotonic()
+        began = s.paused_at if s.paused_at is not None else now
+        last_keepalive = now
+        while True:
+            now = self.clock.monotonic()
+            if now - began >= s.max_pause_s - 1e-9:
+                raise SessionHalted(
+                    SessionState.STOPPED,
+                    f"paused longer than {s.max_pause_s / 60:g} min (session.max_pause_minutes)",
+                )
+            if self.keepalive_s and now - last_keepalive >= self.keepalive_s - 1e-9:
+                self._check_alive()
+                await self.device.keepalive()
+                last_keepalive = now
+            waits = [began + s.max_pause_s - now]
+            if self.keepalive_s:
+                waits.append(last_keepalive + self.keepalive_s - now)
+            await self.clock.sleep(max(0.0, min(waits)))
 
     async def run(self) -> SessionState:
         """Returns FINISHED when the time is up; raises SessionHalted on a refusal."""
         s = self.s
         now = self.clock.monotonic()
-        s._last_tick_t = now
+        s.advance(now)  # counting starts here (after a pause: from the resume)
         # start from zero: arm, then an explicit zero setpoint with the program's pulses
         self._check_alive()
         await self.device.arm(s.plan.channels)
-        s.setpoint = 0.0
-        s._last_write_t = None
         await self._write(0.0, now)
         last_keepalive = now
         deadline = now
         while True:
             s._changed.clear()  # a target change from here on wakes the wait below
             now = self.clock.monotonic()
-            self._advance(now)
+            s.advance(now)
             if self.on_progress is not None:
                 self.on_progress()
             if s.remaining_s <= 0:
@@ -197,14 +275,15 @@ class OutputTask:
                 self._check_alive()
                 await self.device.keepalive()
                 last_keepalive = now
-            if s.state is SessionState.RAMPING and abs(s.setpoint - s.target) <= 1e-9:
+            goal = self._goal()
+            if s.state is SessionState.RAMPING and abs(s.setpoint - goal) <= 1e-9:
                 s.state = SessionState.RUNNING
                 self.on_state()
-            elif s.state is SessionState.RUNNING and s.setpoint + 1e-9 < s.target:
+            elif s.state is SessionState.RUNNING and s.setpoint + 1e-9 < goal:
                 s.state = SessionState.RAMPING
                 self.on_state()
             now = self.clock.monotonic()
-            if s.state is SessionState.RUNNING and abs(s.setpoint - s.target) <= 1e-9:
+            if s.state is SessionState.RUNNING and abs(s.setpoint - goal) <= 1e-9:
                 # holding: nothing to ramp, so wake only for the keepalive, the start of the
                 # ramp-down, or a new target (the event); no ticks while nothing changes
                 waits = [s.remaining_s - s.ramp_down_s]

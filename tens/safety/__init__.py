@@ -11,6 +11,9 @@ from tens.safety.governor import (
     effective_limits,
     gate,
     next_setpoint,
+    quantise_down,
+    rise_ceiling,
+    rise_slack,
     rms_density,
 )
 
@@ -25,5 +28,8 @@ __all__ = [
     "effective_limits",
     "gate",
     "next_setpoint",
+    "quantise_down",
+    "rise_ceiling",
+    "rise_slack",
     "rms_density",
 ]

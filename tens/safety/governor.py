@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tens.device import Capabilities, IntensityUnit
@@ -342,75 +343,141 @@ def check_target(
     *,
     manual: bool,
     action: str = "intensity",
+    output: float | None = None,
 ) -> Decision:
     """A request to change the target intensity during a session.
 
-    Decreases are always allowed. Increases above the peak or the density limit are refused;
-    a manual increase larger than one manual step is narrowed to one step.
+    Decreases are always allowed. Increases above the peak or the density limit are refused.
+    A manual increase may set the target at most one manual step above the present output
+    (`output`, the setpoint being written; the current target when not given), and never
+    lowers a target already above that: several quick "up"s from one or several sources
+    stack to one step above what flows, and rise further only as the output ramps (one step
+    plus the rate over any window).
     """
     if not math.isfinite(requested) or requested < 0:
         return Decision(
-            source, action, requested, None, "refused", (f"{requested} is not a valid intensity",)
+            source,
+            action,
+            requested,
+            None,
+            "refused",
+            (f"{requested} is not a valid intensity",),
+            code="invalid_intensity",
         )
     if requested <= current_target + EPS:
         return Decision(source, action, requested, requested, "allowed", ())
     problem = _intensity_problem(lim, program, requested, "intensity")
     if problem:
-        return Decision(source, action, requested, None, "refused", (problem,))
-    if manual and requested - current_target > lim.step + EPS:
-        allowed = current_target + lim.step
-        return Decision(
-            source,
-            action,
-            requested,
-            allowed,
-            "narrowed",
-            (
-                f"manual step limit {lim.step:g} {lim.unit.value} "
-                f"({lim.origins.get('manual step', 'limit')}): raised to {allowed:g}; "
-                "ask again to go higher",
-            ),
-        )
+        return Decision(source, action, requested, None, "refused", (problem,), code="over_limit")
+    base = current_target if output is None else max(0.0, output)
+    if manual and requested - base > lim.step + EPS:
+        allowed = max(current_target, base + lim.step)
+        u = lim.unit.value
+        why = f"manual step limit {lim.step:g} {u} ({lim.origins.get('manual step', 'limit')})"
+        if output is None:
+            why += f": raised to {allowed:g}; ask again to go higher"
+        elif allowed <= current_target + EPS:
+            why += (
+                f": the output is at {base:g} {u}, still ramping to {current_target:g}; "
+                "ask again when it is there"
+            )
+        else:
+            why += f": one step above the output ({base:g} {u}), raised to {allowed:g}"
+        return Decision(source, action, requested, allowed, "narrowed", (why,), code="manual_step")
     return Decision(source, action, requested, requested, "allowed", ())
 
 
-def next_setpoint(lim: EffectiveLimits, setpoint: float, target: float, dt_s: float) -> float:
-    """One ramp tick: rise toward the target at no more than the rate; fall at once."""
-    if target <= setpoint:
-        return target
-    return min(target, setpoint + lim.ramp_per_s * max(0.0, dt_s))
+History = Sequence[tuple[float, float]]
+"""Setpoints written, oldest first: (time, value); each holds until the next (the last until
+now). Nothing written yet means output 0."""
+
+
+def rise_slack(lim: EffectiveLimits, tick_s: float, quantum: float = 0.0) -> float:
+    """How far the output may rise over a window beyond rate x its length: one tick of the
+    ramp, or one step of the device's intensity grid where that is coarser (a device that
+    counts whole levels can only rise a whole level at a time)."""
+    return max(lim.ramp_per_s * max(0.0, tick_s), max(0.0, quantum))
+
+
+def rise_ceiling(lim: EffectiveLimits, history: History, now: float, slack: float) -> float:
+    """The highest setpoint that may be written at `now`.
+
+    Over every window of the output so far (from any moment a written value still held, to
+    now) the rise stays within rate x window + `slack`: for each value v written, held until
+    `end`, the new value is at most v + rate x (now - end) + slack. A value that holds until
+    now (a hold of any length) allows only `slack` above it: no ramp credit, a rise from a
+    hold begins one tick at a time.
+    """
+    rate = lim.ramp_per_s
+    if not history:
+        return slack  # nothing written: the output is 0 until now
+    ceiling = math.inf
+    for i, (_, value) in enumerate(history):
+        end = history[i + 1][0] if i + 1 < len(history) else now
+        ceiling = min(ceiling, value + rate * max(0.0, now - end) + slack)
+    return ceiling
+
+
+def next_setpoint(
+    lim: EffectiveLimits, history: History, target: float, now: float, slack: float
+) -> float:
+    """One ramp tick: rise toward the target within :func:`rise_ceiling`; fall at once."""
+    current = history[-1][1] if history else 0.0
+    if target <= current:
+        return max(0.0, target)
+    return min(target, rise_ceiling(lim, history, now, slack))
+
+
+def quantise_down(value: float, step: float) -> float:
+    """`value` on the device's intensity grid, rounded down: what is written is never more
+    than what the governor checked (beyond float dust of 1e-9)."""
+    if not step > 0 or not math.isfinite(value):
+        return value
+    k = math.floor(value / step + 1e-9)
+    q = round(k * step, 9)
+    if q > value + 1e-9:
+        q = round((k - 1) * step, 9)
+    return max(0.0, q)
 
 
 def gate(
     lim: EffectiveLimits,
     program: Program,
-    previous: float,
+    history: History,
     new: float,
-    dt_s: float,
+    now: float,
     elapsed_s: float,
     duration_s: float,
     source: Source = Source.SYSTEM,
+    *,
+    slack: float,
 ) -> Decision:
     """The last check before a setpoint is written to a device. Anything but allowed: no byte.
 
-    `previous` is the last setpoint written (0 after any start), `dt_s` the time since it was
-    written, `elapsed_s` the session's stimulation time so far.
+    `new` is the value exactly as it will be written (on the device's grid); `history` the
+    setpoints written so far this session (see :data:`History`; a start, a resume and a pause
+    each put a 0 there), `elapsed_s` the session's stimulation time so far. The rise is
+    checked against every window of that history (:func:`rise_ceiling`), not against the
+    last write alone.
     """
 
-    def refuse(reason: str) -> Decision:
-        return Decision(source, "output", new, None, "refused", (reason,))
+    def refuse(reason: str, code: str) -> Decision:
+        return Decision(source, "output", new, None, "refused", (reason,), code=code)
 
     if new <= EPS:
         return Decision(source, "output", new, 0.0, "allowed", ())
     problem = _intensity_problem(lim, program, new, "output")
     if problem:
-        return refuse(problem)
+        return refuse(problem, "over_limit")
     if elapsed_s > duration_s + EPS or elapsed_s > lim.session_s + EPS:
-        return refuse("the session's time is up")
-    rise = new - previous
-    if rise > lim.ramp_per_s * max(dt_s, 0.0) + 1e-3:
+        return refuse("the session's time is up", "time_up")
+    current = history[-1][1] if history else 0.0
+    ceiling = rise_ceiling(lim, history, now, slack)
+    if new > current + EPS and new > ceiling + EPS:  # a decrease is never limited
         return refuse(
-            f"output would rise {rise:.2f} {lim.unit.value} in {dt_s:.3f} s, faster than "
-            f"{lim.ramp_per_s:g} {lim.unit.value}/s"
+            f"output would rise from {current:g} to {new:g} {lim.unit.value}, above the "
+            f"{ceiling:g} {lim.unit.value} that {lim.ramp_per_s:g} {lim.unit.value}/s allows "
+            "over the output so far",
+            "too_fast",
         )
     return Decision(source, "output", new, new, "allowed", ())

@@ -23,6 +23,9 @@ from tens.safety import (
     effective_limits,
     gate,
     next_setpoint,
+    quantise_down,
+    rise_ceiling,
+    rise_slack,
     rms_density,
 )
 
@@ -206,38 +209,143 @@ def test_manual_step_narrowed_and_decrease_always_allowed() -> None:
     assert d.refused
 
 
+def test_manual_raise_goes_one_step_above_the_output_not_the_target() -> None:
+    """Quick "up"s stack to one step above what flows (issue 12 item 2)."""
+    lim = effective_limits(Limits(), CAPS, "opentens")
+    d = check_target(lim, CONVENTIONAL, 10, 15, Source.TUI, manual=True, output=10)
+    assert d.outcome == "narrowed" and d.allowed == 11 and d.code == "manual_step"
+    # a second "up" before the output moved: the target stays one step above it
+    d = check_target(lim, CONVENTIONAL, 11, 12, Source.MQTT, manual=True, output=10)
+    assert d.outcome == "narrowed" and d.allowed == 11 and "still ramping" in d.reason
+    # a target above output + step is never lowered by a raise
+    d = check_target(lim, CONVENTIONAL, 10, 12, Source.TUI, manual=True, output=4)
+    assert d.outcome == "narrowed" and d.allowed == 10
+    # the output has moved on: one step above it
+    d = check_target(lim, CONVENTIONAL, 11, 13, Source.TUI, manual=True, output=10.5)
+    assert d.outcome == "narrowed" and d.allowed == pytest.approx(11.5)
+    # exactly one step above the output is allowed as asked; a bit more is narrowed
+    assert check_target(lim, CONVENTIONAL, 10, 11, Source.TUI, manual=True, output=10).outcome == (
+        "allowed"
+    )
+    d = check_target(lim, CONVENTIONAL, 10, 11.01, Source.TUI, manual=True, output=10)
+    assert d.outcome == "narrowed" and d.allowed == 11
+    # not manual: no step, the ramp bounds it
+    d = check_target(lim, CONVENTIONAL, 10, 15, Source.SCHEDULER, manual=False, output=4)
+    assert d.outcome == "allowed" and d.allowed == 15
+    # decreases always allowed
+    d = check_target(lim, CONVENTIONAL, 10, 2, Source.TUI, manual=True, output=10)
+    assert d.outcome == "allowed" and d.allowed == 2
+
+
 def test_ramp_rises_at_rate_and_falls_at_once() -> None:
     lim = effective_limits(Limits(), CAPS, "opentens")
-    assert next_setpoint(lim, 0, 10, 0.1) == pytest.approx(0.2)
-    assert next_setpoint(lim, 9.9, 10, 0.1) == 10
-    assert next_setpoint(lim, 10, 0, 0.1) == 0
+    slack = rise_slack(lim, 0.1)
+    assert slack == pytest.approx(0.2)
+    assert next_setpoint(lim, [(0.0, 0.0)], 10, 0.1, slack) == pytest.approx(0.2)
+    assert next_setpoint(lim, [(0.0, 9.9)], 10, 0.1, slack) == 10
+    assert next_setpoint(lim, [(0.0, 10.0)], 0, 0.1, slack) == 0
+    assert next_setpoint(lim, [], 10, 5.0, slack) == pytest.approx(0.2)  # nothing written: 0
+
+
+def test_a_hold_of_any_length_gives_no_ramp_credit() -> None:
+    """Held at 10 for 3 s (or 60): the next value is one tick above 10, not 10 + 2 x 3."""
+    lim = effective_limits(Limits(), CAPS, "opentens")
+    slack = rise_slack(lim, 0.1)
+    for hold in (0.1, 3.0, 60.0):
+        history = [(4.9, 9.8), (5.0, 10.0)]
+        now = 5.0 + hold
+        assert rise_ceiling(lim, history, now, slack) == pytest.approx(10.2)
+        assert next_setpoint(lim, history, 20, now, slack) == pytest.approx(10.2)
+        assert gate(lim, CONVENTIONAL, history, 10.2, now, 10, 600, slack=slack).outcome == (
+            "allowed"
+        )
+        fast = gate(lim, CONVENTIONAL, history, 10.5, now, 10, 600, slack=slack)
+        assert fast.refused and fast.code == "too_fast" and "2 mA/s" in fast.reason
+
+
+def test_every_window_counts_not_only_the_last_write() -> None:
+    """0 held until 1.0, then 0.2 just written: the value at 1.1 may be 0.4 (two ticks from
+    the 0), not 0.2 + 0.2 + credit for the earlier hold."""
+    lim = effective_limits(Limits(), CAPS, "opentens")
+    slack = rise_slack(lim, 0.1)
+    history = [(0.0, 0.0), (1.0, 0.2)]
+    assert rise_ceiling(lim, history, 1.1, slack) == pytest.approx(0.4)
+    # a fall, then a rise again: ramps from where it fell to, whatever it was before
+    history = [(0.0, 0.0), (1.0, 20.0), (30.0, 5.0)]
+    assert rise_ceiling(lim, history, 40.0, slack) == pytest.approx(5.2)
+    # a coarse device grid (whole levels at 2 levels/s): a whole level may go at once
+    assert rise_slack(lim, 0.1, 1.0) == 1.0
+
+
+def test_quantise_never_rounds_up() -> None:
+    assert quantise_down(19.9996, 0.1) == pytest.approx(19.9)
+    assert quantise_down(0.30000000000000004, 0.1) == pytest.approx(0.3)
+    assert quantise_down(0.3, 0.1) <= 0.3 + 1e-9
+    assert quantise_down(14.99, 1.0) == 14
+    assert quantise_down(15.0, 1.0) == 15
+
+
+@given(value=st.floats(0, 200), step=st.sampled_from([0.1, 0.5, 1.0, 0.25, 0.3]))
+def test_quantised_value_is_never_above_the_value(value: float, step: float) -> None:
+    q = quantise_down(value, step)
+    assert q <= value + 1e-9
+    assert value - q < step + 1e-9
 
 
 def test_gate_refuses_fast_rise_over_peak_and_overtime() -> None:
     lim = effective_limits(Limits(), CAPS, "opentens")
-    ok = gate(lim, CONVENTIONAL, 0, 0.2, 0.1, 1, 60)
+    slack = rise_slack(lim, 0.1)
+    ok = gate(lim, CONVENTIONAL, [(0.9, 0.0)], 0.2, 1.0, 1, 60, slack=slack)
     assert ok.outcome == "allowed"
-    fast = gate(lim, CONVENTIONAL, 0, 5, 0.1, 1, 60)
-    assert fast.refused and "faster than 2 mA/s" in fast.reason
-    over = gate(lim, CONVENTIONAL, 40, 40.1, 1, 1, 60)
+    fast = gate(lim, CONVENTIONAL, [(0.9, 0.0)], 5, 1.0, 1, 60, slack=slack)
+    assert fast.refused and "2 mA/s" in fast.reason
+    over = gate(lim, CONVENTIONAL, [(0.0, 40.0)], 40.1, 1.0, 1, 60, slack=slack)
     assert over.refused and "peak intensity" in over.reason
-    late = gate(lim, CONVENTIONAL, 1, 1, 1, 61, 60)
+    late = gate(lim, CONVENTIONAL, [(0.0, 1.0)], 1, 1.0, 61, 60, slack=slack)
     assert late.refused and "time is up" in late.reason
-    assert gate(lim, CONVENTIONAL, 30, 0, 0, 999, 60).outcome == "allowed"  # zero always
+    zero = gate(lim, CONVENTIONAL, [(0.0, 30.0)], 0, 0.0, 999, 60, slack=slack)
+    assert zero.outcome == "allowed"  # zero always
+    # nothing written yet: the output is 0, so the first value is at most one tick
+    assert gate(lim, CONVENTIONAL, [], 0.2, 5.0, 0, 60, slack=slack).outcome == "allowed"
+    assert gate(lim, CONVENTIONAL, [], 10, 5.0, 0, 60, slack=slack).refused
+
+
+def test_a_decrease_is_never_refused_by_the_rate() -> None:
+    """Even when the rate in force is lower than the one the history was written at."""
+    lim = effective_limits(Limits(ramp_ma_per_s=5), CAPS, "opentens")
+    history = [(0.0, 0.0), (2.0, 10.0), (2.1, 10.5)]
+    slow = effective_limits(Limits(ramp_ma_per_s=0.5), CAPS, "opentens")
+    assert gate(slow, CONVENTIONAL, history, 10.2, 2.2, 3, 60, slack=0.05).outcome == "allowed"
+    assert gate(lim, CONVENTIONAL, history, 3.0, 2.2, 3, 60, slack=0.5).outcome == "allowed"
 
 
 @given(
-    prev=st.floats(0, 100),
+    writes=st.lists(st.tuples(st.floats(0.001, 5), st.floats(0, 100)), max_size=8),
     new=st.floats(0, 200),
     dt_s=st.floats(0, 5),
     program=st.sampled_from(BUILTIN_PROGRAMS),
 )
-def test_gate_never_allows_beyond_limits(prev: float, new: float, dt_s: float, program) -> None:
+def test_gate_never_allows_beyond_limits(
+    writes: list[tuple[float, float]], new: float, dt_s: float, program
+) -> None:
     lim = effective_limits(Limits(), CAPS, "opentens")
-    d = gate(lim, program, prev, new, dt_s, 10, 60)
-    if not d.refused and new > 0:
+    slack = rise_slack(lim, 0.1)
+    history: list[tuple[float, float]] = []
+    t = 0.0
+    for gap, v in writes:
+        t += gap
+        history.append((t, v))
+    now = t + dt_s
+    d = gate(lim, program, history, new, now, 10, 60, slack=slack)
+    current = history[-1][1] if history else 0.0
+    if not d.refused and new > current:
         assert new <= lim.peak + 1e-6
-        assert new - prev <= lim.ramp_per_s * dt_s + 1e-3
+        # within rate x window + slack from every value written, held until the next write
+        for i, (_, v) in enumerate(history):
+            end = history[i + 1][0] if i + 1 < len(history) else now
+            assert new - v <= lim.ramp_per_s * (now - end) + slack + 1e-6
+        if not history:
+            assert new <= slack + 1e-6
         assert rms_density(new, program, 25) <= 2 + 1e-6
 
 

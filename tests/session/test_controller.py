@@ -110,7 +110,11 @@ async def test_manual_steps_narrowed_and_rate_limited(rig_factory) -> None:
     await rig.ctrl.start(StartRequest(intensity=4, minutes=5), Source.CLI)
     await asyncio.sleep(5)
     d = await rig.ctrl.set_intensity(20, Source.TUI)
+    assert d.outcome == "narrowed" and d.allowed == 5 and d.code == "manual_step"
+    # a second "up" at once: still one step above the output (4 mA), not two
+    d = await rig.ctrl.step_intensity(+1, Source.TUI)
     assert d.outcome == "narrowed" and d.allowed == 5
+    await asyncio.sleep(1)  # the output has reached 5: the next step goes on from there
     d = await rig.ctrl.step_intensity(+1, Source.TUI)
     assert d.outcome == "allowed" and d.allowed == 6
     d = await rig.ctrl.set_intensity(41, Source.MQTT)
@@ -240,7 +244,7 @@ async def test_stop_during_a_start_wins(rig_factory) -> None:
     await asyncio.sleep(0)  # the start is under way (waiting for the database)
     await rig.ctrl.stop(Source.TUI)
     d = await starting
-    assert d.refused and "stop arrived while the session was starting" in d.reason
+    assert d.refused and d.code == "cancelled_by_stop" and "stop" in d.reason
     await asyncio.sleep(5)
     assert rig.delivered_max() == 0
     assert rig.ctrl.snapshot().session is not SessionState.RUNNING
