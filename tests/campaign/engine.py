@@ -131,8 +131,10 @@ class Driver:
             c.reason = d.reason
             c.code = getattr(d, "code", None)
         c.t1 = self.now()
-        self.step(f"{action}({arg if arg is not None else ''}) from {source.value} -> "
-                  f"{c.outcome}: {c.reason[:90]}")
+        self.step(
+            f"{action}({arg if arg is not None else ''}) from {source.value} -> "
+            f"{c.outcome}: {c.reason[:90]}"
+        )
         return c
 
     def start(self, source: Source, intensity: float | None, minutes: float | None) -> Any:
@@ -151,9 +153,7 @@ class Driver:
         return self.call("resume", source, lambda: self.ctrl.resume(source))
 
     def set_intensity(self, source: Source, value: float) -> Any:
-        return self.call(
-            "intensity", source, lambda: self.ctrl.set_intensity(value, source), value
-        )
+        return self.call("intensity", source, lambda: self.ctrl.set_intensity(value, source), value)
 
     def step_up(self, source: Source, steps: int) -> Any:
         return self.call("step", source, lambda: self.ctrl.step_intensity(steps, source), steps)
@@ -354,18 +354,36 @@ async def _run(device: str, seed: int, episodes: int, kinds: Iterable[str], tmp:
     return result
 
 
-def run_campaign(
-    device: str, seed: int, episodes: int, kinds: Iterable[str] | None = None
-) -> RunResult:
-    """One run on its own looptime loop (virtual time), in a temporary folder."""
-    rig_cls = RIGS[device]
-    all_kinds = [*COMMAND_FAULTS, *_fault_names(rig_cls)]
-    chosen = list(all_kinds if kinds is None else kinds)
+def run_script(
+    device: str, script: Callable[[Driver, Rig], Awaitable[None]], seed: int = 1
+) -> list[Violation]:
+    """A fixed script (a minimal reproduction) on a fresh rig, judged like a campaign run."""
+
+    async def main(tmp: Path) -> list[Violation]:
+        from .trace import Blackout
+
+        rig = await RIGS[device].open(tmp, seed)  # type: ignore[attr-defined]
+        rig.trace.blackouts.append(Blackout(rig.now(), "power-on", 0.0, 0.0))
+        driver = Driver(rig, random.Random(seed), all_kinds(device))
+        try:
+            assert await driver.connect(), "the rig did not connect"
+            await script(driver, rig)
+            await asyncio.sleep(1.5)
+        finally:
+            rig.trace.end_t = rig.now()
+            rig.collect()
+            await rig.close()
+        return check(rig.trace, rig.bounds)
+
+    return _on_fresh_loop(main)
+
+
+def _on_fresh_loop(main: Callable[[Path], Awaitable[Any]]) -> Any:
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
     tmp = Path(tempfile.mkdtemp(prefix="tens-campaign-", dir=shm))
     loop = looptime.new_event_loop(start=0, noop_cycles=NOOP_CYCLES)
     try:
-        return loop.run_until_complete(_run(device, seed, episodes, chosen, tmp))
+        return loop.run_until_complete(main(tmp))
     finally:
         with contextlib.suppress(Exception):
             loop.run_until_complete(loop.shutdown_asyncgens())
@@ -374,14 +392,40 @@ def run_campaign(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def run_campaign(
+    device: str, seed: int, episodes: int, kinds: Iterable[str] | None = None
+) -> RunResult:
+    """One run on its own looptime loop (virtual time), in a temporary folder."""
+    rig_cls = RIGS[device]
+    all_kinds = [*COMMAND_FAULTS, *_fault_names(rig_cls)]
+    chosen = list(all_kinds if kinds is None else kinds)
+    result: RunResult = _on_fresh_loop(lambda tmp: _run(device, seed, episodes, chosen, tmp))
+    return result
+
+
 def _fault_names(rig_cls: type[Rig]) -> list[str]:
     names = {
         "opentens": [
-            "link_drop", "peel_off", "low_battery", "stuck", "hung", "stuck_acks",
-            "malformed", "reject", "reboot", "store_fail",
+            "link_drop",
+            "peel_off",
+            "low_battery",
+            "stuck",
+            "hung",
+            "stuck_acks",
+            "malformed",
+            "reject",
+            "reboot",
+            "store_fail",
         ],
-        "coyote3": ["link_drop", "low_battery", "stuck_acks", "hung", "malformed", "reboot",
-                    "store_fail"],
+        "coyote3": [
+            "link_drop",
+            "low_battery",
+            "stuck_acks",
+            "hung",
+            "malformed",
+            "reboot",
+            "store_fail",
+        ],
     }
     return names[rig_cls.kind]
 

@@ -127,10 +127,12 @@ class Rig:
         self.trace.unresponsive.append(Unresponsive(t, t + seconds, kind))
         self.unresponsive_until = max(self.unresponsive_until, t + seconds)
 
-    async def break_store(self, rng: random.Random) -> None:
+    async def break_store(
+        self, rng: random.Random, how: str | None = None, seconds: float | None = None
+    ) -> None:
         """Real SQLite made to fail: read-only (query_only) or full (max_page_count)."""
-        how = rng.choice(["read-only", "full"])
-        seconds = rng.choice([1.0, 3.0, 8.0, 15.0, 30.0])
+        how = how or rng.choice(["read-only", "full"])
+        seconds = seconds or rng.choice([1.0, 3.0, 8.0, 15.0, 30.0])
         self.trace.step(self.now(), f"store {how} for {seconds:g} s")
 
         def fail(conn: Any) -> None:
@@ -189,8 +191,9 @@ class OpenTensRig(Rig):
         peak=PEAK,
         rate=RATE,
         ramp_tol_delivered=0.25,
-        # the controller ramps on a 0.1 s tick; link latency can bunch one tick's rise
-        ramp_tol_asked=RATE * 0.1 + 0.11,
+        # each SET_OUTPUT is a step (the device ramps it): the controller's 0.1 s tick, one
+        # tick skipped after a target change wakes it early, and 0.1 mA rounding
+        ramp_tol_asked=RATE * 0.2 + 0.11,
         session_s=3.0 * 60,
         daily_s=6.0 * 60,
     )
@@ -324,29 +327,29 @@ class OpenTensRig(Rig):
         self.blackout(f"battery at {to} %", self.bounds.stop_bound)
         self.later(back, lambda: self.sim.set_battery(100))
 
-    def _silence(self, kind: str, rng: random.Random) -> float:
-        seconds = rng.choice([0.3, 1.0, 2.5, 4.0, 8.0])
+    def _silence(self, kind: str, rng: random.Random, seconds: float | None = None) -> float:
+        seconds = seconds or rng.choice([0.3, 1.0, 2.5, 4.0, 8.0])
         self.trace.step(self.now(), f"firmware {kind} for {seconds:g} s")
         self.unresponsive(kind, seconds)
         if seconds >= self.bounds.silence_bound:
             self.blackout(f"firmware {kind}", self.bounds.silence_bound)
         return seconds
 
-    async def f_stuck(self, rng: random.Random) -> None:
+    async def f_stuck(self, rng: random.Random, seconds: float | None = None) -> None:
         """Writes answered but dropped, no acks, no status; the device's watchdog works."""
-        seconds = self._silence("stuck", rng)
+        seconds = self._silence("stuck", rng, seconds)
         self.sim.stick(True)
         self.later(seconds, lambda: self.sim.stick(False))
 
-    async def f_hung(self, rng: random.Random) -> None:
+    async def f_hung(self, rng: random.Random, seconds: float | None = None) -> None:
         """Stuck, and its watchdog hangs too: only a disconnect zeroes the output."""
-        seconds = self._silence("hung", rng)
+        seconds = self._silence("hung", rng, seconds)
         hang_firmware(self.sim.model, True)
         self.later(seconds, lambda: hang_firmware(self.sim.model, False))
 
-    async def f_stuck_acks(self, rng: random.Random) -> None:
+    async def f_stuck_acks(self, rng: random.Random, seconds: float | None = None) -> None:
         """Writes obeyed, but no status: nothing is ever acknowledged."""
-        seconds = self._silence("acks-muted", rng)
+        seconds = self._silence("acks-muted", rng, seconds)
         self.sim.mute_acks(True)
         self.later(seconds, lambda: self.sim.mute_acks(False))
 
@@ -415,8 +418,8 @@ class Coyote3Rig(Rig):
         rate=RATE,
         # a 0.1 s tick against the driver's own 100 ms frame grid: a frame may carry two
         # ticks' rise, and levels are whole (rounded down)
-        ramp_tol_delivered=RATE * 0.1 + 1.0,
-        ramp_tol_asked=RATE * 0.1 + 1.0,
+        ramp_tol_delivered=RATE * 0.2 + 1.0,
+        ramp_tol_asked=RATE * 0.2 + 1.0,
         session_s=3.0 * 60,
         daily_s=6.0 * 60,
     )
@@ -534,15 +537,15 @@ class Coyote3Rig(Rig):
         self.blackout(f"battery at {to} %", self.bounds.stop_bound)
         self.later(back, lambda: self.sim.set_battery(100))
 
-    def _silence(self, kind: str, rng: random.Random) -> float:
-        seconds = rng.choice([0.3, 1.0, 2.5, 4.0, 8.0])
+    def _silence(self, kind: str, rng: random.Random, seconds: float | None = None) -> float:
+        seconds = seconds or rng.choice([0.3, 1.0, 2.5, 4.0, 8.0])
         self.trace.step(self.now(), f"firmware {kind} for {seconds:g} s")
         self.unresponsive(kind, seconds)
         return seconds
 
-    async def f_stuck_acks(self, rng: random.Random) -> None:
+    async def f_stuck_acks(self, rng: random.Random, seconds: float | None = None) -> None:
         """No B1 replies (the device still obeys frames)."""
-        seconds = self._silence("acks-muted", rng)
+        seconds = self._silence("acks-muted", rng, seconds)
         self.sim.model.silent = True
 
         def unmute() -> None:
@@ -550,8 +553,8 @@ class Coyote3Rig(Rig):
 
         self.later(seconds, unmute)
 
-    async def f_hung(self, rng: random.Random) -> None:
-        seconds = self._silence("hung", rng)
+    async def f_hung(self, rng: random.Random, seconds: float | None = None) -> None:
+        seconds = self._silence("hung", rng, seconds)
         if seconds >= self.bounds.silence_bound:
             self.blackout("firmware hung", self.bounds.silence_bound)
         self.sim.hang(True)

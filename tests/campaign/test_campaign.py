@@ -104,9 +104,7 @@ def test_short_campaign(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("device", DEVICES)
-def test_full_campaign(
-    device: str, campaign_seed: int | None, campaign_summary: list[str]
-) -> None:
+def test_full_campaign(device: str, campaign_seed: int | None, campaign_summary: list[str]) -> None:
     base = campaign_seed if campaign_seed is not None else random.SystemRandom().randrange(10**9)
     print(f"campaign {device}: base seed {base} (runs use base, base+1, ...)")
     results: list[RunResult] = []

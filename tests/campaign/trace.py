@@ -289,7 +289,9 @@ def _on_time(trace: Trace, b: Bounds) -> list[Violation]:
             on_since = None
     if on_since is not None:
         spans.append((on_since, trace.end_t))
-    starts = sorted(c.t1 for c in trace.calls if c.action == "start" and c.allowed and c.t1)
+    starts = sorted(
+        c.t1 for c in trace.calls if c.action == "start" and c.allowed and c.t1 is not None
+    )
     minutes = {c.t1: c.minutes for c in trace.calls if c.action == "start" and c.allowed}
     for i, s0 in enumerate(starts):
         s1 = starts[i + 1] if i + 1 < len(starts) else math.inf
@@ -322,7 +324,7 @@ def _pause_holds(trace: Trace) -> list[Violation]:
         if p.action != "pause" or not p.allowed or p.t1 is None:
             continue
         later = [c.t0 for c in trace.calls if c.t0 > p.t0 and c.action in ("resume", "stop")]
-        until = min(later, default=trace.end_t)
+        until = min(later, default=math.inf)
         for t, state, reason in trace.ended:
             if not p.t1 <= t < until:
                 continue
