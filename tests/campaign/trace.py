@@ -150,7 +150,10 @@ def check(trace: Trace, b: Bounds) -> list[Violation]:
     out += _unconfirmed_stop(trace, b)
     out += _on_time(trace, b)
     out += _pause_holds(trace)
-    out += [Violation("crash", t, text) for t, text in trace.crashes]
+    out += _stop_returns(trace, b)
+    for t, text in trace.crashes:
+        kind = "unretrieved_exception" if "never retrieved" in text else "crash"
+        out.append(Violation(kind, t, text))
     return out
 
 
@@ -341,4 +344,21 @@ def _pause_holds(trace: Trace) -> list[Violation]:
                     )
                 )
             break
+    return out
+
+
+def _stop_returns(trace: Trace, b: Bounds) -> list[Violation]:
+    """Stop never waits behind anything: the call returns (confirmed, or the link dropped
+    and said so) within the unconfirmed-stop bound."""
+    out = []
+    for c in trace.calls:
+        if c.action == "stop" and c.t1 is not None and c.t1 - c.t0 > b.unconfirmed_stop_bound:
+            out.append(
+                Violation(
+                    "stop_returns_in_bound",
+                    c.t0,
+                    f"stop from {c.source} took {c.t1 - c.t0:.3f} s "
+                    f"(bound {b.unconfirmed_stop_bound:g} s): {c.outcome}: {c.reason}",
+                )
+            )
     return out
