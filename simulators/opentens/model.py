@@ -155,7 +155,6 @@ class OpenTensModel:
         self._pending: list[tuple[Command | MalformedMessage, asyncio.Future[None]]] = []
         self._stuck = False
         self._watchdog_hung = False
-        self._acks_muted = False
         self._malformed: list[str] = []
         self._reject_next: int | None = None
         self._status_sinks: list[StatusSink] = []
@@ -167,6 +166,7 @@ class OpenTensModel:
         self.asked: list[tuple[float, Command | MalformedMessage]] = []
         """Every control-point write as the device received it, timed (accepted or not):
         what the device was asked, beside the record of what it delivered."""
+        self._acks_muted = False
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -439,10 +439,10 @@ class OpenTensModel:
         self._limits = self._factory
         self._stuck = False
         self._watchdog_hung = False
-        self._acks_muted = False
         self._malformed.clear()
         self._reject_next = None
         self._last_status_bytes = None
+        self._acks_muted = False
 
     # --- internals -------------------------------------------------------------------
 

@@ -51,7 +51,7 @@ KNOWN_OPEN: dict[str, str] = {
 the short run) and ``invariant:<name>`` (not failing the short run). Empty it as fixes land."""
 
 SHORT_SEEDS = {"opentens": 20260114, "coyote3": 20260115}
-SHORT_EPISODES = 60
+SHORT_EPISODES = 50
 FULL_FAULTS = 10_000
 FULL_EPISODES_PER_RUN = 25  # a fresh rig (and day) per run, so the daily cap is not all a run
 DEVICES = ["opentens", "coyote3"]
