@@ -159,6 +159,7 @@ class OpenTensModel:
         self._reject_next: int | None = None
         self._status_sinks: list[StatusSink] = []
         self._battery_sinks: list[BatterySink] = []
+        self._acks_muted = False
         self._runner: asyncio.Task[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.statuses_sent = 0
@@ -166,7 +167,6 @@ class OpenTensModel:
         self.asked: list[tuple[float, Command | MalformedMessage]] = []
         """Every control-point write as the device received it, timed (accepted or not):
         what the device was asked, beside the record of what it delivered."""
-        self._acks_muted = False
 
     # --- lifecycle -------------------------------------------------------------------
 
