@@ -291,6 +291,8 @@ class OpenTensRig(Rig):
         model.add_status_sink(on_status)
 
         def on_link(what: str) -> None:
+            if what == "connected":
+                trace.link_up.append(self.now())
             if what == "disconnected":
                 t = self.now()
                 trace.link_down.append(t)
@@ -455,6 +457,8 @@ class Coyote3Rig(Rig):
         self._asked_out = [0.0, 0.0]
 
         def on_link(what: str) -> None:
+            if what == "connected":
+                self.trace.link_up.append(self.now())
             if what == "disconnected":
                 self.trace.link_down.append(self.now())
 

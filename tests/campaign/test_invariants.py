@@ -103,6 +103,7 @@ def test_a_start_sent_before_the_stop_does_not_lift_it() -> None:
 
 def test_an_unconfirmed_stop_must_drop_the_link() -> None:
     tr = Trace(1)
+    tr.link_up.append(0.5)
     tr.unresponsive.append(Unresponsive(1.0, 5.0, "stuck"))
     tr.calls.append(Call(2.0, "stop", "tui", t1=2.0, outcome="allowed"))
     assert "unconfirmed_stop_drops_link" in invariants(tr)

@@ -110,6 +110,8 @@ class Trace:
     unresponsive: list[Unresponsive] = field(default_factory=list)
     stops_asked: list[float] = field(default_factory=list)
     """Times the device received a STOP (or the Coyote's absolute-0, waveform-dropped B0)."""
+    link_up: list[float] = field(default_factory=list)
+    """Times the device saw a central connect."""
     link_down: list[float] = field(default_factory=list)
     """Times the device saw its link go down (a disconnect zeroes a conforming device)."""
     faults: Counter[str] = field(default_factory=Counter)
@@ -257,6 +259,10 @@ def _unconfirmed_stop(trace: Trace, b: Bounds) -> list[Violation]:
     for c in trace.calls:
         if c.action not in ("stop", "pause") or (c.action == "pause" and not c.allowed):
             continue
+        ups = [t for t in trace.link_up if t <= c.t0]
+        downs = [t for t in trace.link_down if t <= c.t0]
+        if not ups or (downs and max(downs) >= max(ups)):
+            continue  # no link when the stop came: nothing to drop
         for u in trace.unresponsive:
             if u.t0 <= c.t0 and c.t0 + b.unconfirmed_stop_bound <= u.t1:
                 drops = [t for t in trace.link_down if c.t0 - EPS <= t]
