@@ -216,12 +216,17 @@ def _blackouts(trace: Trace, b: Bounds) -> list[Violation]:
     out = []
     for bo in trace.blackouts:
         until = trace.next_start_after(bo)
+        bound, ask_bound = bo.bound, bo.ask_bound
+        if any(u.t0 - EPS <= bo.t <= u.t1 for u in trace.unresponsive):
+            # the firmware hears nothing now: only silence detection (or its watchdog) helps
+            bound = max(bound, b.silence_bound)
+            ask_bound = max(ask_bound, b.silence_bound)
         for kind, points, bound in (
-            ("zero_after_stop", trace.delivered, bo.bound),
-            ("asked_after_stop", trace.asked, bo.ask_bound),
+            ("zero_after_stop", trace.delivered, bound),
+            ("asked_after_stop", trace.asked, ask_bound),
         ):
             frm = bo.t + bound
-            if kind == "asked_after_stop" and bo.from_stop_asked:
+            if kind == "asked_after_stop" and bo.from_stop_asked and ask_bound == bo.ask_bound:
                 stop_at = min((t for t in trace.stops_asked if t >= bo.t - EPS), default=math.inf)
                 if stop_at <= bo.t + 0.5:
                     frm = stop_at
