@@ -21,6 +21,7 @@ import os
 import random
 import shutil
 import tempfile
+import threading
 import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -378,13 +379,50 @@ def run_script(
     return _on_fresh_loop(main)
 
 
+WALL_LIMIT_S = float(os.environ.get("TENS_CAMPAIGN_WALL_LIMIT_S", "240"))
+"""A run that takes longer than this on the wall clock is spinning without letting virtual
+time move (a livelock): it is cancelled and reported, never left to hang the suite."""
+
+
+class Livelock(Exception):
+    pass
+
+
 def _on_fresh_loop(main: Callable[[Path], Awaitable[Any]]) -> Any:
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
     tmp = Path(tempfile.mkdtemp(prefix="tens-campaign-", dir=shm))
     loop = looptime.new_event_loop(start=0, noop_cycles=NOOP_CYCLES)
+    task = loop.create_task(main(tmp))  # type: ignore[arg-type]
+    fired: list[float] = []
+
+    def fire() -> None:
+        fired.append(loop.time())
+        spinning = [
+            t
+            for t in asyncio.all_tasks(loop)
+            if getattr(t.get_coro(), "__qualname__", "") == "OutputTask.run"
+        ]
+        for t in spinning or [task]:
+            t.cancel()  # a spinning task still yields to the loop: this ends it
+
+    timer = threading.Timer(WALL_LIMIT_S, lambda: loop.call_soon_threadsafe(fire))
+    timer.daemon = True
+    timer.start()
     try:
-        return loop.run_until_complete(main(tmp))
+        result = loop.run_until_complete(task)
+        if fired and isinstance(result, RunResult):
+            result.violations.append(
+                Violation(
+                    "livelock",
+                    fired[0],
+                    f"the run spun for {WALL_LIMIT_S:g} s of wall time with virtual time stuck "
+                    f"at {fired[0]:.3f} (a task waiting 0 s over and over); its tasks were "
+                    "cancelled",
+                )
+            )
+        return result
     finally:
+        timer.cancel()
         with contextlib.suppress(Exception):
             loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()

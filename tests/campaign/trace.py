@@ -221,11 +221,11 @@ def _blackouts(trace: Trace, b: Bounds) -> list[Violation]:
             # the firmware hears nothing now: only silence detection (or its watchdog) helps
             bound = max(bound, b.silence_bound)
             ask_bound = max(ask_bound, b.silence_bound)
-        for kind, points, bound in (
+        for kind, points, lim in (
             ("zero_after_stop", trace.delivered, bound),
             ("asked_after_stop", trace.asked, ask_bound),
         ):
-            frm = bo.t + bound
+            frm = bo.t + lim
             if kind == "asked_after_stop" and bo.from_stop_asked and ask_bound == bo.ask_bound:
                 stop_at = min((t for t in trace.stops_asked if t >= bo.t - EPS), default=math.inf)
                 if stop_at <= bo.t + 0.5:
@@ -251,7 +251,7 @@ def _blackouts(trace: Trace, b: Bounds) -> list[Violation]:
                     Violation(
                         kind,
                         t,
-                        f"after {bo.why} at {bo.t:.3f} (bound {bound:g} s, {nxt}): channel "
+                        f"after {bo.why} at {bo.t:.3f} (bound {lim:g} s, {nxt}): channel "
                         f"{ch} at {v:g} ({why})",
                     )
                 )
