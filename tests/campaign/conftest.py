@@ -1,6 +1,7 @@
 """Options and the summary line of the fault campaign.
 
-``--campaign-seed N`` (or ``TENS_CAMPAIGN_SEED=N``) fixes the seed of every campaign test;
+``--campaign-seed N`` (or ``CAMPAIGN_SEED=N``; not a ``TENS_`` name, which the config would
+refuse as an unknown key) fixes the seed of every campaign test;
 without it the short run uses its fixed seeds and the full run a fresh one (printed).
 """
 
@@ -19,15 +20,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--campaign-seed",
         type=int,
         default=None,
-        help="seed of the fault campaign (tests/campaign); also TENS_CAMPAIGN_SEED",
+        help="seed of the fault campaign (tests/campaign); also CAMPAIGN_SEED",
     )
 
 
 @pytest.fixture
 def campaign_seed(request: pytest.FixtureRequest) -> int | None:
     seed = request.config.getoption("--campaign-seed", default=None)
-    if seed is None and os.environ.get("TENS_CAMPAIGN_SEED"):
-        seed = int(os.environ["TENS_CAMPAIGN_SEED"])
+    if seed is None and os.environ.get("CAMPAIGN_SEED"):
+        seed = int(os.environ["CAMPAIGN_SEED"])
     return seed
 
 

@@ -379,7 +379,7 @@ def run_script(
     return _on_fresh_loop(main)
 
 
-WALL_LIMIT_S = float(os.environ.get("TENS_CAMPAIGN_WALL_LIMIT_S", "240"))
+WALL_LIMIT_S = float(os.environ.get("CAMPAIGN_WALL_LIMIT_S", "240"))
 """A run that takes longer than this on the wall clock is spinning without letting virtual
 time move (a livelock): it is cancelled and reported, never left to hang the suite."""
 

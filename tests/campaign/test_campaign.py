@@ -10,7 +10,7 @@ the simulator's delivered-output record and on what the device was asked.
   lands, and its KNOWN_OPEN entry must then be removed.
 
 Reproduce a run: ``pytest tests/campaign -m slow --campaign-seed N`` (or
-``TENS_CAMPAIGN_SEED=N``); every failure prints its seed and the steps before it.
+``CAMPAIGN_SEED=N``); every failure prints its seed and the steps before it.
 """
 
 from __future__ import annotations
