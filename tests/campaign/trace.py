@@ -155,6 +155,8 @@ def check(trace: Trace, b: Bounds) -> list[Violation]:
     out += _stop_returns(trace, b)
     for t, text in trace.crashes:
         kind = "unretrieved_exception" if "never retrieved" in text else "crash"
+        if "Host.on_packet" in text:
+            kind = "radio_error"  # in bumble's host (the virtual radio), not in tens
         out.append(Violation(kind, t, text))
     return out
 
