@@ -72,6 +72,7 @@ class Coyote3Model:
         self.battery = battery
         self.powered = True
         self.received: list[Received] = []
+        self.asked_while_hung: list[Received] = []
         self.replies: list[tuple[float, bytes]] = []
         self.notify_b1: Callable[[bytes], None] | None = None
         self.notify_battery: Callable[[bytes], None] | None = None
@@ -82,6 +83,9 @@ class Coyote3Model:
         """BF writes are lost: the soft limits stay what they were."""
         self.silent = False
         """No B1 replies at all."""
+        self.hung = False
+        """Hung firmware (see :meth:`hang`): writes are received but not applied, no B1, and
+        the last 100 ms waveform keeps playing; only a disconnect or power-off ends it."""
         self._playing: list[wire3.ChannelPart | None] = [None] * CHANNELS
         self._timers: list[asyncio.TimerHandle | None] = [None] * CHANNELS
         self._delivered = [0.0] * CHANNELS
@@ -122,6 +126,10 @@ class Coyote3Model:
             frame = wire3.parse(bytes(data))
         except wire3.NotAFrame:
             self.received.append(Received(t, bytes(data), None))
+            return
+        if self.hung:
+            self.received.append(Received(t, bytes(data), None))
+            self.asked_while_hung.append(Received(t, bytes(data), frame))
             return
         if isinstance(frame, wire3.LimitFrame) and self.ignore_bf:
             self.received.append(Received(t, bytes(data), None))
@@ -182,6 +190,8 @@ class Coyote3Model:
 
     def _frame_over(self, channel: int) -> None:
         self._timers[channel] = None
+        if self.hung:
+            return  # the waveform engine is frozen: the last frame keeps playing
         self._playing[channel] = None
         self._update("frames stopped")
 
@@ -223,4 +233,24 @@ class Coyote3Model:
         self.powered = True
 
     def link_lost(self) -> None:
-        """The central went away. Nothing changes at once: frames simply stop coming."""
+        """The central went away. Nothing changes at once: frames simply stop coming
+        (hung firmware: the output stage is cut, see :meth:`hang`)."""
+        if self.hung:
+            self._cut_output("disconnect")
+
+    def hang(self, hung: bool = True) -> None:
+        """Fault: the firmware hangs (or recovers). While hung, writes reach the device
+        (``received`` lists them as ignored, ``asked_while_hung`` as decoded) but change
+        nothing, no B1 goes out, and the waveform playing now keeps playing with its
+        strength. Non-conforming on purpose: only a disconnect (or power-off) zeroes the
+        output, so a controller must drop the link when the device stops answering."""
+        self.hung = hung
+        if not hung:
+            for ch in range(CHANNELS):
+                if self._playing[ch] is not None and self._timers[ch] is None:
+                    self._frame_over(ch)
+
+    def _cut_output(self, cause: str) -> None:
+        for ch in range(CHANNELS):
+            self._play(ch, None)
+        self._update(cause)

@@ -188,6 +188,11 @@ class Coyote3Simulator(_SimulatorBase):
     def turn_wheel(self, channel: int, delta: int) -> int:
         return self.model.turn_wheel(channel, delta)
 
+    def hang(self, hung: bool = True) -> None:
+        """Fault: the firmware hangs, output latched until a disconnect (see
+        :meth:`Coyote3Model.hang`)."""
+        self.model.hang(hung)
+
     async def power_cycle(self) -> None:
         """Switch off (the link drops, strength goes to 0, BF stays) and on again."""
         self.model.power_off()

@@ -107,3 +107,8 @@ class WearableFront:
     def reject_next_write(self, code: int = AttCode.BUSY) -> None:
         """The next control-point write is refused with ``code`` (default BUSY, 0x87)."""
         self.model.reject_next_write(code)
+
+    def mute_acks(self, muted: bool = True) -> None:
+        """Stuck acknowledgements: writes are obeyed but no status goes out (see
+        :meth:`OpenTensModel.mute_acks`)."""
+        self.model.mute_acks(muted)

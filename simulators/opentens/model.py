@@ -159,6 +159,7 @@ class OpenTensModel:
         self._reject_next: int | None = None
         self._status_sinks: list[StatusSink] = []
         self._battery_sinks: list[BatterySink] = []
+        self._acks_muted = False
         self._runner: asyncio.Task[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.statuses_sent = 0
@@ -390,6 +391,20 @@ class OpenTensModel:
             self._dirty = True
         self._poke()
 
+    @property
+    def acks_muted(self) -> bool:
+        return self._acks_muted
+
+    def mute_acks(self, muted: bool = True) -> None:
+        """Stuck acknowledgements: the firmware still obeys every write (output changes,
+        the watchdog is fed) but sends no status notification, so no write is ever
+        acknowledged; reads serve the current status. A central cannot tell whether a
+        STOP was applied."""
+        self._acks_muted = muted
+        if not muted:
+            self._dirty = True
+        self._poke()
+
     def send_malformed(self, kind: str = "crc") -> None:
         """The next status notification is garbage of ``kind``: crc, truncated,
         reserved-bit or type; it goes out at the next connection event."""
@@ -427,6 +442,7 @@ class OpenTensModel:
         self._malformed.clear()
         self._reject_next = None
         self._last_status_bytes = None
+        self._acks_muted = False
 
     # --- internals -------------------------------------------------------------------
 
@@ -575,6 +591,11 @@ class OpenTensModel:
                     ch.ramp_t = t
         self._check_battery(t)
         if lost or self._stuck or not self._connected:
+            return
+        if self._acks_muted:
+            self._battery_dirty = False
+            self._dirty = False
+            self._last_status_t = t
             return
         if self._battery_dirty:
             self._battery_dirty = False
