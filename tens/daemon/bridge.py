@@ -9,11 +9,12 @@ commands until the connection drops, waits (exponential backoff with jitter) and
 The receive loop does O(1) work per message and never awaits (docs/mqtt.md, "Floods and
 poison"), so a flood cannot delay a stop:
 
+- Each message is handled in the client's read callback, in socket order
+  (:func:`dispatching_queue`), never behind a queue of earlier messages.
 - ``stop`` is obeyed at once: it bumps the stop epoch, answers every command still queued
   with ``cancelled_by_stop``, cancels the command in flight (a start is left to the
   controller, which refuses a start that saw a stop arrive: cancelling it could leave its
-  session record half written), and starts the controller's stop in its own task. In the
-  client's incoming queue, stop messages go ahead of every other message.
+  session record half written), and starts the controller's stop in its own task.
 - Other commands pass a per-topic rate limit and a bounded queue (excess refused, the
   refusal replies themselves rate-limited) to one worker that runs them in arrival order;
   a command whose epoch is older than the latest stop is refused, never run.
@@ -31,9 +32,8 @@ TCP_NODELAY is set on the client socket: without it a QoS 1 command and its repl
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import heapq
-import itertools
 import json
 import logging
 import random
@@ -82,10 +82,11 @@ REFUSAL_REPLIES_PER_S = 5.0
 """Per topic, replies to rate-limited or queue-full commands; beyond, they go unanswered."""
 REPLY_QUEUE_MAX = 64
 """Replies waiting to be published; more are dropped (counted, logged)."""
-INCOMING_MAX = 2000
-"""Non-stop messages waiting in the client's incoming queue; more are dropped (never a stop)."""
 HA_STATUS_MIN_INTERVAL_S = 1.0
 """At most one discovery + state republish per interval, however often HA says ``online``."""
+READ_BATCH = 256
+"""Messages read per socket-readable callback (paho reads one by default, then the loop
+goes round once per message: under a flood, that round trip is most of the cost)."""
 MAX_VERB_CHARS = 64
 """An unknown verb longer than this gets no reply (nor a reply topic of that size)."""
 
@@ -124,56 +125,31 @@ class BridgeCounters:
     rate_limited: int = 0
     queue_full: int = 0
     cancelled_by_stop: int = 0
+    stop_twins: int = 0
+    """Stops that came on both connections and were obeyed once."""
     replies_dropped: int = 0
-    incoming_dropped: int = 0
     ha_online: int = 0
     bad_messages: int = 0
     stops: int = 0
     by_code: dict[str, int] = field(default_factory=dict)
 
 
-ARRIVAL_EPOCH = "_tens_epoch"
-"""Attribute set on each incoming message: the stop epoch when it came off the socket."""
+def dispatching_queue(receive: Callable[[Any], None]) -> type[asyncio.Queue[Any]]:
+    """The client's incoming-message "queue": it hands each message to ``receive`` the moment
+    the client has parsed it off the socket, and keeps nothing.
 
-
-def stop_first_queue(
-    stop_topic: str,
-    counters: BridgeCounters,
-    on_stop: Callable[[], int],
-    epoch: Callable[[], int],
-) -> type[asyncio.Queue[Any]]:
-    """The client's incoming-message queue: stop messages ahead of all others, and at most
-    INCOMING_MAX others (more are dropped, so a flood cannot grow it without bound).
-
-    A stop jumps ahead of what arrived before it, so "before" is decided here, in socket
-    order: ``on_stop`` counts the stop the moment it arrives (returning the new epoch) and
-    every other message is tagged with the epoch it arrived in; one from an older epoch is
-    refused as cancelled by the stop, never run.
+    aiomqtt's message iterator costs a task and an ``asyncio.wait`` per message (tens of
+    microseconds): behind a flood of 10 000 messages a second a stop would wait seconds in
+    that queue. Here every message is handled in socket order, in O(1), inside the read
+    callback that parsed it, so a stop is obeyed as soon as it is read, and "before the
+    stop" means exactly what arrived before it on the connection.
     """
 
-    class StopFirstQueue(asyncio.Queue[Any]):
-        def _init(self, maxsize: int) -> None:
-            self._queue: list[tuple[int, int, Any]] = []
-            self._seq = itertools.count()
+    class DispatchingQueue(asyncio.Queue[Any]):
+        def put_nowait(self, item: Any) -> None:  # what the client calls; no waiter to wake
+            receive(item)
 
-        def _qsize(self) -> int:
-            return len(self._queue)
-
-        def _put(self, item: Any) -> None:
-            first = str(item.topic) == stop_topic
-            if first:
-                setattr(item, ARRIVAL_EPOCH, on_stop())
-            elif len(self._queue) >= INCOMING_MAX:
-                counters.incoming_dropped += 1
-                return
-            else:
-                setattr(item, ARRIVAL_EPOCH, epoch())
-            heapq.heappush(self._queue, (0 if first else 1, next(self._seq), item))
-
-        def _get(self) -> Any:
-            return heapq.heappop(self._queue)[2]
-
-    return StopFirstQueue
+    return DispatchingQueue
 
 
 def _being_cancelled() -> bool:
@@ -224,6 +200,14 @@ class MqttBridge:
         self._work: asyncio.Queue[_Job] = asyncio.Queue(QUEUE_MAX)
         self._replies: asyncio.Queue[tuple[CommandResult, bool]] = asyncio.Queue(REPLY_QUEUE_MAX)
         self._epoch = 0
+        self._received = 0
+        self._links_up = {"main": False, "stop": False}
+        self._twins: dict[str, collections.deque[tuple[bytes, float]]] = {
+            "main": collections.deque(),
+            "stop": collections.deque(),
+        }
+        """Per link: stops already served from the other link whose copy is still to come
+        here (payload, when served)."""
         self._current: asyncio.Future[CommandResult] | None = None
         self._current_job: _Job | None = None
         self._buckets: dict[str, TokenBucket] = {}
@@ -232,6 +216,7 @@ class MqttBridge:
         self._ha_online = asyncio.Event()
         self.counters = BridgeCounters()
         self.connected = asyncio.Event()
+        self.stop_link_connected = asyncio.Event()
         self.connections = 0
         self.on_status: Callable[[str], None] = lambda text: None
 
@@ -438,24 +423,70 @@ class MqttBridge:
             )
         await self._reply(result)  # straight out, never behind queued replies
 
-    def _stop_arrived(self) -> int:
-        """A stop came off the socket: from now on, every earlier command is cancelled."""
-        self._epoch += 1
-        return self._epoch
+    def _twin_window_s(self) -> float:
+        """How long a stop's copy on the other link is waited for. After twice the command
+        age limit, no command from before the stop can pass the staleness rule any more."""
+        return 2.0 * self.settings.command_max_age_s
 
-    def _on_stop(self, payload: bytes, epoch: int | None = None) -> None:
-        """Obey a stop now: nothing that arrived before it may run after it."""
-        self.counters.stops += 1
-        if epoch is None:  # not counted on arrival (a direct call)
-            self._stop_arrived()
-        task = asyncio.ensure_future(self._serve_stop(payload))
-        self._stop_tasks.add(task)
-        task.add_done_callback(self._stop_tasks.discard)
+    def _take_twin(self, link: str, payload: bytes) -> bool:
+        """Is this stop the copy of one already served from the other link?"""
+        twins = self._twins[link]
+        cutoff = self._clock.monotonic() - self._twin_window_s()
+        while twins and twins[0][1] < cutoff:
+            twins.popleft()
+        for i, (p, _t) in enumerate(twins):
+            if p == payload:
+                del twins[i]
+                return True
+        return False
+
+    def _main_behind_a_stop(self) -> bool:
+        """A stop came first on the stop link and its copy has not yet come on the main one:
+        what the main link delivers now may have been sent before that stop."""
+        twins = self._twins["main"]
+        cutoff = self._clock.monotonic() - self._twin_window_s()
+        while twins and twins[0][1] < cutoff:
+            twins.popleft()
+        return bool(twins)
+
+    def _on_stop(self, payload: bytes, link: str = "main") -> None:
+        """Obey a stop now: nothing that arrived before it may run after it.
+
+        With the stop link up, every stop comes twice, once per connection. The first copy
+        is obeyed; the second only marks its place in its own connection's order (on the
+        main link: everything before it is cancelled, as the first copy already did).
+        """
+        twin = self._take_twin(link, payload)
+        if twin and link == "stop":  # the main copy came first and did all of this
+            self.counters.stop_twins += 1
+            return
+        self._epoch += 1
         current, job = self._current, self._current_job
         if current is not None and job is not None and job.verb != "start":
             current.cancel()
         while not self._work.empty():
             self._queue_reply(self._cancelled(self._work.get_nowait()))
+        if twin:  # obeyed already from the stop link; this marked its place on the main one
+            self.counters.stop_twins += 1
+            return
+        self.counters.stops += 1
+        task = asyncio.ensure_future(self._serve_stop(payload))
+        self._stop_tasks.add(task)
+        task.add_done_callback(self._stop_tasks.discard)
+        other = "stop" if link == "main" else "main"
+        if self._links_up[other]:
+            self._twins[other].append((payload, self._clock.monotonic()))
+
+    def _receive_stop_link(self, message: Any) -> None:
+        """A message on the stop link (subscribed to ``cmd/stop`` only); never raises."""
+        try:
+            payload = message.payload
+            data = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
+            if self.topics.verb_of(str(message.topic)) == "stop":
+                self._on_stop(data, "stop")
+        except Exception:
+            self.counters.bad_messages += 1
+            log.exception("a message on the stop link could not be handled")
 
     def _refuse_cheaply(self, verb: str, key: str, payload: bytes, code: str, reason: str) -> None:
         now = self._clock.monotonic()
@@ -468,13 +499,8 @@ class MqttBridge:
             )
             self._queue_reply(result, event=False)
 
-    def _dispatch(
-        self, topic: str, payload: bytes, retained: bool, epoch: int | None = None
-    ) -> None:
-        """One incoming message, in O(1) and without awaiting anything.
-
-        ``epoch``: the stop epoch it arrived in (see :func:`stop_first_queue`); None: now.
-        """
+    def _dispatch(self, topic: str, payload: bytes, retained: bool) -> None:
+        """One incoming message, in O(1) and without awaiting anything."""
         if topic == self.topics.ha_status:
             if payload.strip() == b"online":
                 self.counters.ha_online += 1
@@ -484,7 +510,7 @@ class MqttBridge:
         if verb is None:
             return
         if verb == "stop":
-            self._on_stop(payload, epoch)
+            self._on_stop(payload, "main")
             return
         if len(verb) > MAX_VERB_CHARS:
             return
@@ -500,8 +526,8 @@ class MqttBridge:
                 f"too many commands on cmd/{key}: at most {RATE_PER_S:g} a second",
             )
             return
-        job = _Job(verb, payload, retained, self._epoch if epoch is None else epoch)
-        if job.epoch != self._epoch:  # a stop that arrived after it was served first
+        job = _Job(verb, payload, retained, self._epoch)
+        if self._main_behind_a_stop():
             self._queue_reply(self._cancelled(job))
             return
         try:
@@ -531,7 +557,7 @@ class MqttBridge:
 
     # ---- connection -----------------------------------------------------------------------
 
-    def _make_client(self) -> aiomqtt.Client:
+    def _make_client(self, *, stop_link: bool = False) -> aiomqtt.Client:
         import aiomqtt
 
         s = self.settings
@@ -547,49 +573,84 @@ class MqttBridge:
             s.port,
             username=s.username,
             password=s.resolve_password(),
-            identifier=f"tens-{s.controller_id}",
-            will=aiomqtt.Will(self.topics.availability, OFFLINE, qos=1, retain=True),
+            identifier=f"tens-{s.controller_id}" + ("-stop" if stop_link else ""),
+            will=None
+            if stop_link
+            else aiomqtt.Will(self.topics.availability, OFFLINE, qos=1, retain=True),
             keepalive=s.keepalive_s,
             tls_params=tls_params,
             socket_options=[NODELAY],
             timeout=s.timeout_s,
-            queue_type=stop_first_queue(
-                self.topics.command("stop"), self.counters, self._stop_arrived, lambda: self._epoch
-            ),
+            queue_type=dispatching_queue(self._receive_stop_link if stop_link else self._receive),
         )
 
     async def _session(self, client: aiomqtt.Client) -> None:
         """One connected period: announce, then serve until the connection drops."""
         t = self.topics
+        # Replies can go out from here on: retained messages arrive as soon as we subscribe
+        # (and are handled at once, in the read callback).
+        self._client = client
+        self._batch_reads(client)
+        self._twins["main"].clear()  # a new connection: nothing of the old one is to come
         await client.subscribe(t.command_filter, qos=1)
+        self._links_up["main"] = True
         if self.settings.discovery:
             await client.subscribe(t.ha_status, qos=1)
-        self._client = client
         self.connections += 1
         await client.publish(t.availability, ONLINE, qos=1, retain=True)
         await self.publish_discovery(force=True)
         await self.publish_state()
         self.connected.set()
         self.on_status(f"MQTT connected to {self.settings.describe()}")
+        # Messages are handled in the client's read callback (dispatching_queue): this only
+        # waits for the connection to drop (the iterator raises MqttError then).
         async for message in client.messages:
-            try:
-                payload = message.payload
-                if isinstance(payload, bytes | bytearray):
-                    data = bytes(payload)
-                elif isinstance(payload, str):
-                    data = payload.encode("utf-8", "replace")
-                else:
-                    data = b"" if payload is None else str(payload).encode()
-                self._dispatch(
-                    str(message.topic),
-                    data,
-                    bool(message.retain),
-                    getattr(message, ARRIVAL_EPOCH, None),
+            self._receive(message)
+
+    def _batch_reads(self, client: aiomqtt.Client) -> None:
+        """Make the client read up to READ_BATCH messages each time its socket is readable.
+
+        aiomqtt's reader callback calls paho's public ``loop_read()``, which reads one
+        packet; this wraps it to read on while each read delivered a message (the last read
+        of a batch finds the socket empty). Only the count of reads changes: paho still parses
+        every packet, in order.
+        """
+        paho = getattr(client, "_client", None)
+        one = getattr(paho, "loop_read", None)
+        if paho is None or one is None:
+            return
+
+        def loop_read(max_packets: int = 1) -> Any:
+            rc = one(max_packets)
+            for _ in range(READ_BATCH - 1):
+                before = self._received
+                if rc != 0:  # MQTT_ERR_SUCCESS; anything else is handled by the caller
+                    break
+                rc = one(max_packets)
+                if self._received == before:
+                    break
+            return rc
+
+        paho.loop_read = loop_read
+
+    def _receive(self, message: Any) -> None:
+        """One message off the socket; never raises (no message may end the daemon)."""
+        self._received += 1
+        try:
+            payload = message.payload
+            if isinstance(payload, bytes | bytearray):
+                data = bytes(payload)
+            elif isinstance(payload, str):
+                data = payload.encode("utf-8", "replace")
+            else:
+                data = b"" if payload is None else str(payload).encode()
+            self._dispatch(str(message.topic), data, bool(message.retain))
+        except Exception:
+            self.counters.bad_messages += 1
+            if self.counters.bad_messages % 1000 == 1:
+                log.exception(
+                    "a message could not be handled (%d so far)", self.counters.bad_messages
                 )
-            except Exception:  # no message may end the daemon (docs/mqtt.md)
-                self.counters.bad_messages += 1
-                if self.counters.bad_messages % 1000 == 1:
-                    log.exception("message on %s could not be handled", message.topic)
 
     async def run(self) -> None:
         """Serve forever (cancel to end), reconnecting with backoff."""
@@ -601,6 +662,8 @@ class MqttBridge:
             tg.create_task(self._worker())
             tg.create_task(self._reply_pump())
             tg.create_task(self._ha_pump())
+            if self.settings.stop_link:
+                tg.create_task(self._run_stop_link())
             delay = self.settings.reconnect_min_s
             while True:
                 connected_at: float | None = None
@@ -630,10 +693,39 @@ class MqttBridge:
                     log.error("MQTT settings: %s", exc)
                 finally:
                     self._client = None
+                    self._links_up["main"] = False
                     self.connected.clear()
                 self.on_status(f"MQTT disconnected; retrying in {delay:.0f} s")
                 await self._clock.sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, self.settings.reconnect_max_s)
+
+    async def _run_stop_link(self) -> None:
+        """The stop link: its own connection, subscribed to ``cmd/stop`` only (no will: the
+        main connection's says ``offline``), reconnecting with backoff like the main one."""
+        import aiomqtt
+
+        delay = self.settings.reconnect_min_s
+        while True:
+            try:
+                async with self._make_client(stop_link=True) as client:
+                    delay = self.settings.reconnect_min_s
+                    self._twins["stop"].clear()
+                    await client.subscribe(self.topics.command("stop"), qos=1)
+                    self._links_up["stop"] = True
+                    self.stop_link_connected.set()
+                    async for message in client.messages:  # handled in the read callback
+                        self._receive_stop_link(message)
+            except aiomqtt.MqttError as exc:
+                if _being_cancelled():
+                    raise asyncio.CancelledError from exc
+                log.warning("MQTT stop link %s: %s", self.settings.describe(), exc)
+            except ValueError as exc:
+                log.error("MQTT settings: %s", exc)
+            finally:
+                self._links_up["stop"] = False
+                self.stop_link_connected.clear()
+            await self._clock.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, self.settings.reconnect_max_s)
 
     async def goodbye(self) -> None:
         """Publish ``offline`` (retained) before a clean exit.

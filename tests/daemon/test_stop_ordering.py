@@ -73,10 +73,13 @@ async def settle_and_judge(run: Running, sim: Any, log: DeviceLog, stop_reply_t:
 
 @pytest.mark.parametrize("intensities", [0, 1, 30])
 @pytest.mark.parametrize("with_store", [False, True], ids=["no-store", "sqlite"])
+@pytest.mark.parametrize("stop_link", [True, False], ids=["stop-link", "one-link"])
 async def test_start_published_just_before_a_stop_never_runs_after_it(
-    broker: Broker, tmp_path: Path, intensities: int, with_store: bool
+    broker: Broker, tmp_path: Path, intensities: int, with_store: bool, stop_link: bool
 ) -> None:
-    async with rig(broker, tmp_path if with_store else None, remote_start=True) as (
+    async with rig(
+        broker, tmp_path if with_store else None, remote_start=True, stop_link=stop_link
+    ) as (
         run,
         sim,
         log,
@@ -98,9 +101,12 @@ async def test_start_published_just_before_a_stop_never_runs_after_it(
             await settle_and_judge(run, sim, log, stop.t)
 
 
-async def test_queued_commands_are_answered_cancelled_by_stop(broker: Broker) -> None:
+@pytest.mark.parametrize("stop_link", [True, False], ids=["stop-link", "one-link"])
+async def test_queued_commands_are_answered_cancelled_by_stop(
+    broker: Broker, stop_link: bool
+) -> None:
     """Every command still queued when the stop arrives gets a refusal naming the stop."""
-    async with rig(broker, remote_start=True) as (run, sim, log):
+    async with rig(broker, remote_start=True, stop_link=stop_link) as (run, sim, log):
         d = await run.controller.start(StartRequest(intensity=3, minutes=2), Source.CLI)
         assert not d.refused, d.reason
         await sim.record.wait_for(lambda s: s.channel == 0 and s.intensity_ma >= 1.0, 10)
