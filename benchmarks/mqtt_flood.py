@@ -102,9 +102,16 @@ def flood(
 
 @contextlib.asynccontextmanager
 async def flooding(
-    port: int, base: str, status_topic: str, rate: float, status_rate: float, qos: int
+    port: int,
+    base: str,
+    status_topic: str,
+    rate: float,
+    status_rate: float,
+    qos: int,
+    nice: int = 0,
 ) -> Any:
     proc = await asyncio.create_subprocess_exec(
+        *(["nice", "-n", str(nice)] if nice else []),
         *[
             PYTHON,
             "-m",
@@ -203,6 +210,7 @@ async def run(args: argparse.Namespace, count: int) -> dict[str, Any]:
                     args.rate,
                     args.status_rate,
                     args.qos,
+                    args.flooder_nice,
                 ) as sent:
                     await asyncio.sleep(1.0)  # let the flood establish
                     t0 = time.monotonic()
@@ -294,6 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=10_000.0, help="cmd/intensity msg/s")
     p.add_argument("--status-rate", type=float, default=3_000.0, help="HA status msg/s")
     p.add_argument("--qos", type=int, choices=[0, 1], default=0, help="the flood's QoS")
+    p.add_argument(
+        "--flooder-nice",
+        type=int,
+        default=0,
+        help="run the flooder under nice(1) at this niceness: on a shared machine it stands "
+        "for a client on another host (0: no nice)",
+    )
     p.add_argument("--interval", type=float, default=30.0, help="connection interval, ms")
     p.add_argument("--flooder", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--broker-port", type=int, default=0, help=argparse.SUPPRESS)
@@ -316,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             "rate": args.rate,
             "status_rate": args.status_rate,
             "qos": args.qos,
+            "flooder_nice": args.flooder_nice,
             "interval_ms": args.interval,
             "session": "10 mA target, stop within one interval, stop QoS 1",
         },

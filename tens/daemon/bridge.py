@@ -38,6 +38,7 @@ import json
 import logging
 import random
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -84,9 +85,13 @@ REPLY_QUEUE_MAX = 64
 """Replies waiting to be published; more are dropped (counted, logged)."""
 HA_STATUS_MIN_INTERVAL_S = 1.0
 """At most one discovery + state republish per interval, however often HA says ``online``."""
-READ_BATCH = 256
+READ_BATCH = 64
 """Messages read per socket-readable callback (paho reads one by default, then the loop
 goes round once per message: under a flood, that round trip is most of the cost)."""
+READ_WINDOW_S = 0.1
+READ_BUDGET_S = 0.01
+"""Reading the main connection may take at most READ_BUDGET_S of every READ_WINDOW_S (a
+tenth of a core): a flood cannot starve the device link. Stops have their own connection."""
 MAX_VERB_CHARS = 64
 """An unknown verb longer than this gets no reply (nor a reply topic of that size)."""
 
@@ -130,6 +135,8 @@ class BridgeCounters:
     replies_dropped: int = 0
     ha_online: int = 0
     bad_messages: int = 0
+    read_pauses: int = 0
+    """Times the main connection was not read for the rest of a window (its budget spent)."""
     stops: int = 0
     by_code: dict[str, int] = field(default_factory=dict)
 
@@ -195,6 +202,7 @@ class MqttBridge:
             program_names=programs,
         )
         self._client: aiomqtt.Client | None = None
+        self._stop_client: aiomqtt.Client | None = None
         self._state_dirty = asyncio.Event()
         self._last_discovery: bytes | None = None
         self._work: asyncio.Queue[_Job] = asyncio.Queue(QUEUE_MAX)
@@ -248,9 +256,15 @@ class MqttBridge:
     # ---- publishing -----------------------------------------------------------------------
 
     async def _publish(
-        self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        client: aiomqtt.Client | None = None,
     ) -> bool:
-        client = self._client
+        client = client or self._client
         if client is None:
             return False
         try:
@@ -326,8 +340,11 @@ class MqttBridge:
 
     # ---- commands -------------------------------------------------------------------------
 
-    async def _reply(self, result: CommandResult, *, event: bool = True) -> None:
-        await self._publish(self.topics.result(result.verb), result.to_bytes())
+    async def _reply(
+        self, result: CommandResult, *, event: bool = True, reply: bool = True
+    ) -> None:
+        if reply:
+            await self._publish(self.topics.result(result.verb), result.to_bytes())
         if event:
             await self.publish_event(
                 EventPayload(
@@ -421,7 +438,11 @@ class MqttBridge:
                 reason=f"stop failed: {exc!r}",
                 code="stop_failed",
             )
-        await self._reply(result)  # straight out, never behind queued replies
+        # Straight out, never behind queued replies; on the stop link when it is up (the main
+        # connection's acknowledgements may be queued behind a flood it has still to read).
+        stop_client = self._stop_client if self._links_up["stop"] else None
+        await self._publish(self.topics.result(result.verb), result.to_bytes(), client=stop_client)
+        await self._reply(result, reply=False)
 
     def _twin_window_s(self) -> float:
         """How long a stop's copy on the other link is waited for. After twice the command
@@ -608,19 +629,25 @@ class MqttBridge:
             self._receive(message)
 
     def _batch_reads(self, client: aiomqtt.Client) -> None:
-        """Make the client read up to READ_BATCH messages each time its socket is readable.
+        """Bound what reading the main connection may cost, so a flood cannot starve the loop.
 
-        aiomqtt's reader callback calls paho's public ``loop_read()``, which reads one
-        packet; this wraps it to read on while each read delivered a message (the last read
-        of a batch finds the socket empty). Only the count of reads changes: paho still parses
-        every packet, in order.
+        aiomqtt's reader callback calls paho's public ``loop_read()``, which reads one packet;
+        this wraps it to read on while each read delivered a message (up to READ_BATCH; the
+        last read of a batch finds the socket empty), and to spend at most READ_BUDGET_S of
+        every READ_WINDOW_S reading: past that, the socket is not read until the window ends
+        (a flood then waits in the kernel and the broker, not in this process; the device
+        link, the timers and the stop link go on). paho still parses every packet, in order.
         """
         paho = getattr(client, "_client", None)
         one = getattr(paho, "loop_read", None)
         if paho is None or one is None:
             return
+        window = {"start": 0.0, "spent": 0.0}
 
         def loop_read(max_packets: int = 1) -> Any:
+            began = time.perf_counter()  # CPU budget: real time, not the session clock
+            if began - window["start"] >= READ_WINDOW_S:
+                window["start"], window["spent"] = began, 0.0
             rc = one(max_packets)
             for _ in range(READ_BATCH - 1):
                 before = self._received
@@ -629,9 +656,40 @@ class MqttBridge:
                 rc = one(max_packets)
                 if self._received == before:
                     break
+            ended = time.perf_counter()
+            window["spent"] += ended - began
+            if rc == 0 and window["spent"] >= READ_BUDGET_S:
+                self._pause_reading(paho, window["start"] + READ_WINDOW_S - ended)
             return rc
 
         paho.loop_read = loop_read
+
+    def _pause_reading(self, paho: Any, delay_s: float) -> None:
+        """Stop watching the main socket for ``delay_s``, then watch it again (if it is still
+        the same connection). Best effort: without asyncio's selector, no pause."""
+        sock = paho.socket()
+        if sock is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            fd = sock.fileno()
+            handle = loop._selector.get_key(fd).data[0]  # type: ignore[attr-defined]
+            callback, args = handle._callback, handle._args or ()
+        except (AttributeError, KeyError, ValueError, IndexError, TypeError):
+            return
+        if callback is None or not loop.remove_reader(fd):
+            return
+        self.counters.read_pauses += 1
+
+        def resume() -> None:
+            if paho.socket() is not sock:  # closed or reconnected meanwhile
+                return
+            loop.add_reader(fd, callback, *args)
+            pending = getattr(sock, "pending", None)  # TLS: bytes already decrypted
+            if pending is not None and pending() > 0:
+                loop.call_soon(callback, *args)
+
+        loop.call_later(max(delay_s, 0.001), resume)
 
     def _receive(self, message: Any) -> None:
         """One message off the socket; never raises (no message may end the daemon)."""
@@ -708,6 +766,7 @@ class MqttBridge:
         while True:
             try:
                 async with self._make_client(stop_link=True) as client:
+                    self._stop_client = client
                     delay = self.settings.reconnect_min_s
                     self._twins["stop"].clear()
                     await client.subscribe(self.topics.command("stop"), qos=1)
@@ -723,6 +782,7 @@ class MqttBridge:
                 log.error("MQTT settings: %s", exc)
             finally:
                 self._links_up["stop"] = False
+                self._stop_client = None
                 self.stop_link_connected.clear()
             await self._clock.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self.settings.reconnect_max_s)
