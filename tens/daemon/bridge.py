@@ -44,7 +44,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tens.clock import Clock
-from tens.daemon.commands import CommandHandler, RemoteControl, _peek_id
+from tens.daemon.commands import (
+    CommandHandler,
+    CommandRefusal,
+    RemoteControl,
+    _peek_id,
+    parse_command,
+)
 from tens.daemon.discovery import discovery_payload
 from tens.daemon.payloads import (
     CommandResult,
@@ -221,7 +227,7 @@ class MqttBridge:
         self._current_job: _Job | None = None
         self._buckets: dict[str, TokenBucket] = {}
         self._refusal_buckets: dict[str, TokenBucket] = {}
-        self._stop_tasks: set[asyncio.Task[None]] = set()
+        self._stop_tasks: set[asyncio.Future[Any]] = set()
         self._ha_online = asyncio.Event()
         self.counters = BridgeCounters()
         self.connected = asyncio.Event()
@@ -521,6 +527,34 @@ class MqttBridge:
             )
             self._queue_reply(result, event=False)
 
+    def _refuse_retained(self, topic: str, verb: str, payload: bytes) -> None:
+        """A retained command (found at connect): refused once, then cleared from the broker
+        (an empty retained message), so the next connect does not find it again. (A retained
+        stop is obeyed, not cleared: clearing it would publish a stop to every subscriber.)"""
+        if not payload:
+            return  # nothing kept on the broker
+        refusal = parse_command(
+            verb,
+            payload,
+            now=self._clock.wall(),
+            max_age_s=self.settings.command_max_age_s,
+            retained=True,
+        )
+        assert isinstance(refusal, CommandRefusal)
+        self._queue_reply(
+            self.handler._result(
+                verb,
+                ok=False,
+                outcome=refusal.outcome,
+                reason=refusal.reason + "; cleared from the broker",
+                id=refusal.id,
+                code=refusal.code,
+            )
+        )
+        task = asyncio.ensure_future(self._publish(topic, b"", retain=True))
+        self._stop_tasks.add(task)
+        task.add_done_callback(self._stop_tasks.discard)
+
     def _dispatch(self, topic: str, payload: bytes, retained: bool) -> None:
         """One incoming message, in O(1) and without awaiting anything."""
         if topic == self.topics.ha_status:
@@ -535,6 +569,11 @@ class MqttBridge:
             self._on_stop(payload, "main")
             return
         if len(verb) > MAX_VERB_CHARS:
+            return
+        if retained:
+            self._refuse_retained(topic, verb, payload)
+            return
+        if not payload:  # an empty message clears a retained command: it is not one
             return
         key = verb if verb in VERBS else "?"  # unknown verbs share one limit
         bucket = self._buckets.setdefault(key, TokenBucket(RATE_PER_S, RATE_BURST))
@@ -790,9 +829,13 @@ class MqttBridge:
             delay = min(delay * 2, self.settings.reconnect_max_s)
 
     async def goodbye(self) -> None:
-        """Publish ``offline`` (retained) before a clean exit.
+        """Publish the final state, then ``offline`` (both retained), before a clean exit.
+
+        The daemon calls this after output stopped and the device link closed, so the state
+        the broker keeps says what is true once we are gone: no session, link down.
 
         The caller then cancels :meth:`run`, whose client context sends DISCONNECT, so the
         broker drops the will; an unclean end (crash, kill, power) leaves the will to say it.
         """
+        await self.publish_state()
         await self.publish_offline()

@@ -126,7 +126,10 @@ def state_payload(
         delivered=[round(d, 3) for d in snap.delivered],
         delivered_max=round(snap.delivered_max, 3),
         elapsed_s=round(snap.elapsed_s, 1),
-        remaining_s=None if snap.remaining_s is None else round(snap.remaining_s, 1),
+        # An ended session has no time left, whatever its last count said (issue 18).
+        remaining_s=0.0
+        if snap.session.ended
+        else (None if snap.remaining_s is None else round(snap.remaining_s, 1)),
         battery_percent=snap.battery_percent,
         electrodes_ok=list(snap.electrodes_ok),
         electrode_ok=electrode_summary(snap.electrodes_ok),

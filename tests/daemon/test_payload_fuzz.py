@@ -181,6 +181,14 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     try:
         yield lp
     finally:
+
+        async def drain() -> None:
+            pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        lp.run_until_complete(drain())
         lp.close()
 
 
@@ -212,10 +220,21 @@ def _handle(
 
 
 def _dispatch(
-    bridge: MqttBridge, clock: ManualClock, topic: str, payload: bytes, retained: bool, dt_s: float
+    bridge: MqttBridge,
+    loop: asyncio.AbstractEventLoop,
+    clock: ManualClock,
+    topic: str,
+    payload: bytes,
+    retained: bool,
+    dt_s: float,
 ) -> None:
-    clock.advance(dt_s)
-    bridge._dispatch(topic, payload, retained)
+    async def step() -> None:
+        clock.advance(dt_s)
+        bridge._dispatch(topic, payload, retained)  # synchronous: it must not raise
+        for _ in range(3):
+            await asyncio.sleep(0)  # let a stop (or a clear) it started run
+
+    loop.run_until_complete(step())
     assert bridge._work.qsize() <= QUEUE_MAX
     while not bridge._replies.empty():
         result, _event = bridge._replies.get_nowait()
@@ -229,8 +248,8 @@ def _dispatch(
 def _topics(bridge: MqttBridge) -> st.SearchStrategy[str]:
     t = bridge.topics
     return (
-        st.sampled_from([t.ha_status, *(t.command(v) for v in VERBS if v != "stop")])
-        | verbs.filter(lambda v: v != "stop").map(t.command)
+        st.sampled_from([t.ha_status, *(t.command(v) for v in VERBS)])
+        | verbs.map(t.command)
         | st.sampled_from([f"{t.base}/state", "elsewhere/cmd/start", f"{t.base}/cmd/a/b"])
     )
 
@@ -254,7 +273,7 @@ def test_receive_step_never_raises(loop: asyncio.AbstractEventLoop) -> None:
     @SHORT
     @given(_topics(bridge), payloads, st.booleans(), st.floats(0, 0.5))
     def run(topic: str, payload: bytes, retained: bool, dt_s: float) -> None:
-        _dispatch(bridge, clock, topic, payload, retained, dt_s)
+        _dispatch(bridge, loop, clock, topic, payload, retained, dt_s)
 
     run()
 
@@ -271,7 +290,7 @@ def test_every_parser_long_run(loop: asyncio.AbstractEventLoop) -> None:
         _parse(verb, payload, retained)
         if verb != "stop":
             _handle(bridge.handler, loop, verb, payload, retained)
-        _dispatch(bridge, clock, topic, payload, retained, dt_s)
+        _dispatch(bridge, loop, clock, topic, payload, retained, dt_s)
 
     run()
 

@@ -71,14 +71,17 @@ async def test_poison_on_every_topic_is_refused_or_ignored(broker: Broker) -> No
                 def answered(mark: int = mark, result: str = result) -> list[Seen]:
                     return [s for s in w.seen[mark:] if s.topic == result]
 
-                for _ in range(len(POISON)):  # replies may trail the stop's reply
+                # Every poison is answered, except the empty message: it clears a retained
+                # command and is not one (ignored).
+                expected = len([body for body in POISON if body])
+                for _ in range(expected):  # replies may trail the stop's reply
                     got = answered()
-                    if len(got) >= len(POISON):
+                    if len(got) >= expected:
                         break
                     await w.wait_for(result, after=w.seen.index(got[-1]) + 1 if got else mark)
                 replies = [s.json() for s in answered()]
                 # Every poison on a command topic is answered, and none is obeyed.
-                assert len(replies) == len(POISON), (topic, len(replies))
+                assert len(replies) == expected, (topic, len(replies))
                 for r in replies:
                     assert r["ok"] is False and r["outcome"] in ("error", "refused"), r
                     assert r["reason"] and r["code"], r
