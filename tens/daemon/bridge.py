@@ -428,7 +428,11 @@ class MqttBridge:
                 )
             finally:
                 self._current = self._current_job = None
-            if job.epoch != self._epoch and not result.ok and result.code is None:
+            if (
+                job.epoch != self._epoch
+                and not result.ok
+                and result.code in (None, "controller_refused")
+            ):
                 # e.g. the controller refused a start that saw the stop arrive
                 result = result.model_copy(update={"code": "cancelled_by_stop"})
             self._queue_reply(result)

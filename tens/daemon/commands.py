@@ -284,7 +284,8 @@ class CommandHandler:
             id=id,
             requested=d.requested,
             allowed=d.allowed,
-            code=d.code,
+            # every refusal carries a code: the controller's own, else a generic one
+            code=d.code or ("controller_refused" if not ok else None),
         )
 
     async def stop(self, payload: bytes) -> CommandResult:
