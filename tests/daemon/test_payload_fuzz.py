@@ -50,7 +50,7 @@ SHORT = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 LONG = settings(
-    max_examples=20_000,
+    max_examples=5_000,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -279,6 +279,7 @@ def test_receive_step_never_raises(loop: asyncio.AbstractEventLoop) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_every_parser_long_run(loop: asyncio.AbstractEventLoop) -> None:
     clock = ManualClock(wall=NOW)
     bridge, _ = make_bridge(clock)
