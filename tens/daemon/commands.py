@@ -5,7 +5,9 @@
 - Every other verb needs a JSON object matching its model, a ``ts`` no older (and no further
   ahead) than ``command_max_age_s``, and must not be a retained message: a queued or stored
   message can never start or raise output late.
-- ``start`` is refused unless the config turns ``remote_start`` on.
+- ``start`` and ``resume`` (a resume puts output back on: it is a start) are refused unless
+  the config turns ``remote_start`` on.
+- Parsing is total: any bytes give a command or a :class:`CommandRefusal` with a ``code``.
 - What passes goes to the controller with ``Source.MQTT``, so the one governor applies every
   limit (ramp rate, peak, session length, daily cap); its decision becomes the reply.
 """
@@ -62,6 +64,88 @@ class CommandRefusal:
     reason: str
     outcome: str = "error"  # "error": not understood; "refused": understood, not allowed
     id: str | None = None
+    code: str = "invalid"
+    """Machine-readable (docs/mqtt.md, "Reply codes"); the reason is for people."""
+
+
+class PayloadError(ValueError):
+    """A payload that is not a JSON value we can read; ``code`` says why."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+MAX_DEPTH = 8
+"""Deepest nesting of arrays and objects a command may have (ours are flat)."""
+
+
+def _check_tree(data: Any) -> None:
+    """Iteratively (no recursion): nesting within MAX_DEPTH, every string (keys too) valid
+    Unicode, i.e. free of the lone surrogates that JSON escapes like ``\\ud800`` produce."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise PayloadError(
+                    "bad_unicode", "payload holds a string that is not valid Unicode"
+                ) from None
+        elif isinstance(item, dict | list):
+            if depth >= MAX_DEPTH:
+                raise PayloadError("too_deep", f"payload nested deeper than {MAX_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((c, depth + 1) for c in children)
+
+
+def load_json(payload: bytes) -> Any:
+    """Decode a command payload; raise :class:`PayloadError` (never anything else).
+
+    Strict UTF-8, at most MAX_PAYLOAD_BYTES, nesting at most MAX_DEPTH, no lone surrogates.
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise PayloadError("too_large", f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PayloadError("not_utf8", "payload is not valid JSON (not UTF-8 text)") from None
+    if _nesting(text) > MAX_DEPTH:
+        raise PayloadError("too_deep", f"payload nested deeper than {MAX_DEPTH} levels")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise PayloadError("bad_json", "payload is not valid JSON") from None
+    _check_tree(data)
+    return data
+
+
+def _nesting(text: str) -> int:
+    """The nesting depth of JSON text (brackets inside strings skipped), stopping early past
+    MAX_DEPTH: the decoder never sees 4 KB of nested brackets."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    return deepest
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 def _format_validation(exc: ValidationError) -> str:
@@ -77,8 +161,8 @@ def _format_validation(exc: ValidationError) -> str:
 
 def _peek_id(payload: bytes) -> str | None:
     try:
-        data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+        data = load_json(payload)
+    except PayloadError:
         return None
     if isinstance(data, dict) and isinstance(data.get("id"), str) and len(data["id"]) <= 64:
         return str(data["id"])
@@ -93,39 +177,52 @@ def parse_command(
     max_age_s: float,
     retained: bool = False,
 ) -> Command | CommandRefusal:
-    """Validate one command message. Pure: no controller, no I/O."""
+    """Validate one command message. Pure: no controller, no I/O.
+
+    Total: whatever the bytes, it returns a :class:`Command` or a :class:`CommandRefusal`,
+    never raises (tests/daemon/test_payload_fuzz.py holds it to that).
+    """
     model = COMMAND_MODELS.get(verb)
     if model is None:
         known = ", ".join(sorted(COMMAND_MODELS))
-        return CommandRefusal(f"unknown command {verb!r} (known: {known})", id=_peek_id(payload))
+        return CommandRefusal(
+            f"unknown command {verb!r} (known: {known})",
+            id=_peek_id(payload),
+            code="unknown_command",
+        )
     if retained:
         return CommandRefusal(
             "retained commands are refused (publish commands without the retain flag)",
             outcome="refused",
             id=_peek_id(payload),
+            code="retained",
         )
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        return CommandRefusal(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
     try:
-        data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        return CommandRefusal("payload is not valid JSON")
+        data = load_json(payload)
+    except PayloadError as exc:
+        return CommandRefusal(exc.reason, code=exc.code)
     if not isinstance(data, dict):
-        return CommandRefusal("payload must be a JSON object")
+        return CommandRefusal("payload must be a JSON object", code="not_object")
     try:
         cmd = model.model_validate(data)
     except ValidationError as exc:
-        return CommandRefusal(_format_validation(exc), id=_peek_id(payload))
+        return CommandRefusal(_format_validation(exc), id=_peek_id(payload), code="invalid")
     if cmd.ts is None:
-        return CommandRefusal("ts (when the command was issued) is required", id=cmd.id)
-    issued = cmd.ts if cmd.ts.tzinfo is not None else cmd.ts.replace(tzinfo=dt.UTC)
-    age = (now - issued).total_seconds()
+        return CommandRefusal(
+            "ts (when the command was issued) is required", id=cmd.id, code="ts_missing"
+        )
+    try:
+        issued = cmd.ts if cmd.ts.tzinfo is not None else cmd.ts.replace(tzinfo=dt.UTC)
+        age = (now - issued).total_seconds()
+    except (OverflowError, ValueError):
+        return CommandRefusal("ts is out of range", id=cmd.id, code="invalid")
     if age > max_age_s:
         return CommandRefusal(
             f"command is {age:.1f} s old (limit {max_age_s:g} s): refused so a queued "
             "message cannot act late",
             outcome="refused",
             id=cmd.id,
+            code="stale",
         )
     if age < -max_age_s:
         return CommandRefusal(
@@ -133,6 +230,7 @@ def parse_command(
             "check the clocks",
             outcome="refused",
             id=cmd.id,
+            code="future",
         )
     return cmd
 
@@ -161,8 +259,10 @@ class CommandHandler:
         id: str | None = None,
         requested: float | str | None = None,
         allowed: float | str | None = None,
+        code: str | None = None,
     ) -> CommandResult:
         return CommandResult(
+            code=code,
             ts=self.wall(),
             verb=verb,
             ok=ok,
@@ -184,6 +284,8 @@ class CommandHandler:
             id=id,
             requested=d.requested,
             allowed=d.allowed,
+            # every refusal carries a code: the controller's own, else a generic one
+            code=d.code or ("controller_refused" if not ok else None),
         )
 
     async def stop(self, payload: bytes) -> CommandResult:
@@ -195,16 +297,19 @@ class CommandHandler:
         stopping = asyncio.ensure_future(self.control.stop(Source.MQTT))
         done, _ = await asyncio.wait({stopping}, timeout=STOP_CONFIRM_S)
         error: str | None = None
+        code = "stop_failed"
         if not done:
             error = f"stop sent, but the device has not confirmed it within {STOP_CONFIRM_S:g} s"
+            code = "stop_unconfirmed"
         elif stopping.cancelled() or stopping.exception() is not None:
             error = f"stop failed: {'cancelled' if stopping.cancelled() else stopping.exception()}"
         elif getattr(stopping.result(), "code", None) == "stop_unconfirmed":
             error = stopping.result().reason  # not confirmed: the controller dropped the link
+            code = "stop_unconfirmed"
         if error is not None:
             log.error("stop from MQTT: %s", error)
             return self._result(
-                "stop", ok=False, outcome="error", reason=error, id=_peek_id(payload)
+                "stop", ok=False, outcome="error", reason=error, id=_peek_id(payload), code=code
             )
         return self._result("stop", ok=True, outcome="allowed", id=_peek_id(payload))
 
@@ -216,7 +321,12 @@ class CommandHandler:
         )
         if isinstance(parsed, CommandRefusal):
             return self._result(
-                verb, ok=False, outcome=parsed.outcome, reason=parsed.reason, id=parsed.id
+                verb,
+                ok=False,
+                outcome=parsed.outcome,
+                reason=parsed.reason,
+                id=parsed.id,
+                code=parsed.code,
             )
         if isinstance(parsed, StartCommand):
             return await self._start(parsed)
@@ -228,8 +338,24 @@ class CommandHandler:
         if verb == "pause":
             return self._from_decision(verb, await self.control.pause(Source.MQTT), parsed.id)
         if verb == "resume":
+            if not self.remote_start:
+                # Resume is a start: output comes back on. Off, a person paused it locally
+                # and only they (or a remote start they allowed) may bring it back.
+                return self._remote_start_off("resume", parsed.id)
             return self._from_decision(verb, await self.control.resume(Source.MQTT), parsed.id)
-        return self._result(verb, ok=False, outcome="error", reason="not handled", id=parsed.id)
+        return self._result(
+            verb, ok=False, outcome="error", reason="not handled", id=parsed.id, code="internal"
+        )
+
+    def _remote_start_off(self, verb: str, id: str | None) -> CommandResult:
+        return self._result(
+            verb,
+            ok=False,
+            outcome="refused",
+            id=id,
+            reason=f"remote {verb} is off (set mqtt.remote_start = true in the config)",
+            code="remote_start_off",
+        )
 
     def _known_programs(self) -> list[str] | None:
         return None if self.program_names is None else list(self.program_names())
@@ -244,6 +370,7 @@ class CommandHandler:
                 id=cmd.id,
                 requested=cmd.program,
                 reason=f"unknown program {cmd.program!r} (known: {', '.join(known)})",
+                code="unknown_program",
             )
         self.selected_program = cmd.program
         return self._result(
@@ -257,13 +384,7 @@ class CommandHandler:
 
     async def _start(self, cmd: StartCommand) -> CommandResult:
         if not self.remote_start:
-            return self._result(
-                "start",
-                ok=False,
-                outcome="refused",
-                id=cmd.id,
-                reason="remote start is off (set mqtt.remote_start = true in the config)",
-            )
+            return self._remote_start_off("start", cmd.id)
         from tens.controller import StartRequest  # the controller module, loaded when needed
 
         kwargs: dict[str, Any] = {
@@ -278,6 +399,8 @@ class CommandHandler:
         try:
             request = StartRequest(**kwargs)
         except (TypeError, ValueError) as exc:
-            return self._result("start", ok=False, outcome="error", reason=str(exc), id=cmd.id)
+            return self._result(
+                "start", ok=False, outcome="error", reason=str(exc), id=cmd.id, code="invalid"
+            )
         d = await self.control.start(request, Source.MQTT)
         return self._from_decision("start", d, cmd.id)

@@ -11,11 +11,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tens.events import Decision, Snapshot
 
 PAYLOAD_VERSION: Literal[1] = 1
+MAX_TEXT = 500
+"""Longest text field we publish (a reason, an id, a verb); longer is cut."""
+
+
+def clean_text(value: object, limit: int = MAX_TEXT) -> object:
+    """A string that can always be encoded as UTF-8 (lone surrogates become ``?``), cut to
+    ``limit`` characters; anything else unchanged. Every text we publish passes here, so a
+    reply can never fail to serialise on what a message carried."""
+    if not isinstance(value, str):
+        return value
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return value.encode("utf-8", "replace").decode("utf-8")
 
 
 class _Out(BaseModel):
@@ -113,7 +126,10 @@ def state_payload(
         delivered=[round(d, 3) for d in snap.delivered],
         delivered_max=round(snap.delivered_max, 3),
         elapsed_s=round(snap.elapsed_s, 1),
-        remaining_s=None if snap.remaining_s is None else round(snap.remaining_s, 1),
+        # An ended session has no time left, whatever its last count said (issue 18).
+        remaining_s=0.0
+        if snap.session.ended
+        else (None if snap.remaining_s is None else round(snap.remaining_s, 1)),
         battery_percent=snap.battery_percent,
         electrodes_ok=list(snap.electrodes_ok),
         electrode_ok=electrode_summary(snap.electrodes_ok),
@@ -141,6 +157,23 @@ class EventPayload(_Out):
     session_id: int | None = None
     level: str | None = None
     text: str | None = None
+    code: str | None = None
+
+    @field_validator(
+        "source",
+        "action",
+        "outcome",
+        "requested",
+        "allowed",
+        "reason",
+        "state",
+        "text",
+        "code",
+        mode="before",
+    )
+    @classmethod
+    def _clean(cls, value: object) -> object:
+        return clean_text(value)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
@@ -158,6 +191,7 @@ def decision_event(
         requested=d.requested,
         allowed=d.allowed,
         reason=d.reason or None,
+        code=d.code,
     )
 
 
@@ -219,3 +253,11 @@ class CommandResult(_Out):
     id: str | None = None
     requested: float | str | None = None
     allowed: float | str | None = None
+    code: str | None = None
+    """Machine-readable beside ``reason`` (docs/mqtt.md lists them): branch on this, never on
+    the wording. ``None`` when the command was done as asked."""
+
+    @field_validator("verb", "reason", "id", "requested", "allowed", "code", mode="before")
+    @classmethod
+    def _clean(cls, value: object) -> object:
+        return clean_text(value)

@@ -4,8 +4,8 @@
 and nothing resumes by itself: only a new start ramps from zero), runs the configured
 schedules through the controller (``Source.SCHEDULER``, so every limit applies), serves MQTT
 through :class:`tens.daemon.bridge.MqttBridge`, and talks to systemd (READY, WATCHDOG, STATUS,
-STOPPING). :meth:`Daemon.shutdown` (SIGTERM, SIGINT) stops output first, then publishes
-``offline``, then disconnects and returns.
+STOPPING). :meth:`Daemon.shutdown` (SIGTERM, SIGINT) stops output first, closes the device
+link, publishes the final state and ``offline``, then disconnects and returns.
 """
 
 from __future__ import annotations
@@ -178,22 +178,9 @@ class Daemon:
         finally:
             stop_wait.cancel()
 
-    async def _shutdown(self, tasks: list[asyncio.Task[Any]], *, code: int) -> int:
-        self.notifier.stopping("stopping output")
-        # 1. Output first: nothing else may delay the STOP write. Bounded all the same: if
-        #    the link is wedged, closing it below zeroes the device (it stops on disconnect).
-        stopping = asyncio.ensure_future(self.controller.stop(Source.SYSTEM, "daemon stopping"))
-        done, _ = await asyncio.wait({stopping}, timeout=SHUTDOWN_STEP_S)
-        if not done:
-            log.error("STOP was not confirmed within %g s; closing the link", SHUTDOWN_STEP_S)
-        elif not stopping.cancelled() and stopping.exception() is not None:
-            log.error("stop on shutdown failed: %r", stopping.exception())
-        # 2. Tell the bus we are going, while the connection is still up.
-        if self.bridge is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.bridge.goodbye(), 5.0)
-        # 3. Then end the loops (the MQTT client disconnects cleanly) and the device link.
-        #    Bounded: a task that ignores cancellation must not keep the process alive.
+    async def _end_tasks(self, tasks: list[asyncio.Task[Any]]) -> None:
+        if not tasks:
+            return
         for t in tasks:
             t.cancel()
         _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_STEP_S)
@@ -208,12 +195,33 @@ class Daemon:
                 SHUTDOWN_STEP_S,
                 where,
             )
+
+    async def _shutdown(self, tasks: list[asyncio.Task[Any]], *, code: int) -> int:
+        self.notifier.stopping("stopping output")
+        # 1. Output first: nothing else may delay the STOP write. Bounded all the same: if
+        #    the link is wedged, closing it below zeroes the device (it stops on disconnect).
+        stopping = asyncio.ensure_future(self.controller.stop(Source.SYSTEM, "daemon stopping"))
+        done, _ = await asyncio.wait({stopping}, timeout=SHUTDOWN_STEP_S)
+        if not done:
+            log.error("STOP was not confirmed within %g s; closing the link", SHUTDOWN_STEP_S)
+        elif not stopping.cancelled() and stopping.exception() is not None:
+            log.error("stop on shutdown failed: %r", stopping.exception())
+        # 2. End the loops (bounded: a task that ignores cancellation must not keep the
+        #    process alive) and close the device link, MQTT aside: it still has to speak.
+        mqtt = [t for t in tasks if t.get_name() == "mqtt"]
+        await self._end_tasks([t for t in tasks if t not in mqtt])
         closing = asyncio.ensure_future(self.controller.close())
         done, _ = await asyncio.wait({closing}, timeout=SHUTDOWN_STEP_S)
         if not done:
             log.error("closing the device link took longer than %g s", SHUTDOWN_STEP_S)
         elif not closing.cancelled() and closing.exception() is not None:
             log.error("closing the controller failed: %r", closing.exception())
+        # 3. Tell the bus, while the connection is still up: the final state (no session,
+        #    link down), then offline. Then the MQTT client disconnects cleanly.
+        if self.bridge is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.bridge.goodbye(), 5.0)
+        await self._end_tasks(mqtt)
         self.notifier.close()
         self._stopped.set()
         log.info("tens daemon stopped")

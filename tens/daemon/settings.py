@@ -67,6 +67,9 @@ class MqttSettings(BaseModel):
     discovery_prefix: str = "homeassistant"
     remote_start: bool = False
     """Obey ``cmd/start`` from the network. Off by default: stop is always obeyed."""
+    stop_link: bool = True
+    """A second connection (client id ``tens-<controller_id>-stop``) subscribed to ``cmd/stop``
+    only, so a stop never waits behind a flood of other messages on the main connection."""
     command_max_age_s: float = Field(default=5.0, gt=0.0, le=60.0)
     """Commands whose timestamp is older (or further in the future) than this are refused."""
     state_refresh_s: float = Field(default=5.0, ge=0.5, le=300.0)

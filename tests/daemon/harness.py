@@ -46,6 +46,8 @@ class Running:
         assert self.daemon.bridge is not None
         async with asyncio.timeout(within):
             await self.daemon.bridge.connected.wait()
+            if self.daemon.bridge.settings.stop_link:
+                await self.daemon.bridge.stop_link_connected.wait()
 
 
 @contextlib.asynccontextmanager
