@@ -1,4 +1,5 @@
-"""`tens report` (terminal, --json, --html FILE) and `tens export --csv FILE | --json FILE`.
+"""`tens report` (terminal, --json, --html FILE) and
+`tens export --csv FILE | --json FILE | --fhir FILE`.
 
 Exit codes: 0 done, 2 bad input, 4 the database could not be read, 5 the output file could
 not be written (nothing half-written: files are replaced atomically).
@@ -42,7 +43,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(pain.csv: pain-sessions.csv, pain-peg.csv)",
     )
     g.add_argument("--json", dest="json_file", type=Path, metavar="FILE", help="one JSON file")
+    g.add_argument(
+        "--fhir",
+        type=Path,
+        metavar="FILE",
+        help="a FHIR R4 Bundle (pain scores, PEG-3, sessions) for a clinic's system",
+    )
     e.add_argument("--include-deleted", action="store_true", help="also deleted entries")
+    e.add_argument(
+        "--patient-name",
+        metavar="NAME",
+        help="with --fhir: a name for the Patient (left out unless given)",
+    )
     e.set_defaults(handler=run_export, json=False)
 
 
@@ -103,14 +115,26 @@ def run_export(args: argparse.Namespace) -> int:
     except StoreError as exc:
         return fail(str(exc), EXIT_STORE)
     try:
-        if args.csv is not None:
+        if args.fhir is not None:
+            from tens.journal.export import collect
+            from tens.journal.fhir import write_fhir
+
+            paths = [
+                write_fhir(
+                    collect(conn),
+                    args.fhir,
+                    now=dt.datetime.now(dt.UTC),
+                    patient_name=args.patient_name,
+                )
+            ]
+        elif args.csv is not None:
             paths = write_csv(conn, args.csv, include_deleted=args.include_deleted)
         else:
             paths = [write_json(conn, args.json_file, include_deleted=args.include_deleted)]
     except StoreError as exc:
         return fail(str(exc), EXIT_STORE)
     except OSError as exc:
-        target = args.csv if args.csv is not None else args.json_file
+        target = next(t for t in (args.fhir, args.csv, args.json_file) if t is not None)
         return fail(f"cannot write {target}: {exc} (nothing was written)", EXIT_WRITE)
     finally:
         conn.close()
