@@ -30,6 +30,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--weeks", type=int, default=12, metavar="N", help="weeks to show (default 12)")
     p.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
     p.add_argument("--no-chart", action="store_true", help="leave out the text chart")
+    p.add_argument(
+        "--clinician",
+        action="store_true",
+        help="the report for a physiotherapist or doctor: red flags first, adherence, "
+        "before/after per session, weekly trend, PEG-3, baseline comparison",
+    )
+    p.add_argument("--pdf", type=Path, metavar="FILE", help="with --clinician: write it as a PDF")
     add_json(p)
     p.set_defaults(handler=run_report)
 
@@ -70,6 +77,10 @@ def run_report(args: argparse.Namespace) -> int:
 
     if not 1 <= args.weeks <= MAX_WEEKS:
         return fail(f"weeks: {args.weeks} is outside 1–{MAX_WEEKS}", EXIT_INPUT, as_json=args.json)
+    if args.pdf is not None and not args.clinician:
+        return fail("pdf: --pdf needs --clinician", EXIT_INPUT, as_json=args.json)
+    if args.clinician:
+        return run_clinician(args)
     try:
         conn = _open()
     except StoreError as exc:
@@ -103,6 +114,57 @@ def run_report(args: argparse.Namespace) -> int:
     from tens.journal.terminal import render_text
 
     print(render_text(report, chart=not args.no_chart), end="")
+    return 0
+
+
+def run_clinician(args: argparse.Namespace) -> int:
+    from tens.journal.clinician import (
+        PdfUnavailable,
+        build_clinician,
+        render_clinician_html,
+        render_clinician_text,
+        write_pdf,
+    )
+    from tens.store import StoreError
+
+    try:
+        conn = _open()
+    except StoreError as exc:
+        return fail(str(exc), EXIT_STORE, as_json=args.json)
+    try:
+        report = build_clinician(conn, weeks=args.weeks, now=dt.datetime.now(dt.UTC))
+    except (StoreError, sqlite3.DatabaseError) as exc:
+        return fail(f"cannot read the database: {exc}", EXIT_STORE, as_json=args.json)
+    finally:
+        conn.close()
+    written: list[str] = []
+    if args.html is not None:
+        from tens.journal.files import write_atomic
+
+        try:
+            written.append(str(write_atomic(args.html, render_clinician_html(report))))
+        except OSError as exc:
+            return fail(f"html: cannot write {args.html}: {exc}", EXIT_WRITE, as_json=args.json)
+    if args.pdf is not None:
+        try:
+            written.append(str(write_pdf(render_clinician_html(report), args.pdf)))
+        except PdfUnavailable as exc:
+            return fail(f"pdf: {exc}", EXIT_INPUT, as_json=args.json)
+        except OSError as exc:
+            return fail(f"pdf: cannot write {args.pdf}: {exc}", EXIT_WRITE, as_json=args.json)
+    if written:
+        if args.json:
+            emit_json({"written": written})
+        else:
+            for path in written:
+                print(f"wrote {path}")
+        return 0
+    if args.json:
+        from tens.journal.clinician import clinician_dict
+
+        emit_json(clinician_dict(report))
+        return 0
+    print(render_clinician_text(report), end="")
     return 0
 
 
