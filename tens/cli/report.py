@@ -117,6 +117,19 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prescription_words(conn: sqlite3.Connection) -> str | None:
+    from tens.prescription import PrescriptionError, parse
+    from tens.store.prescriptions import active_source
+
+    source = active_source(conn)
+    if source is None:
+        return None
+    try:
+        return parse(source).plain_words()
+    except PrescriptionError as exc:
+        return f"A stored prescription cannot be read ({exc}); sessions are refused."
+
+
 def run_clinician(args: argparse.Namespace) -> int:
     from tens.journal.clinician import (
         PdfUnavailable,
@@ -132,7 +145,12 @@ def run_clinician(args: argparse.Namespace) -> int:
     except StoreError as exc:
         return fail(str(exc), EXIT_STORE, as_json=args.json)
     try:
-        report = build_clinician(conn, weeks=args.weeks, now=dt.datetime.now(dt.UTC))
+        report = build_clinician(
+            conn,
+            weeks=args.weeks,
+            now=dt.datetime.now(dt.UTC),
+            prescription=_prescription_words(conn),
+        )
     except (StoreError, sqlite3.DatabaseError) as exc:
         return fail(f"cannot read the database: {exc}", EXIT_STORE, as_json=args.json)
     finally:
