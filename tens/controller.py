@@ -129,6 +129,9 @@ class Controller:
         self.device: Device | None = None
         self.limits_in_force: EffectiveLimits | None = None
         self._limits_refusal: str | None = None
+        self._start_limits: EffectiveLimits | None = None
+        """The limits for the session being started: limits_in_force narrowed by an accepted
+        prescription (see _prescription_outcome)."""
         self._unsubscribe: Callable[[], None] | None = None
         self._link = LinkState.DISCONNECTED
         self._session: Session | None = None
@@ -553,7 +556,8 @@ class Controller:
             # a gentle ramp-down, at most a quarter of a short session
             ramp_down = min(self.config.session.ramp_down_s, plan.duration_s / 4)
             max_pause = self.config.session.max_pause_minutes * 60
-            s = Session(plan, self.limits_in_force, ramp_down, max_pause_s=max_pause)
+            limits = self._start_limits or self.limits_in_force  # a prescription narrows them
+            s = Session(plan, limits, ramp_down, max_pause_s=max_pause)
             s.target = plan.target
             if self.store is not None:
                 from tens.store.sessions import start_session
@@ -629,11 +633,18 @@ class Controller:
                 return refused(f"placement: {exc}")
         try:
             usage = await self._usage()
+            rx = await self._prescription_outcome(request.program or cfg.program, placement)
         except StorageUnavailable as exc:
             d = Decision(source, "start", request.intensity, None, "refused", (str(exc),))
             return replace(d, code=STORE_FAILED), None
+        if rx.refusal is not None:
+            d, _ = refused(rx.refusal)
+            return replace(d, code=rx.code), None
+        if rx.notice is not None:
+            self._notice("warning", rx.notice)
+        self._start_limits = rx.limits
         return check_start(
-            self.limits_in_force,
+            rx.limits,
             self.device.capabilities,
             self.programs_table,
             replace(request, placement=placement),
@@ -644,6 +655,54 @@ class Controller:
             default_minutes=cfg.minutes,
             default_channels=cfg.channels,
             contraindicated=contraindicated_placements(),
+        )
+
+    async def _prescription_outcome(self, program: str, placement: str | None) -> Any:
+        """The accepted prescription (if any) applied to the limits in force, for one start.
+
+        A stored prescription that no longer validates applies nothing and refuses (refuse
+        when unsure); with no store there is no prescription."""
+        from tens.safety.prescription import Outcome, prescribed_limits
+
+        assert self.limits_in_force is not None
+        if self.store is None:
+            return Outcome(self.limits_in_force)
+        from tens.journal.validate import local_midnight
+        from tens.prescription import PrescriptionError, parse
+        from tens.store.prescriptions import active_source, sessions_started_since
+        from tens.store.sessions import last_session_end
+
+        now = self.clock.wall()
+        try:
+            source = await self._db(active_source)
+            if source is None:
+                return Outcome(self.limits_in_force)
+            midnight = local_midnight(now.astimezone().date())
+            done = await self._db(sessions_started_since, midnight)
+            last = await self._db(last_session_end, now)
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            raise StorageUnavailable(
+                f"storage failed: cannot read the prescription or today's sessions ({exc})"
+            ) from exc
+        try:
+            rules = parse(source).rules()
+        except PrescriptionError as exc:
+            return Outcome(
+                self.limits_in_force,
+                refusal=f"the stored prescription cannot be read ({exc}): refusing; "
+                "remove it with `tens prescription remove` or import it again",
+                code="rx-unreadable",
+            )
+        return prescribed_limits(
+            self.limits_in_force,
+            rules,
+            program=program,
+            placement=placement,
+            today=now.astimezone().date(),
+            sessions_today=int(done),
+            rested_s=None if last is None else (now - last).total_seconds(),
         )
 
     def _launch(self, s: Session) -> None:
@@ -902,7 +961,8 @@ class Controller:
 
     async def _change_target(self, value: float, source: Source, action: str) -> Decision:
         s = self._session
-        lim = self.limits_in_force
+        # the session's own limits: those in force narrowed by a prescription, if any
+        lim = s.limits if s is not None else self.limits_in_force
         if s is None or lim is None:
             d = Decision(
                 source, action, value, None, "refused", ("no session running",), "not_running"

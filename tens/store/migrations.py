@@ -105,7 +105,19 @@ _V4: tuple[str, ...] = (
     "ALTER TABLE audit ADD COLUMN code TEXT",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+# A clinician's prescription (tens prescription import): the TOML text as imported, when it
+# was accepted, and when it was removed. Additive: no existing table changes.
+_V5: tuple[str, ...] = (
+    """CREATE TABLE prescriptions(
+        id INTEGER PRIMARY KEY,
+        imported_at TEXT NOT NULL,
+        accepted_at TEXT,
+        removed_at TEXT,
+        source TEXT NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 """MIGRATIONS[n - 1] upgrades version n - 1 to n."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,87 @@
+"""An accepted prescription shapes sessions on the simulated wearable: judged by the
+simulator's delivered-output record and the audit, not by what the controller believes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tens.config import SessionDefaults, TensConfig
+from tens.events import Source
+from tens.safety import StartRequest
+from tens.store.prescriptions import remove_active, save_accepted
+from tens.store.sessions import list_audit
+
+pytestmark = [pytest.mark.looptime]
+
+RX = """
+version = 1
+prescriber = "J. Physio"
+prescribed_on = 2026-01-01
+valid_from = 2026-01-01
+valid_until = {until}
+placements = ["lower-back"]
+session_minutes = 1
+sessions_per_day = 3
+rest_minutes = 0
+
+[programs.conventional]
+intensity = [5, 12]
+"""
+
+
+def _config() -> TensConfig:
+    return TensConfig(session=SessionDefaults(placement="lower-back"))
+
+
+async def test_prescription_narrows_what_reaches_the_skin(rig_factory) -> None:
+    rig = await rig_factory(_config())
+    await rig.db.run(save_accepted, RX.format(until="2099-12-31"))
+    await rig.ctrl.connect()
+    d = await rig.ctrl.start(StartRequest(intensity=20, minutes=1), Source.MQTT)
+    assert d.refused and "peak intensity limit 12 mA (your prescription from J. Physio" in d.reason
+    d = await rig.ctrl.start(StartRequest(intensity=12, minutes=2), Source.CLI)
+    assert d.refused and "above the limit 1 min (your prescription" in d.reason
+    d = await rig.ctrl.start(StartRequest(program="burst", minutes=1), Source.TUI)
+    assert d.refused and "allows program(s) conventional, not burst" in d.reason
+    assert rig.delivered_max() == 0
+    d = await rig.ctrl.start(StartRequest(intensity=10, minutes=1), Source.CLI)
+    assert d.outcome == "allowed", d.reason
+    up = await rig.ctrl.set_intensity(15, Source.TUI)
+    assert up.refused and "your prescription" in up.reason
+    await rig.ctrl.wait_ended()
+    assert 9.8 <= rig.delivered_max() <= 10.11
+    await rig.ctrl.audit.flush()
+    audit = await rig.db.run(list_audit)
+    refusals = [a for a in audit if a.outcome == "refused"]
+    assert len(refusals) == 4 and all("prescription" in (a.reason or "") for a in refusals)
+
+
+async def test_expired_prescription_does_not_apply_and_says_so(rig_factory) -> None:
+    rig = await rig_factory(_config())
+    old = RX.format(until="2020-01-31").replace("2026-01-01", "2019-06-01")
+    await rig.db.run(save_accepted, old)
+    await rig.ctrl.connect()
+    d = await rig.ctrl.start(StartRequest(intensity=20, minutes=1), Source.CLI)
+    assert d.outcome == "allowed", d.reason  # the user's own 40 mA limit applies
+    notices = [getattr(e, "text", "") for e in rig.events]
+    assert any("expired on 2020-01-31 and no longer applies" in t for t in notices)
+    await rig.ctrl.stop(Source.CLI)
+
+
+async def test_removed_prescription_no_longer_applies(rig_factory) -> None:
+    rig = await rig_factory(_config())
+    await rig.db.run(save_accepted, RX.format(until="2099-12-31"))
+    await rig.db.run(remove_active)
+    await rig.ctrl.connect()
+    d = await rig.ctrl.start(StartRequest(intensity=20, minutes=1), Source.CLI)
+    assert d.outcome == "allowed", d.reason
+    await rig.ctrl.stop(Source.CLI)
+
+
+async def test_unreadable_stored_prescription_refuses(rig_factory) -> None:
+    rig = await rig_factory(_config())
+    await rig.db.run(save_accepted, "version = 9")
+    await rig.ctrl.connect()
+    d = await rig.ctrl.start(StartRequest(intensity=5, minutes=1), Source.CLI)
+    assert d.refused and "stored prescription cannot be read" in d.reason
+    assert rig.delivered_max() == 0
