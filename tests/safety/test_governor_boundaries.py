@@ -607,3 +607,80 @@ def test_gate_refuses_above_the_peak_by_name() -> None:
     assert d.reasons == (
         "output 40.5 mA is above the peak intensity limit 40 mA (config limits.peak_ma (default))",
     )
+
+
+# ------------------------------------------------------------------ whole decisions
+# The audit trail records every field of a Decision: source, action, requested, allowed,
+# outcome and reasons. These compare whole decisions, so a field dropped or replaced by None
+# on any return path fails (kills the `Decision(None, ...)`, `action` -> None, `requested`
+# -> None and `reasons` -> None mutants of check_target and gate).
+
+
+def test_check_target_decisions_whole() -> None:
+    from tens.events import Decision
+
+    lim = lim_of()
+    src = Source.SCHEDULER
+    assert check_target(lim, CONV, 10, -0.5, src, manual=True, action="step") == Decision(
+        src, "step", -0.5, None, "refused", ("-0.5 is not a valid intensity",)
+    )
+    assert check_target(lim, CONV, 10, 4, src, manual=True, action="step") == Decision(
+        src, "step", 4, 4, "allowed", ()
+    )
+    assert check_target(lim, CONV, 10, 41, src, manual=False, action="step") == Decision(
+        src,
+        "step",
+        41,
+        None,
+        "refused",
+        (
+            "intensity 41 mA is above the peak intensity limit 40 mA (config limits.peak_ma "
+            "(default))",
+        ),
+    )
+    assert check_target(lim, CONV, 10, 12, src, manual=True, action="step") == Decision(
+        src,
+        "step",
+        12,
+        11,
+        "narrowed",
+        (
+            "manual step limit 1 mA (config limits.step_ma (default)): raised to 11; ask "
+            "again to go higher",
+        ),
+    )
+    assert check_target(lim, CONV, 10, 12, src, manual=False, action="step") == Decision(
+        src, "step", 12, 12, "allowed", ()
+    )
+
+
+def test_gate_decisions_whole() -> None:
+    from tens.events import Decision
+
+    lim = lim_of()
+    src = Source.TUI
+    assert gate(lim, CONV, 1, 1.1, 0.1, 1, 60, src) == Decision(
+        src, "output", 1.1, 1.1, "allowed", ()
+    )
+    assert gate(lim, CONV, 1, 0, 0.1, 1, 60, src) == Decision(src, "output", 0, 0.0, "allowed", ())
+    assert gate(lim, CONV, 1, 1, 0.1, 61, 60, src) == Decision(
+        src, "output", 1, None, "refused", ("the session's time is up",)
+    )
+
+
+def test_check_start_decisions_whole() -> None:
+    from tens.events import Decision
+
+    d, _ = start(StartRequest(intensity=7, program="nope"))
+    assert d == Decision(
+        Source.MQTT,
+        "start",
+        7,
+        None,
+        "refused",
+        ("unknown program 'nope'; known: acupuncture, burst, conventional, modulated",),
+    )
+    d, _ = start(StartRequest(intensity=7, placement="lower-back"))
+    assert d == Decision(
+        Source.MQTT, "start", 7, 7, "allowed", ("starts at 0 and ramps at 2 mA/s",)
+    )
