@@ -684,3 +684,22 @@ def test_check_start_decisions_whole() -> None:
     assert d == Decision(
         Source.MQTT, "start", 7, 7, "allowed", ("starts at 0 and ramps at 2 mA/s",)
     )
+
+
+def test_session_length_refusal_names_the_limit_without_an_origin() -> None:
+    """Kills `origins.get('session length', 'limit')` -> `None`."""
+    lim = replace(lim_of(), origins={})
+    d, _ = check_start(
+        lim,
+        CAPS,
+        PROGRAMS,
+        StartRequest(intensity=5, minutes=45),
+        FRESH,
+        NOW,
+        Source.CLI,
+        default_program="conventional",
+        default_minutes=30,
+        default_channels=(0,),
+        contraindicated=CONTRA,
+    )
+    assert d.reasons == ("session length 45 min is above the limit 30 min (limit)",)

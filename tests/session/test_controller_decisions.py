@@ -102,3 +102,108 @@ async def test_the_gate_refusing_inside_a_running_session_aborts_it(rig_factory)
     assert refused and refused[-1].source == "system"
     rows = await rig.db.run(list_sessions)
     assert rows[-1].state == "aborted"
+
+
+async def test_snapshot_fields_during_and_after_a_session(rig_factory) -> None:
+    """Every field a face shows, from the device, the limits and the session (kills the
+    Snapshot field mutants of Controller.snapshot and session_state)."""
+    from tens.events import Notice, SessionEnded
+
+    rig = await rig_factory()
+    ctrl = rig.ctrl
+    assert ctrl.snapshot().session is SessionState.IDLE
+    assert ctrl.snapshot().link is LinkState.DISCONNECTED
+    await ctrl.connect()
+    info = ctrl.device.info  # type: ignore[union-attr]
+    ready = ctrl.snapshot()
+    assert (ready.session, ready.link, ready.device_name, ready.device_address, ready.driver) == (
+        SessionState.READY,
+        LinkState.CONNECTED,
+        info.name,
+        info.address,
+        "opentens",
+    )
+    assert (ready.unit, ready.limit, ready.program, ready.session_id) == ("mA", 40, None, None)
+    assert ready.remaining_s is None and ready.target == 0 and ready.setpoint == 0
+    assert ready.notices[-1] == f"connected to {info.name} ({info.address})"
+    await ctrl.start(StartRequest(program="acupuncture", intensity=3, minutes=2), Source.CLI)
+    await asyncio.sleep(10.05)
+    run = ctrl.snapshot()
+    assert (run.session, run.program, run.target, run.setpoint) == (
+        SessionState.RUNNING,
+        "acupuncture",
+        3,
+        3,
+    )
+    assert run.delivered[0] == pytest.approx(3, abs=0.11) and len(run.delivered) == 2
+    assert run.battery_percent is not None and 90 <= run.battery_percent <= 100
+    assert run.electrodes_ok == (True, True)
+    assert run.elapsed_s == pytest.approx(10, abs=0.35)
+    assert run.remaining_s == pytest.approx(110, abs=0.35)
+    assert run.session_id is not None and run.end_reason is None
+    await ctrl.stop(Source.TUI)
+    end = ctrl.snapshot()
+    assert (end.session, end.setpoint, end.program, end.session_id) == (
+        SessionState.STOPPED,
+        0.0,
+        "acupuncture",
+        run.session_id,
+    )
+    assert end.end_reason == "stopped (tui)"
+    ended = [e for e in rig.events if isinstance(e, SessionEnded)]
+    assert ended[-1] == SessionEnded(run.session_id, SessionState.STOPPED, "stopped (tui)")
+    notices = [e for e in rig.events if isinstance(e, Notice)]
+    assert notices[-1] == Notice("warning", "session stopped: stopped (tui)")
+
+
+async def test_notice_levels_and_the_last_five(rig_factory) -> None:
+    """Finished is info, stopped a warning, aborted an error; the snapshot keeps the last five
+    notices (kills the level and `[-4:]` mutants of _end and _notice)."""
+    from tens.config import SessionDefaults, TensConfig
+    from tens.events import Notice
+    from tens.limits import Limits
+
+    rig = await rig_factory(
+        TensConfig(limits=Limits(rest_minutes=0), session=SessionDefaults(ramp_down_s=0))
+    )
+    ctrl = rig.ctrl
+    await ctrl.connect()
+    await ctrl.start(StartRequest(intensity=1, minutes=0.1), Source.CLI)
+    await ctrl.wait_ended()
+    notices = [e for e in rig.events if isinstance(e, Notice)]
+    assert notices[-1] == Notice("info", "session finished: finished on time")
+    d = await ctrl.start(StartRequest(intensity=1, minutes=1), Source.CLI)
+    assert d.outcome == "allowed", d.reason
+    await asyncio.sleep(1)
+    rig.sim.peel_off(0)
+    await asyncio.sleep(0.5)
+    notices = [e for e in rig.events if isinstance(e, Notice)]
+    assert notices[-1].level == "error" and notices[-1].text.startswith("session aborted: ")
+    for _ in range(3):
+        await ctrl.disconnect()
+        await ctrl.connect()
+    all_texts = [n.text for n in rig.events if isinstance(n, Notice)]
+    assert ctrl.snapshot().notices == tuple(all_texts[-5:])
+    assert len(all_texts) > 5
+
+
+async def test_events_iterator_and_listener_removal(rig_factory) -> None:
+    """A subscriber gets every event from now on, the oldest dropped when it lags; a removed
+    listener gets nothing more (kills the events()/add_listener/_emit mutants)."""
+    from tens.events import ControllerEvent, StateChanged
+
+    rig = await rig_factory()
+    ctrl = rig.ctrl
+    seen: list[ControllerEvent] = []
+    remove = ctrl.add_listener(seen.append)
+    async with ctrl.events(maxsize=2) as events:
+        await ctrl.connect()
+        first = await anext(events)
+        second = await anext(events)
+        assert isinstance(first, StateChanged | type(first)) and second is not None
+    n = len(seen)
+    remove()
+    remove()  # removing twice is harmless
+    await ctrl.stop(Source.CLI)
+    assert len(seen) == n
+    assert seen and any(isinstance(e, StateChanged) for e in seen)
