@@ -703,3 +703,42 @@ def test_session_length_refusal_names_the_limit_without_an_origin() -> None:
         contraindicated=CONTRA,
     )
     assert d.reasons == ("session length 45 min is above the limit 30 min (limit)",)
+
+
+def test_a_device_with_a_range_below_one_unit_is_usable() -> None:
+    """Kills `intensity_max > 0` -> `> 1`: a 0.5 mA device is small, not unusable."""
+    lim = lim_of(caps=replace(CAPS, intensity_max=0.5))
+    assert lim.peak == 0.5 and lim.origins["peak intensity"] == "device maximum"
+
+
+def test_start_refusal_above_the_peak_names_the_intensity() -> None:
+    """Kills the `"intensity"` label mutants of check_start's intensity check."""
+    d, _ = start(StartRequest(intensity=50))
+    assert d.reasons == (
+        "intensity 50 mA is above the peak intensity limit 40 mA (config limits.peak_ma (default))",
+    )
+
+
+def test_minutes_in_refusals_are_whole_minutes_of_sixty_seconds() -> None:
+    """The figures in the daily and rest refusals divide seconds by 60 (kills `/ 61`, which
+    shows 59 for 60 and 119 for 120)."""
+    long = Limits(session_minutes=120, daily_minutes=180, rest_minutes=180)
+    d, _ = start(StartRequest(intensity=5, minutes=61), Usage(120 * 60, None, True, False), long)
+    assert d.reasons == (
+        "a 61 min session would exceed the daily limit of 180 min: 120 min used today, 60 min left",
+    )
+    d, _ = start(
+        StartRequest(intensity=5), Usage(0, NOW - dt.timedelta(minutes=60), True, False), long
+    )
+    assert d.reasons == (
+        "rest between sessions is 180 min: the last session ended 60 min ago; start again in "
+        "120 min",
+    )
+
+
+def test_no_rest_configured_means_no_rest_even_after_a_clock_jump_back() -> None:
+    """rest_minutes = 0: a last session that ended "in the future" (the wall clock set back)
+    does not refuse (kills `lim.rest_s > 0` -> `>= 0`)."""
+    future = Usage(0, NOW + dt.timedelta(minutes=5), True, False)
+    d, _ = start(StartRequest(intensity=5), future, Limits(rest_minutes=0))
+    assert d.outcome == "allowed", d.reason
