@@ -251,7 +251,7 @@ async def test_h12_low_battery_warning_aborts_the_session(rig_factory) -> None:
     """H12 at controller level: the device reports its low-battery warning (10 %, above its 5 %
     cut-off, so the device itself keeps delivering): the controller aborts at once, the record
     goes to 0, the session record says why."""
-    rig = await rig_factory()
+    rig = await rig_factory(TensConfig(limits=Limits(rest_minutes=0)))
     await running(rig, intensity=8, minutes=5)
     await asyncio.sleep(6)
     loop = asyncio.get_running_loop()
@@ -266,9 +266,14 @@ async def test_h12_low_battery_warning_aborts_the_session(rig_factory) -> None:
     await rig.ctrl.wait_ended()
     rows = await rig.db.run(list_sessions)
     assert rows[-1].state == "aborted" and "battery is low" in (rows[-1].end_reason or "")
+    # a new start on the low battery: the first status with the warning ends it again
+    t1 = loop.time()
     d = await rig.ctrl.start(StartRequest(intensity=5, minutes=1), Source.CLI)
+    assert d.outcome == "allowed", d.reason
     await asyncio.sleep(2)
-    assert rig.last() == 0 or d.refused
+    assert rig.ctrl.snapshot().session is SessionState.ABORTED
+    assert max((s.intensity_ma for s in rig.record.for_channel(0) if s.t >= t1), default=0) <= 0.5
+    assert rig.last() == 0
 
 
 class JumpingWallClock(LoopClock):
