@@ -207,3 +207,33 @@ async def test_events_iterator_and_listener_removal(rig_factory) -> None:
     await ctrl.stop(Source.CLI)
     assert len(seen) == n
     assert seen and any(isinstance(e, StateChanged) for e in seen)
+
+
+async def test_records_of_a_stop_during_a_start_and_a_lost_link(rig_factory) -> None:
+    """The session record of a start that a stop overtook says so; the record keeps the unit;
+    after a link loss the programs are not judged against a device that is gone (kills
+    `end_reason` / `unit` mutants of Controller.start and `and` -> `or` in programs())."""
+    from tens.config import TensConfig
+    from tens.programs import Program
+
+    fast = Program(name="fast", frequency_hz=200, pulse_width_us=100)  # above the device's 150
+    rig = await rig_factory(TensConfig(programs=(fast,)))
+    await rig.ctrl.connect()
+    judged = dict((p.name, r) for p, r in rig.ctrl.programs())
+    assert judged["fast"] is not None and judged["conventional"] is None
+    starting = asyncio.ensure_future(
+        rig.ctrl.start(StartRequest(intensity=8, minutes=5), Source.MQTT)
+    )
+    await asyncio.sleep(0)
+    await rig.ctrl.stop(Source.TUI)
+    assert (await starting).refused
+    rows = await rig.db.run(list_sessions)
+    assert (rows[-1].state, rows[-1].end_reason, rows[-1].unit) == (
+        "stopped",
+        "stopped while starting",
+        "mA",
+    )
+    await rig.sim.drop_link()
+    await asyncio.sleep(0.5)
+    assert rig.ctrl.snapshot().link is LinkState.LOST
+    assert all(reason is None for _, reason in rig.ctrl.programs())
