@@ -746,9 +746,11 @@ class Controller:
             self._spawn(self._persist(s))
 
     def _on_task_done(self, s: Session, task: asyncio.Task[SessionState]) -> None:
-        if task.cancelled() or self._session is not s:
+        if task.cancelled():
             return  # stop/pause/abort own the ending
-        exc = task.exception()
+        exc = task.exception()  # always retrieved, even when the session already ended
+        if self._session is not s:
+            return  # stop/pause/abort/link loss own the ending
         if exc is None:
             self._end(s, SessionState.FINISHED, "finished on time", write_stop=True)
         elif isinstance(exc, SessionHalted):
