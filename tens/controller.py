@@ -74,6 +74,8 @@ MAX_DEVICE_WATCHDOG_S = 1.0
 """A device must zero its output by itself within this when it hears nothing from us; one
 whose watchdog cannot be set at or below it is refused (refuse when unsure)."""
 STOP_UNCONFIRMED = "stop_unconfirmed"
+LINK_LOST = "link_lost"
+"""The end code of a session the link loss ended (``Snapshot.end_code``)."""
 DEVICE_LIMITS_MISSING = "device_limits_missing"
 
 
@@ -239,6 +241,7 @@ class Controller:
             electrodes_ok=self._electrodes,
             session_id=s.id if s else None,
             end_reason=s.end_reason if s and self._session is None else None,
+            end_code=s.end_code if s and self._session is None else None,
             notices=tuple(self._notices),
         )
 
@@ -495,7 +498,7 @@ class Controller:
             self._delivered = tuple(0.0 for _ in self._delivered)
             self._notice("error", f"link to the device lost: {event.reason}")
             if not self._stopping:  # else the stop in progress ends the session itself
-                self._abort(f"link lost: {event.reason}", write_stop=False)
+                self._abort(f"link lost: {event.reason}", write_stop=False, code=LINK_LOST)
             self._changed()
         elif isinstance(event, ProtocolViolation):
             self._notice("error", f"unreadable message from the device: {event.detail}")
@@ -823,6 +826,7 @@ class Controller:
             self._spawn(self._write_stop())
         s.state = state
         s.end_reason = reason
+        s.end_code = code
         s.setpoint = 0.0
         self._session = None
         self._last_session = s
@@ -839,13 +843,15 @@ class Controller:
             ),
             s.id,
         )
-        self._emit(SessionEnded(s.id, state, reason))
+        self._emit(SessionEnded(s.id, state, reason, code))
         self._ended.set()
         self._changed()
 
-    def _abort(self, reason: str, *, write_stop: bool = True) -> None:
+    def _abort(self, reason: str, *, write_stop: bool = True, code: str | None = None) -> None:
         if self._session is not None:
-            self._end(self._session, SessionState.ABORTED, reason, write_stop=write_stop)
+            self._end(
+                self._session, SessionState.ABORTED, reason, write_stop=write_stop, code=code
+            )
         elif write_stop:
             self._spawn(self._write_stop())
 

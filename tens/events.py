@@ -70,6 +70,8 @@ class Snapshot:
     electrodes_ok: tuple[bool | None, ...] = ()
     session_id: int | None = None
     end_reason: str | None = None
+    end_code: str | None = None
+    """Machine-readable cause of the last session's end (``link_lost``, ``store_failed`` …)."""
     notices: tuple[str, ...] = ()
 
     @property
@@ -132,6 +134,7 @@ class SessionEnded:
     session_id: int | None
     state: SessionState
     reason: str
+    code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,8 @@ class Session:
     """(time, setpoint) written, oldest first, as far back as a window can still matter
     (peak / rate): what the governor checks every rise against."""
     end_reason: str | None = None
+    end_code: str | None = None
+    """Machine-readable cause of the end (e.g. ``link_lost``, ``store_failed``), or None."""
     ramp_down_from: float = 0.0
     paused_at: float | None = None
     _last_tick_t: float | None = None

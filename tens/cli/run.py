@@ -247,7 +247,7 @@ async def run(args: argparse.Namespace) -> int:
 
     from tens.cli.common import load_or_fail
     from tens.cli.target import open_target
-    from tens.controller import Controller
+    from tens.controller import LINK_LOST, STORE_FAILED, Controller
     from tens.device import DeviceError
     from tens.events import SessionState, Source
     from tens.safety import StartRequest
@@ -281,10 +281,6 @@ async def run(args: argparse.Namespace) -> int:
                 if code:
                     await ctrl.close()
                     return code
-            before = args.pain_before
-            if before is None and interactive and cfg.ask_pain_before:
-                progress.clear()
-                before = await asyncio.to_thread(_ask_pain, "Pain now, before the session")
             request = StartRequest(
                 program=args.program,
                 minutes=args.minutes,
@@ -292,10 +288,16 @@ async def run(args: argparse.Namespace) -> int:
                 placement=args.placement,
                 channels=tuple(args.channels) if args.channels else None,
             )
+            before = args.pain_before
+            # the governor first: a start it refuses asks no pain score and logs no entry
+            ask = before is None and interactive and cfg.ask_pain_before
+            if ask and not (await ctrl.check_start(request, Source.CLI)).refused:
+                progress.clear()
+                before = await asyncio.to_thread(_ask_pain, "Pain now, before the session")
             decision = await ctrl.start(request, Source.CLI)
             if decision.refused:
                 await ctrl.close()  # the refusal was printed by the event listener
-                return EXIT_REFUSED
+                return EXIT_STORE if decision.code == STORE_FAILED else EXIT_REFUSED
             session_id = ctrl.snapshot().session_id
             if before is not None:
                 err = await _log_pain(db, before, "before", session_id)
@@ -337,8 +339,10 @@ async def run(args: argparse.Namespace) -> int:
                 return EXIT_FINISHED
             if state is SessionState.STOPPED:
                 return EXIT_STOPPED
-            if snap.end_reason and snap.end_reason.startswith("link lost"):
+            if snap.end_code == LINK_LOST:
                 return EXIT_LOST
+            if snap.end_code == STORE_FAILED:
+                return EXIT_STORE
             return EXIT_ABORTED
     except DeviceError as exc:
         return fail(str(exc), EXIT_NO_DEVICE, as_json=args.json)

@@ -6,6 +6,7 @@ electrodes carried is read from the simulator's own output, not from `tens run`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -230,3 +231,59 @@ def test_an_unconfirmed_stop_exits_10(home: dict[str, str]) -> None:
             sim.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             sim.kill()
+
+
+def test_a_refused_start_asks_no_pain_score_and_logs_nothing(home: dict[str, str]) -> None:
+    """Issue 18.2 for `tens run` too: the governor is asked before the pain score, so a
+    refused start (here: over the peak) leaves no journal entry behind it. A real terminal
+    (a pty), since the prompt is only asked there."""
+    import pty
+    import sqlite3
+
+    leader, follower = pty.openpty()
+    try:
+        p = subprocess.run(
+            [*TENS, "run", "--simulator", "--minutes", "1", "--intensity", "60"],
+            env=home,
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            timeout=120,
+        )
+        os.set_blocking(leader, False)
+        out = b""
+        with contextlib.suppress(BlockingIOError, OSError):
+            while chunk := os.read(leader, 65536):
+                out += chunk
+    finally:
+        os.close(follower)
+        os.close(leader)
+    text = out.decode(errors="replace")
+    assert p.returncode == 5, text
+    assert "above the peak intensity limit" in text and "Pain now" not in text
+    conn = sqlite3.connect(Path(home["TENS_HOME"]) / "tens.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM pain_entries").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+def test_a_start_the_store_cannot_record_exits_4_not_5(home: dict[str, str]) -> None:
+    """A database error is exit 4 (one table for every verb), even when the controller turns
+    it into a refused start (code store_failed): another process holds the database."""
+    import sqlite3
+
+    db = Path(home["TENS_HOME"]) / "tens.db"
+    holder = sqlite3.connect(db, timeout=0, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        p = subprocess.run(
+            [*TENS, "run", "--simulator", "--minutes", "1", "--intensity", "5"],
+            env=home,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        holder.close()
+    assert p.returncode == 4, p.stdout + p.stderr
