@@ -849,9 +849,7 @@ class Controller:
 
     def _abort(self, reason: str, *, write_stop: bool = True, code: str | None = None) -> None:
         if self._session is not None:
-            self._end(
-                self._session, SessionState.ABORTED, reason, write_stop=write_stop, code=code
-            )
+            self._end(self._session, SessionState.ABORTED, reason, write_stop=write_stop, code=code)
         elif write_stop:
             self._spawn(self._write_stop())
 

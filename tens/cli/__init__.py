@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             result = handler(args)
     except KeyboardInterrupt:
-        return 130
+        return 130  # ExitCode.INTERRUPTED
     return int(result or 0)
 
 

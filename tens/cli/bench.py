@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tens.cli.exitcodes import ExitCode
 from tens.cli.output import emit_json, fail
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ DEFAULT_COUNT = 200
 DEFAULT_REAL_COUNT = 50
 ON_TIMEOUT_S = 5.0
 ZERO_TIMEOUT_S = 2.0
-EXIT_REFUSED = 4
+EXIT_REFUSED = ExitCode.REFUSED
 
 
 # ---------------------------------------------------------------- statistics and machine
@@ -499,7 +500,7 @@ async def run_stop(args: argparse.Namespace) -> int:
 
             sim_config: Any = SimConfig(interval_ms=args.interval_ms)
         except ValueError as exc:
-            return fail(str(exc), 2, as_json=as_json)
+            return fail(str(exc), ExitCode.USAGE, as_json=as_json)
     else:
         sim_config = None
         why = await _real_device_refusal(args)
@@ -558,5 +559,5 @@ async def run_stop(args: argparse.Namespace) -> int:
     else:
         _print_table(result)
     if not run.latencies_s:
-        return 1
+        return ExitCode.NO_DEVICE  # no stop was measured: nothing answered
     return 0

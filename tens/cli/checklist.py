@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from tens.cli.common import add_json
+from tens.cli.exitcodes import ExitCode
 from tens.cli.output import emit_json, fail
 
 
@@ -45,12 +46,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         conn = open_db()
     except StoreError as exc:
-        return fail(str(exc), 4, as_json=args.json)
+        return fail(str(exc), ExitCode.STORE, as_json=args.json)
     try:
         if args.show:
             rec = latest_checklist(conn)
             if rec is None:
-                return fail("the checklist has not been answered yet", 1, as_json=args.json)
+                return fail(
+                    "the checklist has not been answered yet", ExitCode.NOT_FOUND, as_json=args.json
+                )
             if args.json:
                 emit_json(
                     {"answered_at": rec.answered_at, "answers": rec.answers, "any_yes": rec.any_yes}
@@ -68,12 +71,14 @@ def run(args: argparse.Namespace) -> int:
             try:
                 answers = {q.key: _ask(q.text) for q in QUESTIONS}
             except (EOFError, KeyboardInterrupt):
-                return fail("checklist not completed: nothing recorded", 1, as_json=args.json)
+                return fail(
+                    "checklist not completed: nothing recorded", ExitCode.USAGE, as_json=args.json
+                )
         answers = validate_answers(answers)
         any_yes = any(answers.values())
         record_checklist(conn, answers, any_yes)
     except StoreError as exc:
-        return fail(str(exc), 4, as_json=args.json)
+        return fail(str(exc), ExitCode.STORE, as_json=args.json)
     finally:
         conn.close()
     if args.json:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from tens.cli.exitcodes import ExitCode
 from tens.cli.output import fail
 
 
@@ -26,4 +27,6 @@ def load_or_fail(args: argparse.Namespace, overrides: dict[str, Any] | None = No
     try:
         return load(getattr(args, "config", None), overrides)
     except ConfigError as exc:
-        return fail(f"configuration refused:\n{exc}", 3, as_json=getattr(args, "json", False))
+        return fail(
+            f"configuration refused:\n{exc}", ExitCode.CONFIG, as_json=getattr(args, "json", False)
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tens.cli.common import add_config, add_json, load_or_fail
+from tens.cli.exitcodes import ExitCode
 from tens.cli.output import emit_json, fail
 
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             path = init_file(args.config, force=args.force)
         except (ConfigError, OSError) as exc:
-            return fail(str(exc), 3, as_json=args.json)
+            return fail(str(exc), ExitCode.CONFIG, as_json=args.json)
         if args.json:
             emit_json({"path": str(path), "written": True})
         else:

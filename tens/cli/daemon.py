@@ -15,10 +15,11 @@ import sys
 from typing import Any
 
 from tens.cli.common import add_config, load_or_fail
+from tens.cli.exitcodes import ExitCode
 from tens.cli.output import fail
 
-EXIT_CONFIG = 3
-EXIT_STORE = 6
+EXIT_CONFIG = ExitCode.CONFIG
+EXIT_STORE = ExitCode.STORE
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from tens.cli.common import add_json
+from tens.cli.exitcodes import ExitCode
 from tens.cli.output import emit_json, fail
 
-EXIT_NOT_FOUND = 1
-EXIT_INPUT = 2
-EXIT_STORE = 4
+EXIT_NOT_FOUND = ExitCode.NOT_FOUND
+EXIT_INPUT = ExitCode.USAGE
+EXIT_STORE = ExitCode.STORE
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

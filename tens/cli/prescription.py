@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 
 from tens.cli.common import add_config, add_json, load_or_fail
+from tens.cli.exitcodes import ExitCode
 from tens.cli.output import emit_json, fail
 
-EXIT_NONE = 1
-EXIT_REFUSED = 2
-EXIT_STORE = 4
+EXIT_NONE = ExitCode.NOT_FOUND
+EXIT_REFUSED = ExitCode.USAGE
+EXIT_STORE = ExitCode.STORE
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

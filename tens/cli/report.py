@@ -13,11 +13,12 @@ import sqlite3
 from pathlib import Path
 
 from tens.cli.common import add_json
+from tens.cli.exitcodes import ExitCode
 from tens.cli.output import emit_json, fail
 
-EXIT_INPUT = 2
-EXIT_STORE = 4
-EXIT_WRITE = 5
+EXIT_INPUT = ExitCode.USAGE
+EXIT_STORE = ExitCode.STORE
+EXIT_WRITE = ExitCode.WRITE
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,12 +1,10 @@
 """`tens run`: one headless session with a progress bar; Ctrl-C stops output at once.
 
-Exit codes (scripts rely on them; see docs/cli.md):
-  0 finished on time · 2 bad usage · 3 configuration refused · 4 database error ·
-  5 refused by the safety governor · 6 device not found or could not connect ·
-  7 device lost mid-session · 8 aborted (fault, peel-off, low battery, unreadable data) ·
-  9 stopped (Ctrl-C, SIGTERM or another stop) ·
-  10 a stop was not confirmed by the device (the link was dropped so that it zeroes its
-     output: check the device before the next session)
+Exit codes (one table for every verb, docs/cli.md): 0 finished on time · 2 bad usage ·
+3 configuration refused · 4 database error · 5 refused by the safety governor · 6 device not
+found or could not connect · 7 device lost mid-session · 8 aborted (fault, peel-off, low
+battery, unreadable data) · 9 stopped (Ctrl-C, SIGTERM or another stop) · 10 a stop was not
+confirmed by the device (the link was dropped so that it zeroes: check the device)
 """
 
 from __future__ import annotations
@@ -16,17 +14,18 @@ import sys
 from typing import Any
 
 from tens.cli.common import add_config, add_json
+from tens.cli.exitcodes import ExitCode
 from tens.cli.output import emit_json, fail
 
-EXIT_FINISHED = 0
-EXIT_CONFIG = 3
-EXIT_STORE = 4
-EXIT_REFUSED = 5
-EXIT_NO_DEVICE = 6
-EXIT_LOST = 7
-EXIT_ABORTED = 8
-EXIT_STOPPED = 9
-EXIT_STOP_UNCONFIRMED = 10
+EXIT_FINISHED = ExitCode.OK
+EXIT_CONFIG = ExitCode.CONFIG
+EXIT_STORE = ExitCode.STORE
+EXIT_REFUSED = ExitCode.REFUSED
+EXIT_NO_DEVICE = ExitCode.NO_DEVICE
+EXIT_LOST = ExitCode.LOST
+EXIT_ABORTED = ExitCode.ABORTED
+EXIT_STOPPED = ExitCode.STOPPED
+EXIT_STOP_UNCONFIRMED = ExitCode.STOP_UNCONFIRMED
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -259,7 +258,11 @@ async def run(args: argparse.Namespace) -> int:
     for flag in ("pain_before", "pain_after"):
         v = getattr(args, flag)
         if v is not None and not 0 <= v <= 10:
-            return fail(f"--{flag.replace('_', '-')} must be 0-10, not {v}", 2, as_json=args.json)
+            return fail(
+                f"--{flag.replace('_', '-')} must be 0-10, not {v}",
+                ExitCode.USAGE,
+                as_json=args.json,
+            )
     try:
         db = await AsyncDB.open()
     except StoreError as exc:

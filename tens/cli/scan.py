@@ -14,6 +14,7 @@ import argparse
 import sys
 from typing import Any
 
+from tens.cli.exitcodes import ExitCode
 from tens.cli.output import emit_json, fail
 from tens.cli.target import add_target_arguments, exit_code_for, open_target
 
@@ -50,7 +51,7 @@ async def run(args: argparse.Namespace) -> int:
 
     as_json = bool(args.json)
     if not 0 < args.timeout <= 600:
-        return fail("--timeout must be between 0 and 600 seconds", 2, as_json=as_json)
+        return fail("--timeout must be between 0 and 600 seconds", ExitCode.USAGE, as_json=as_json)
     try:
         async with open_target(args) as target:
             found = await scan(target.transport, args.timeout, show_all=args.show_all)

@@ -19,11 +19,12 @@ from importlib import resources
 from pathlib import Path
 
 from tens.cli.common import add_json
+from tens.cli.exitcodes import ExitCode
 from tens.cli.output import emit_json, fail
 
-EXIT_USAGE = 2
-EXIT_WRITE = 5
-EXIT_UNAVAILABLE = 6
+EXIT_USAGE = ExitCode.USAGE
+EXIT_WRITE = ExitCode.WRITE
+EXIT_UNAVAILABLE = ExitCode.NO_DEVICE
 UNIT_EXEC = "/opt/tens/venv/bin/tens"
 """The ExecStart in the shipped unit; replaced by the real path when installed."""
 

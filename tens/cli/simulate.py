@@ -18,6 +18,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from tens.cli.exitcodes import ExitCode
 from tens.cli.output import emit_json, fail
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 DEFAULT_LISTEN = "127.0.0.1:9710"
 RADIO_ENV = "TENS_RADIO"  # the same name as simulators.radio.spec.RADIO_ENV (kept import-free)
 MODELS = ("opentens", "coyote3", "coyote2")
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 6
+EXIT_USAGE = ExitCode.USAGE
+EXIT_UNAVAILABLE = ExitCode.NO_DEVICE
 
 
 async def start_simulated_wearable(

@@ -43,6 +43,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tens.cli.exitcodes import ExitCode
 from tens.device import Device, DeviceError
 
 if TYPE_CHECKING:
@@ -55,8 +56,8 @@ RADIO_ENV = "TENS_RADIO"  # the same name as simulators.radio.spec.RADIO_ENV (ke
 SIMULATOR_NAME = "OpenTENS-Sim"
 DEFAULT_DEVICE_SCAN_S = 5.0
 
-EXIT_USAGE = 2
-EXIT_NO_DEVICE = 6
+EXIT_USAGE = ExitCode.USAGE
+EXIT_NO_DEVICE = ExitCode.NO_DEVICE
 """No Bluetooth adapter / BlueZ, no radio at HOST:PORT, or a device error (not found,
 refused, timed out, disconnected): the same code as ``tens run``'s "device not found"."""
 

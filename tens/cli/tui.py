@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from tens.cli.common import add_config, load_or_fail
+from tens.cli.exitcodes import ExitCode
 from tens.cli.output import fail
 from tens.cli.target import (
     add_target_arguments,
@@ -51,7 +52,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         db = await AsyncDB.open()
     except StoreError as exc:
-        return fail(str(exc), 4)
+        return fail(str(exc), ExitCode.STORE)
     # a device named (--device, or [device] address) or a radio given: connect at once
     named, _ = chosen_address(args, config.config.device)
     chosen = bool(args.simulator or named or radio_spec(args))
@@ -73,7 +74,7 @@ async def run(args: argparse.Namespace) -> int:
                 await controller.close()  # stop output, disconnect
                 await choice.aclose()
     except ValueError as exc:  # a malformed --radio
-        return fail(str(exc), 2)
+        return fail(str(exc), ExitCode.USAGE)
     except DeviceError as exc:
         return fail(str(exc), exit_code_for(exc))
     finally:

@@ -79,21 +79,21 @@ def test_bench_stop_on_the_simulator_prints_json(capsys: pytest.CaptureFixture[s
 def test_bench_stop_on_a_real_link_needs_allow_output(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["bench", "stop", "--radio", "127.0.0.1:9", "--json"])
     out = json.loads(capsys.readouterr().out.strip())
-    assert code == 4
+    assert code == 5  # ExitCode.REFUSED, as in every verb
     assert "--allow-output" in out["error"]
 
 
 def test_bench_stop_on_a_real_link_needs_the_checklist(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["bench", "stop", "--radio", "127.0.0.1:9", "--allow-output", "--json"])
     out = json.loads(capsys.readouterr().out.strip())
-    assert code == 4
+    assert code == 5  # ExitCode.REFUSED
     assert "checklist" in out["error"]
 
 
 def test_bench_stop_caps_intensity_on_a_real_link(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["bench", "stop", "--radio", "127.0.0.1:9", "--allow-output", "--intensity", "5"]
     code = main([*argv, "--json"])
-    assert code == 4
+    assert code == 5  # ExitCode.REFUSED
     assert "at most 2 mA" in json.loads(capsys.readouterr().out.strip())["error"]
 
 

@@ -223,16 +223,16 @@ def test_full_disk_is_a_clear_error_and_nothing_half_written(
     assert all(note in (None, long_note) for note in notes) and len(notes) == n
 
 
-def test_output_file_that_cannot_be_written_is_exit_5(
+def test_output_file_that_cannot_be_written_is_exit_11(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     run(capsys, "pain", "add", "5")
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     code, _, err = run(capsys, "report", "--html", str(blocker / "r.html"))
-    assert code == 5 and "html: cannot write" in err
+    assert code == 11 and "html: cannot write" in err  # ExitCode.WRITE
     code, _, err = run(capsys, "export", "--json", str(blocker / "e.json"))
-    assert code == 5 and "nothing was written" in err
+    assert code == 11 and "nothing was written" in err  # ExitCode.WRITE
     assert blocker.read_text() == "not a folder"
 
 

@@ -269,7 +269,7 @@ def test_install_service_refuses_to_replace_an_edited_file_and_writes_nothing(ro
     edited.write_text(edited.read_text() + "# a local change\n")
     unit.unlink()
     again = _run(f"{tens} install-service --root {root}", root)
-    assert again.returncode == 5 and "--force" in again.stderr
+    assert again.returncode == 11 and "--force" in again.stderr  # ExitCode.WRITE
     assert "a local change" in edited.read_text() and not unit.exists()  # nothing half-applied
     forced = _run(f"{tens} install-service --root {root} --force", root)
     assert forced.returncode == 0 and unit.exists()

@@ -174,8 +174,10 @@ class CoyoteRig:
                     strength = min(wire3.MAX_STRENGTH, strength + part.value)
                 elif part.mode == wire3.SUBTRACT:
                     strength = max(0, strength - part.value)
-                if part.mode != wire3.KEEP or not out or out[-1][1] != (
-                    strength if part.wave_valid else 0
+                if (
+                    part.mode != wire3.KEEP
+                    or not out
+                    or out[-1][1] != (strength if part.wave_valid else 0)
                 ):
                     out.append((r.t, float(strength if part.wave_valid else 0)))
             elif isinstance(r, Received2) and r.what == "strength" and r.accepted:
