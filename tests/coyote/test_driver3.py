@@ -353,7 +353,7 @@ async def test_wheel_above_the_limit_is_a_fault_and_output_goes_to_zero() -> Non
         await rig.driver.set_output(0, OUT)
         await run_for(rig.driver, 0.3)
         rig.sim.turn_wheel(0, +30)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)  # the frame in flight, then the zeroing at its event
         faults = [e for e in rig.events if isinstance(e, DeviceStatus) and e.faults]
         assert faults and Fault.WHEEL_OVER_LIMIT in faults[0].faults
         assert rig.sim.model.strength == [0, 0]
@@ -366,7 +366,7 @@ async def test_malformed_b1_is_a_violation_and_stops() -> None:
         await rig.driver.set_output(0, OUT)
         await run_for(rig.driver, 0.3)
         rig.sim.send_raw_reply(bytes([0xB1, 0, 250, 0]))  # strength 250: not a valid B1
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)  # the frame in flight, then the zeroing at its event
         assert any(isinstance(e, ProtocolViolation) for e in rig.events)
         assert rig.sim.model.strength == [0, 0]
 
