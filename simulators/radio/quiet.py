@@ -5,7 +5,7 @@ f-string -- ANSI colours and every field of the packet -- is built before the lo
 its level, on every packet of the virtual radio, and thrown away. docs/performance.md measured
 it as about half of the 64-wearable stop-all time. :func:`quiet_bumble_debug` swaps bumble's
 ``color`` for the plain text and the packets' ``__str__`` for their class name, unless
-debugging: the ``bumble`` logger enabled for DEBUG, or ``TENS_BUMBLE_DEBUG=1`` in the
+debugging: the ``bumble`` logger enabled for DEBUG, or ``BUMBLE_DEBUG_STRINGS=1`` in the
 environment. Only the text of bumble's own log lines changes; no packet's bytes do.
 """
 
@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Any
 
-ENV = "TENS_BUMBLE_DEBUG"
+ENV = "BUMBLE_DEBUG_STRINGS"
 
 _MODULES = (
     "bumble.controller",

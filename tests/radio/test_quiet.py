@@ -35,12 +35,12 @@ def _probe(env: dict[str, str]) -> str:
 def test_radio_makes_bumble_debug_strings_cheap() -> None:
     import os
 
-    env = {k: v for k, v in os.environ.items() if k != "TENS_BUMBLE_DEBUG"}
+    env = {k: v for k, v in os.environ.items() if k != "BUMBLE_DEBUG_STRINGS"}
     assert _probe(env) == "True True"
 
 
 def test_debugging_keeps_bumble_debug_strings_whole() -> None:
     import os
 
-    env = {**os.environ, "TENS_BUMBLE_DEBUG": "1"}
+    env = {**os.environ, "BUMBLE_DEBUG_STRINGS": "1"}
     assert _probe(env) == "False False"
