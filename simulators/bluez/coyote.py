@@ -1,10 +1,13 @@
 """The simulated Coyote 3.0 and 2.0 behind the fake BlueZ, on the same device models.
 
 The GATT tables are those of :mod:`simulators.coyote.simulator` (the bumble tier): the 3.0's
-control 0x150A is write-without-response only (a write request is answered "write not
-permitted"), B1 replies notify on 0x150B, the battery on 0x1500 in a 0x180A service; the 2.0's
-strength 0x1504 (read, write, notify) and waveforms 0x1505/0x1506 in 0x180B. The fault API
-(``drop_link``, ``power_cycle``/``reboot``, ``set_battery``, ``turn_wheel``, ...) is the same.
+control 0x150A is WRITE as the vendor document lists it (a write command to it is dropped;
+``write_without_response=True`` lists it as write-without-response only and answers a write
+request "write not permitted"), B1 replies notify on 0x150B, the battery on 0x1500 in a
+0x180A service; the 2.0's strength 0x1504 (read, write, notify) and waveforms 0x1505/0x1506
+in 0x180B. The fault API (``drop_link``, ``power_cycle``/``reboot``, ``set_battery``,
+``turn_wheel``, ...) is the same, and so is the link timing (writes take effect at a
+connection event, :mod:`simulators.coyote.link`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from simulators.bluez.opentens import address_for
 from simulators.bluez.peripheral import Advertisement, Characteristic, Peripheral, Service, uuid16
 from simulators.bluez.service import FakeBlueZ
 from simulators.coyote import wire2
+from simulators.coyote.link import DEFAULT_INTERVAL_MS, LinkTiming
 from simulators.coyote.model2 import Coyote2Model
 from simulators.coyote.model3 import Coyote3Model
 from simulators.opentens.record import DeliveredRecord
@@ -31,7 +35,15 @@ def _v2(short: int) -> str:
 
 
 class _CoyoteBlueZ:
-    def __init__(self, fake: FakeBlueZ, peripheral: Peripheral, record: DeliveredRecord) -> None:
+    def __init__(
+        self,
+        fake: FakeBlueZ,
+        peripheral: Peripheral,
+        record: DeliveredRecord,
+        link: LinkTiming,
+    ) -> None:
+        self.link = link
+        """Writes take effect at its connection events, as on the bumble tier."""
         self.fake = fake
         self.peripheral = peripheral
         self.record = record
@@ -52,10 +64,12 @@ class _CoyoteBlueZ:
         return self.peripheral.connected
 
     def _on_connect(self) -> None:
+        self.link.link_up()
         self._link_up.set()
         self._tell("connected")
 
     def _link_lost(self) -> None:
+        self.link.link_down()
         self._link_up.clear()
         self._tell("disconnected")
 
@@ -101,15 +115,22 @@ class Coyote3BlueZ(_CoyoteBlueZ):
         address: str | None = None,
         battery: int = 100,
         record: DeliveredRecord | None = None,
+        write_without_response: bool = False,
+        interval_ms: float = DEFAULT_INTERVAL_MS,
     ) -> None:
         self.model = Coyote3Model(record, battery=battery)
+        link = LinkTiming(interval_ms)
 
-        def write(value: bytes, with_response: bool) -> None:
-            if with_response:  # the real device lists 0x150A as write-without-response only
+        async def write(value: bytes, with_response: bool) -> None:
+            if with_response and write_without_response:
                 raise AttError(ATT_WRITE_NOT_PERMITTED)
-            self.model.write(bytes(value))
+            if not with_response and not write_without_response:
+                return  # a write command to a WRITE-only characteristic: dropped unseen
+            data = bytes(value)
+            await link.apply(lambda: self.model.write(data))
 
-        self.control = Characteristic(uuid16(0x150A), ("write-without-response",), write=write)
+        flags = ("write-without-response",) if write_without_response else ("write",)
+        self.control = Characteristic(uuid16(0x150A), flags, write=write)
         self.replies = Characteristic(uuid16(0x150B), ("notify",))
         self.battery = Characteristic(
             uuid16(0x1500), ("read", "notify"), read=lambda: bytes([self.model.battery])
@@ -122,7 +143,7 @@ class Coyote3BlueZ(_CoyoteBlueZ):
                 Service(uuid16(0x180A), [self.battery]),
             ],
         )
-        super().__init__(fake, peripheral, self.model.record)
+        super().__init__(fake, peripheral, self.model.record, link)
         peripheral.on_connect = self._on_connect
         peripheral.on_disconnect = self._on_disconnect
         self.model.notify_b1 = lambda data: peripheral.notify(self.replies, data)
@@ -159,22 +180,32 @@ class Coyote2BlueZ(_CoyoteBlueZ):
         address: str | None = None,
         battery: int = 100,
         record: DeliveredRecord | None = None,
+        interval_ms: float = DEFAULT_INTERVAL_MS,
     ) -> None:
         self.model = Coyote2Model(record, battery=battery)
         model = self.model
+        link = LinkTiming(interval_ms)
+
+        async def write_strength(value: bytes, with_response: bool) -> None:
+            if with_response:  # listed as WRITE only: a write command is dropped unseen
+                data = bytes(value)
+                await link.apply(lambda: model.write_strength(data))
+
         self.strength = Characteristic(
             _v2(0x1504),
             ("read", "write", "notify"),
             read=model.strength_bytes,
-            write=lambda value, _r: model.write_strength(bytes(value)),
+            write=write_strength,
         )
 
         def wave(short: int, channel: int) -> Characteristic:
+            async def write_wave(value: bytes, with_response: bool) -> None:
+                if with_response:
+                    data = bytes(value)
+                    await link.apply(lambda: model.write_wave(channel, data))
+
             return Characteristic(
-                _v2(short),
-                ("read", "write"),
-                read=lambda: bytes(3),
-                write=lambda value, _r: model.write_wave(channel, bytes(value)),
+                _v2(short), ("read", "write"), read=lambda: bytes(3), write=write_wave
             )
 
         self.battery = Characteristic(
@@ -189,7 +220,7 @@ class Coyote2BlueZ(_CoyoteBlueZ):
                 Service(_v2(0x180A), [self.battery]),
             ],
         )
-        super().__init__(fake, peripheral, model.record)
+        super().__init__(fake, peripheral, model.record, link)
         peripheral.on_connect = self._on_connect
         peripheral.on_disconnect = self._on_disconnect
         model.notify_strength = lambda data: peripheral.notify(self.strength, data)

@@ -4,8 +4,10 @@ Plain Python on the asyncio loop's clock. Behaviour, as the vendor documents it:
 
 - strength (0x1504): written as one 3-byte value for both channels, notified on change; a
   write with reserved bits set or of the wrong length is ignored;
-- waveform (0x1506 = A, 0x1505 = B): each write is valid for 0.1 s; when writes stop, output
-  stops, but the strength stays set;
+- waveform (0x1506 = A, 0x1505 = B): each write is 0.1 s of output; one that comes while the
+  last still plays is played next (one waits, a newer one replaces it: the model's choice, as
+  for the 3.0); when writes stop, output stops 0.1 s after the last began, but the strength
+  stays set;
 - battery (0x1500): 0-100 %, notified on change.
 
 The delivered-output record holds, per channel, the strength (levels) while a waveform that
@@ -22,7 +24,6 @@ from simulators.coyote import wire2
 from simulators.opentens.record import DeliveredRecord, DeliveredSample
 
 FRAME_S = 0.1
-FRAME_GRACE_S = 0.02
 CHANNELS = 2
 
 
@@ -49,6 +50,7 @@ class Coyote2Model:
         is notified (reads serve what it last held)."""
         self._playing: list[wire2.WaveValue | None] = [None] * CHANNELS
         self._timers: list[asyncio.TimerHandle | None] = [None] * CHANNELS
+        self._waiting: list[wire2.WaveValue | None] = [None] * CHANNELS
         self._delivered = [0.0] * CHANNELS
 
     @staticmethod
@@ -104,18 +106,24 @@ class Coyote2Model:
         self.received.append(Received2(t, label, bytes(data), self.powered and not self.hung))
         if not self.powered or self.hung:
             return
-        timer = self._timers[channel]
-        if timer is not None:
-            timer.cancel()
+        if self._timers[channel] is not None:
+            self._waiting[channel] = wave  # played when the current 0.1 s is over
+            return
+        self._start_wave(channel, wave)
+        self._update("wave")
+
+    def _start_wave(self, channel: int, wave: wire2.WaveValue) -> None:
         self._playing[channel] = wave
         loop = asyncio.get_running_loop()
-        self._timers[channel] = loop.call_at(
-            loop.time() + FRAME_S + FRAME_GRACE_S, self._wave_over, channel
-        )
-        self._update("wave")
+        self._timers[channel] = loop.call_at(loop.time() + FRAME_S, self._wave_over, channel)
 
     def _wave_over(self, channel: int) -> None:
         self._timers[channel] = None
+        waiting, self._waiting[channel] = self._waiting[channel], None
+        if waiting is not None:
+            self._start_wave(channel, waiting)
+            self._update("wave")
+            return
         self._playing[channel] = None
         self._update("waves stopped")
 
@@ -134,6 +142,7 @@ class Coyote2Model:
             if timer is not None:
                 timer.cancel()
             self._timers[ch] = None
+            self._waiting[ch] = None
             self._playing[ch] = None
         self.strength = [0] * CHANNELS
         self.powered = False

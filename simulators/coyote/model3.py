@@ -5,13 +5,18 @@ vendor documents it:
 
 - B0 strength: per channel keep / add / subtract / set; a value outside 0-200 counts as 0
   (set 201 -> 0; add 201 -> no change). The result never leaves 0..soft limit.
-- B0 waveform: a channel's four pairs play for 100 ms; any value out of range drops that
-  channel's 100 ms (no output). When frames stop, output stops once the last frame's 100 ms
-  are over; the strength stays set.
-- B1 (notify): on every strength change, with the B0 sequence (0 when no sequence was given
-  or the wheel turned), and as the answer to every B0 with a non-zero sequence.
-- BF: soft limits (0-200) and balances; no reply; the strength is cut to a lowered limit; kept
-  across power-off (the strength is not: power-on starts at 0).
+- B0 waveform: a channel's four pairs are 4 x 25 ms = 100 ms of output; any value out of
+  range drops that channel's 100 ms (a silent slot). A frame that comes while the last one
+  still plays is played next (one frame waits; a newer one replaces it) -- the document does
+  not say, this is the model's choice, so a sender at 10 Hz over a link whose events do not
+  fall every 100 ms plays without gaps and a slower sender shows them. When frames stop,
+  output stops once the last frame's 100 ms are over; the strength stays set.
+- B1 (notify): the answer to every B0 with a non-zero sequence (that sequence); a strength
+  change by a B0 with sequence 0 is not answered (README_V3, example No. 2); a change made on
+  the device (the wheel, a lowered soft limit) is notified with sequence 0.
+- BF: soft limits and balances; no reply; a soft limit outside 0-200 leaves that limit as it
+  was (the other is still taken); the strength is cut to a lowered limit; kept across
+  power-off (the strength is not: power-on starts at 0).
 - Battery: 0-100 %, notified on change.
 
 The delivered-output record holds, per channel, the strength (levels) while a waveform with
@@ -28,8 +33,7 @@ from simulators.coyote import wire3
 from simulators.opentens.record import DeliveredRecord, DeliveredSample
 
 FRAME_S = 0.1
-FRAME_GRACE_S = 0.02
-"""Jitter the model forgives between consecutive frames before it ends a channel's output."""
+"""One B0 frame: four frequency/intensity pairs of 25 ms each."""
 CHANNELS = 2
 FACTORY_SOFT_LIMIT = 200
 FACTORY_BALANCE = 160
@@ -87,6 +91,9 @@ class Coyote3Model:
         """Hung firmware (see :meth:`hang`): writes are received but not applied, no B1, and
         the last 100 ms waveform keeps playing; only a disconnect or power-off ends it."""
         self._playing: list[wire3.ChannelPart | None] = [None] * CHANNELS
+        self._busy = [False] * CHANNELS
+        """A slot (playing or silent) is running on the channel."""
+        self._waiting: list[tuple[wire3.ChannelPart | None] | None] = [None] * CHANNELS
         self._timers: list[asyncio.TimerHandle | None] = [None] * CHANNELS
         self._delivered = [0.0] * CHANNELS
 
@@ -146,7 +153,6 @@ class Coyote3Model:
         return min(wire3.MAX_STRENGTH, self.soft_limits[channel])
 
     def _take_b0(self, frame: wire3.StrengthFrame) -> None:
-        before = list(self.strength)
         for ch, part in enumerate(frame.channels):
             value = part.value if part.value_valid else 0
             current = self.strength[ch]
@@ -160,14 +166,17 @@ class Coyote3Model:
                 wanted = current
             self.strength[ch] = max(0, min(wanted, self._ceiling(ch)))
         for ch, part in enumerate(frame.channels):
-            self._play(ch, part if part.wave_valid else None)
+            self._offer(ch, part if part.wave_valid else None)
         self._update("frame")
-        if frame.seq or self.strength != before:
+        if frame.seq:
             self._reply(frame.seq)
 
     def _take_bf(self, frame: wire3.LimitFrame) -> None:
         before = list(self.strength)
-        self.soft_limits = list(frame.soft_limits)
+        self.soft_limits = [
+            new if new <= wire3.MAX_STRENGTH else old
+            for new, old in zip(frame.soft_limits, self.soft_limits, strict=True)
+        ]
         self.frequency_balance = list(frame.frequency_balance)
         self.intensity_balance = list(frame.intensity_balance)
         for ch in range(CHANNELS):
@@ -176,24 +185,40 @@ class Coyote3Model:
         if self.strength != before:
             self._reply(0)
 
-    def _play(self, channel: int, part: wire3.ChannelPart | None) -> None:
+    def _offer(self, channel: int, part: wire3.ChannelPart | None) -> None:
+        """A frame's 100 ms for ``channel`` (None: dropped, a silent slot)."""
+        if self._busy[channel]:
+            self._waiting[channel] = (part,)
+        else:
+            self._start_slot(channel, part)
+
+    def _start_slot(self, channel: int, part: wire3.ChannelPart | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._busy[channel] = True
+        self._playing[channel] = part
+        self._timers[channel] = loop.call_at(loop.time() + FRAME_S, self._slot_over, channel)
+
+    def _stop_slots(self, channel: int) -> None:
         timer = self._timers[channel]
         if timer is not None:
             timer.cancel()
-            self._timers[channel] = None
-        self._playing[channel] = part
-        if part is not None:
-            loop = asyncio.get_running_loop()
-            self._timers[channel] = loop.call_at(
-                loop.time() + FRAME_S + FRAME_GRACE_S, self._frame_over, channel
-            )
+        self._timers[channel] = None
+        self._busy[channel] = False
+        self._waiting[channel] = None
+        self._playing[channel] = None
 
-    def _frame_over(self, channel: int) -> None:
+    def _slot_over(self, channel: int) -> None:
         self._timers[channel] = None
         if self.hung:
             return  # the waveform engine is frozen: the last frame keeps playing
-        self._playing[channel] = None
-        self._update("frames stopped")
+        self._busy[channel] = False
+        waiting, self._waiting[channel] = self._waiting[channel], None
+        if waiting is not None:
+            self._start_slot(channel, waiting[0])
+            self._update("frame")
+        else:
+            self._playing[channel] = None
+            self._update("frames stopped")
 
     def _reply(self, seq: int) -> None:
         if self.silent:
@@ -224,7 +249,7 @@ class Coyote3Model:
     def power_off(self) -> None:
         """Switch off: output and strength to 0; soft limits and balances are kept."""
         for ch in range(CHANNELS):
-            self._play(ch, None)
+            self._stop_slots(ch)
         self.strength = [0] * CHANNELS
         self.powered = False
         self._update("power-off")
@@ -247,10 +272,10 @@ class Coyote3Model:
         self.hung = hung
         if not hung:
             for ch in range(CHANNELS):
-                if self._playing[ch] is not None and self._timers[ch] is None:
-                    self._frame_over(ch)
+                if self._busy[ch] and self._timers[ch] is None:
+                    self._slot_over(ch)
 
     def _cut_output(self, cause: str) -> None:
         for ch in range(CHANNELS):
-            self._play(ch, None)
+            self._stop_slots(ch)
         self._update(cause)

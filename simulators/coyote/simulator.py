@@ -7,6 +7,11 @@ and benchmarks treat every simulator alike; for the Coyotes its values are **lev
 mA). The fault API is on the simulator: :meth:`drop_link`, :meth:`power_cycle` (or ``reboot``),
 :meth:`set_battery`, and per model ``turn_wheel`` (3.0), ``ignore_soft_limits``/``ignore_bf``
 /``silent`` (3.0), ``change_strength_on_device`` and ``hung`` (2.0).
+
+Writes take effect at a connection event (``interval_ms``, default 30 ms; see
+:mod:`.link`), never at once. The 3.0's 0x150A is WRITE as the vendor document lists it;
+``write_without_response=True`` makes it write-without-response only, as the vendor's
+maintainers say real units take it (dungeonlab-open/dglab-bluetooth-protocol issue 27).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from bumble.core import AdvertisingData
 from bumble.device import Connection, Device
 
 from simulators.coyote import wire2
+from simulators.coyote.link import DEFAULT_INTERVAL_MS, LinkTiming
 from simulators.coyote.model2 import Coyote2Model
 from simulators.coyote.model3 import Coyote3Model
 from simulators.coyote.peripheral import Peripheral, uuid16_list, uuid128_list
@@ -50,6 +56,21 @@ def _adv(name: str, *services: tuple[int, bytes]) -> tuple[bytes, bytes]:
     return bytes(adv), bytes(AdvertisingData(list(services)))
 
 
+def _drop_write_commands(device: Device, characteristics: list[gatt.Characteristic[bytes]]) -> None:
+    """A write *command* (without response) to a characteristic that lists WRITE only is
+    dropped unseen, as by a real GATT server (bumble itself does not check)."""
+    server = device.gatt_server
+    original = server.on_att_write_command
+    handles = {c.handle for c in characteristics}
+
+    def on_att_write_command(bearer: Any, request: Any) -> Any:
+        if request.attribute_handle in handles:
+            return None
+        return original(bearer, request)
+
+    server.on_att_write_command = on_att_write_command
+
+
 def _refuse_write_requests(device: Device, characteristic: gatt.Characteristic[bytes]) -> None:
     """A write *request* (with response) to a write-without-response characteristic gets
     Write Not Permitted, as from a real GATT server (bumble itself does not check)."""
@@ -77,12 +98,24 @@ def _battery_characteristic(
     )
 
 
+def _follow_link(peripheral: Peripheral, link: LinkTiming, lost: Callable[[], None]) -> None:
+    def link_lost() -> None:
+        link.link_down()
+        lost()
+
+    peripheral.on_link_up = link.link_up
+    peripheral.on_link_lost = link_lost
+
+
 class _SimulatorBase:
     model: Coyote2Model | Coyote3Model
+    DEFAULT_INTERVAL_MS = DEFAULT_INTERVAL_MS
 
-    def __init__(self, peripheral: Peripheral, record: DeliveredRecord) -> None:
+    def __init__(self, peripheral: Peripheral, record: DeliveredRecord, link: LinkTiming) -> None:
         self.peripheral = peripheral
         self.record = record
+        self.link = link
+        """The link's connection events (writes are applied at them)."""
 
     @property
     def address(self) -> str:
@@ -127,8 +160,8 @@ class Coyote3Simulator(_SimulatorBase):
 
     model: Coyote3Model
 
-    def __init__(self, peripheral: Peripheral, model: Coyote3Model) -> None:
-        super().__init__(peripheral, model.record)
+    def __init__(self, peripheral: Peripheral, model: Coyote3Model, link: LinkTiming) -> None:
+        super().__init__(peripheral, model.record, link)
         self.model = model
 
     @classmethod
@@ -140,20 +173,25 @@ class Coyote3Simulator(_SimulatorBase):
         address: str | None = None,
         battery: int = 100,
         record: DeliveredRecord | None = None,
-        write_requests: bool = False,
+        write_without_response: bool = False,
+        interval_ms: float = DEFAULT_INTERVAL_MS,
     ) -> Coyote3Simulator:
-        """``write_requests``: also accept writes with response on 0x150A (real devices
-        list it as write-without-response only, and so does the simulator by default)."""
+        """``write_without_response``: list 0x150A as write-without-response only and refuse
+        write requests (the vendor's maintainers say real units take writes without
+        response; the document lists WRITE, the default). ``interval_ms``: the connection
+        interval; writes take effect at its events."""
         model = Coyote3Model(record, battery=battery)
+        link = LinkTiming(interval_ms)
         device = await radio.add_peripheral(name, address)
         peripheral = Peripheral(device)
 
-        def write(_connection: Connection, value: bytes) -> None:
-            model.write(bytes(value))
+        async def write(_connection: Connection, value: bytes) -> None:
+            data = bytes(value)
+            await link.apply(lambda: model.write(data))
 
         control: gatt.Characteristic[bytes] = gatt.Characteristic(
             _sig(0x150A),
-            _P.WRITE_WITHOUT_RESPONSE | (_P.WRITE if write_requests else _P(0)),
+            _P.WRITE_WITHOUT_RESPONSE if write_without_response else _P.WRITE,
             _PERM.WRITEABLE,
             gatt.CharacteristicValue(write=write),
         )
@@ -169,12 +207,14 @@ class Coyote3Simulator(_SimulatorBase):
         )
         model.notify_b1 = lambda data: peripheral.notify(replies, data)
         model.notify_battery = lambda data: peripheral.notify(battery_char, data)
-        peripheral.on_link_lost = model.link_lost
+        _follow_link(peripheral, link, model.link_lost)
         adv, scan_response = _adv(name, uuid16_list([0x180C]))
         await peripheral.advertise(adv, scan_response)
-        if not write_requests:
+        if write_without_response:
             _refuse_write_requests(device, control)
-        sim = cls(peripheral, model)
+        else:
+            _drop_write_commands(device, [control])
+        sim = cls(peripheral, model, link)
         sim._replies = replies
         return sim
 
@@ -205,8 +245,8 @@ class Coyote2Simulator(_SimulatorBase):
 
     model: Coyote2Model
 
-    def __init__(self, peripheral: Peripheral, model: Coyote2Model) -> None:
-        super().__init__(peripheral, model.record)
+    def __init__(self, peripheral: Peripheral, model: Coyote2Model, link: LinkTiming) -> None:
+        super().__init__(peripheral, model.record, link)
         self.model = model
 
     @classmethod
@@ -218,20 +258,25 @@ class Coyote2Simulator(_SimulatorBase):
         address: str | None = None,
         battery: int = 100,
         record: DeliveredRecord | None = None,
+        interval_ms: float = DEFAULT_INTERVAL_MS,
     ) -> Coyote2Simulator:
+        """``interval_ms``: the connection interval; writes take effect at its events."""
         model = Coyote2Model(record, battery=battery)
+        link = LinkTiming(interval_ms)
         device = await radio.add_peripheral(name, address)
         peripheral = Peripheral(device)
 
-        def write_strength(_connection: Connection, value: bytes) -> None:
-            model.write_strength(bytes(value))
+        async def write_strength(_connection: Connection, value: bytes) -> None:
+            data = bytes(value)
+            await link.apply(lambda: model.write_strength(data))
 
         def read_strength(_connection: Connection) -> bytes:
             return model.strength_bytes()
 
         def wave_char(short: int, channel: int) -> gatt.Characteristic[bytes]:
-            def write(_connection: Connection, value: bytes) -> None:
-                model.write_wave(channel, bytes(value))
+            async def write(_connection: Connection, value: bytes) -> None:
+                data = bytes(value)
+                await link.apply(lambda: model.write_wave(channel, data))
 
             def read(_connection: Connection) -> bytes:
                 return bytes(3)
@@ -250,20 +295,22 @@ class Coyote2Simulator(_SimulatorBase):
             gatt.CharacteristicValue(read=read_strength, write=write_strength),
         )
 
+        waves = [wave_char(0x1505, 1), wave_char(0x1506, 0)]
         battery_char = _battery_characteristic(_v2(0x1500), model)
         device.add_services(
             [
                 # the device reads 0x1506 as channel A and 0x1505 as channel B
-                gatt.Service(_v2(0x180B), [strength, wave_char(0x1505, 1), wave_char(0x1506, 0)]),
+                gatt.Service(_v2(0x180B), [strength, *waves]),
                 gatt.Service(_v2(0x180A), [battery_char]),
             ]
         )
         model.notify_strength = lambda data: peripheral.notify(strength, data)
         model.notify_battery = lambda data: peripheral.notify(battery_char, data)
-        peripheral.on_link_lost = model.link_lost
+        _follow_link(peripheral, link, model.link_lost)
         adv, scan_response = _adv(name, uuid128_list([_v2(0x180B)]))
         await peripheral.advertise(adv, scan_response)
-        return cls(peripheral, model)
+        _drop_write_commands(device, [strength, *waves])
+        return cls(peripheral, model, link)
 
     async def power_cycle(self) -> None:
         self.model.power_off()

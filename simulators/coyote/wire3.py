@@ -60,7 +60,7 @@ class StrengthFrame:
 
 @dataclass(frozen=True, slots=True)
 class LimitFrame:
-    """A BF write."""
+    """A BF write. A soft limit above 200 leaves that channel's limit unchanged."""
 
     soft_limits: tuple[int, int]
     frequency_balance: tuple[int, int]
@@ -86,10 +86,8 @@ def parse(data: bytes) -> StrengthFrame | LimitFrame:
     if head == HEAD_BF:
         if len(data) != LEN_BF:
             raise NotAFrame(f"BF of {len(data)} bytes")
-        limits = (data[1], data[2])
-        if max(limits) > MAX_STRENGTH:
-            raise NotAFrame(f"BF soft limits {limits} above {MAX_STRENGTH}")
-        return LimitFrame(limits, (data[3], data[4]), (data[5], data[6]))
+        # a soft limit above 200 is *read*: the device then leaves that limit as it was
+        return LimitFrame((data[1], data[2]), (data[3], data[4]), (data[5], data[6]))
     raise NotAFrame(f"unknown header 0x{head:02X}")
 
 

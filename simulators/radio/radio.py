@@ -22,6 +22,7 @@ from devices.transport import BleTransport
 from simulators.radio.central import Central
 from simulators.radio.client import BumbleClient
 from simulators.radio.controller import RadioController, RssiTable
+from simulators.radio.quiet import quiet_bumble_debug
 from simulators.radio.scanner import BumbleScanner
 from simulators.radio.spec import normalize_address
 from simulators.radio.tcp import CentralSession
@@ -67,6 +68,7 @@ class VirtualRadio:
         self._rssi: RssiTable = rssi if rssi is not None else {}
         self._closed = False
         self._down: str | None = None
+        quiet_bumble_debug()  # bumble's per-packet debug strings, unless debugging
 
     # -- construction -----------------------------------------------------------------------
 

@@ -43,9 +43,11 @@ async def _open(radio: VirtualRadio, address: str) -> CoyoteDriverBase:
 
 
 @contextlib.asynccontextmanager
-async def coyote3_rig(*, connect: bool = True, level_limit: int = 20) -> AsyncIterator[Rig3]:
+async def coyote3_rig(
+    *, connect: bool = True, level_limit: int = 20, interval_ms: float = 30.0
+) -> AsyncIterator[Rig3]:
     radio = await VirtualRadio.local()
-    sim = await Coyote3Simulator.start(radio)
+    sim = await Coyote3Simulator.start(radio, interval_ms=interval_ms)
     try:
         driver = await _open(radio, sim.address)
         assert isinstance(driver, Coyote3Driver)

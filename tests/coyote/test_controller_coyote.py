@@ -75,15 +75,24 @@ async def controller_on(
         await db.close()
 
 
-def assert_ramp_within(record: Any, channel: int, per_s: float, slack: float) -> None:
+def assert_ramp_within(
+    record: Any, channel: int, per_s: float, slack: float, lag_s: float = 0.0
+) -> None:
     """Rises on the record stay within the rate. The controller ramps on a 0.1 s tick and
     the driver streams on its own 100 ms frame grid, so a frame can carry two ticks' worth
-    of rise when the two grids' phases cross: allowed, never more."""
-    samples = record.for_channel(channel)
-    for a, b in itertools.pairwise(samples):
+    of rise when the two grids' phases cross: allowed, never more. A waveform gap (frames
+    that came late over the link: output 0, strength kept) is not a fall: the rise after it
+    is measured from the level before it. ``lag_s``: how late the link may put a sample
+    after the one before it (a waveform's start waits behind the frame's other writes, so a
+    rise can be stamped closer to the previous sample than its strength write was)."""
+    samples = list(record.for_channel(channel))
+    for i, (a, b) in enumerate(itertools.pairwise(samples)):
+        if a.cause in ("frames stopped", "waves stopped") and i > 0:
+            a = samples[i - 1]
         if b.intensity_ma > a.intensity_ma:
             dt = max(b.t - a.t, 1e-9)
-            assert b.intensity_ma - a.intensity_ma <= per_s * (dt + TICK_S) + slack, (a, b)
+            allowed = per_s * (dt + TICK_S + lag_s) + slack
+            assert b.intensity_ma - a.intensity_ma <= allowed, (a, b)
 
 
 @pytest.mark.parametrize(
@@ -105,7 +114,9 @@ async def test_full_session_within_level_limits(
         assert record.max(0) == target
         assert record.max(0) <= LEVELS[model].peak
         assert record.last(0) == 0 and record.max(1) == 0
-        assert_ramp_within(record, 0, ramp, slack=1.0)
+        # the 2.0's frame is up to three write requests, one connection event each
+        lag = 3 * rig.sim.link.interval_s if model == "coyote2" else 0.0
+        assert_ramp_within(record, 0, ramp, slack=1.0, lag_s=lag)
         if isinstance(rig.sim, Coyote3Simulator):
             assert rig.sim.model.soft_limits == [20, 20]  # BF = our level limit
 

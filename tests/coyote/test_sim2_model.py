@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from simulators.coyote import wire2
-from simulators.coyote.model2 import FRAME_GRACE_S, FRAME_S, Coyote2Model
+from simulators.coyote.model2 import FRAME_S, Coyote2Model
 
 pytestmark = pytest.mark.looptime
 
@@ -44,7 +44,7 @@ async def test_waveform_plays_for_100_ms_then_output_stops_but_strength_stays() 
     await asyncio.sleep(0.5)
     assert m.delivered(0) == 0 and m.strength == [100, 0]
     end = m.record.for_channel(0)[-1]
-    assert end.t - t0 == pytest.approx(FRAME_S + FRAME_GRACE_S)
+    assert end.t - t0 == pytest.approx(FRAME_S)  # README_V2: each value is 0.1 s
 
 
 async def test_silent_waveform_delivers_nothing() -> None:

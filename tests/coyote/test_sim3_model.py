@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulators.coyote import wire3
-from simulators.coyote.model3 import FRAME_GRACE_S, FRAME_S, Coyote3Model
+from simulators.coyote.model3 import FRAME_S, Coyote3Model
 from tests.coyote.test_v3_codec import EX_A_ONLY, EX_A_PLUS_5, EX_BOTH, EX_SEQ1_A_PLUS_10
 
 pytestmark = pytest.mark.looptime
@@ -54,13 +54,13 @@ async def test_published_frames_drive_the_model() -> None:
     m = Coyote3Model()
     m.write(bytes.fromhex(EX_A_PLUS_5))
     assert m.strength == [5, 0]
-    assert m.replies[-1][1] == bytes([0xB1, 0, 5, 0])  # a change without sequence: B1 seq 0
+    assert m.replies == []  # a change with sequence 0 is not answered (README_V3 No. 2)
     m.write(bytes.fromhex(EX_SEQ1_A_PLUS_10))
     assert m.strength == [15, 0]
-    assert m.replies[-1][1] == bytes([0xB1, 1, 15, 0])
+    assert [r for _, r in m.replies] == [bytes([0xB1, 1, 15, 0])]
     assert m.delivered(0) == 15 and m.delivered(1) == 0  # B was dropped (intensity 101)
     m.write(bytes.fromhex(EX_A_ONLY))
-    assert m.strength == [15, 0] and len(m.replies) == 2  # no change, no sequence: no B1
+    assert m.strength == [15, 0] and len(m.replies) == 1  # no change, no sequence: no B1
 
 
 async def test_absolute_set_and_out_of_range_values() -> None:
@@ -100,26 +100,29 @@ async def test_out_of_range_wave_value_drops_only_that_channel() -> None:
     m.write(b0(1, wire3.SET, wire3.SET, 10, 10, PLAY, PLAY))
     assert (m.delivered(0), m.delivered(1)) == (10, 10)
     bad_freq = "0A0A0AF1" + "64646464"  # 241 is above 240
-    m.write(b0(0, wire3.KEEP, wire3.KEEP, 0, 0, PLAY, bad_freq))
+    m.write(b0(0, wire3.KEEP, wire3.KEEP, 0, 0, PLAY, bad_freq))  # the next 100 ms
+    assert (m.delivered(0), m.delivered(1)) == (10, 10)
+    await asyncio.sleep(FRAME_S)
     assert (m.delivered(0), m.delivered(1)) == (10, 0)
     m.write(b0(0, wire3.KEEP, wire3.KEEP, 0, 0, SILENT, PLAY))
+    await asyncio.sleep(FRAME_S)
     assert (m.delivered(0), m.delivered(1)) == (0, 10)  # intensity 0 everywhere: silent
 
 
 async def test_output_stops_when_frames_stop_but_strength_stays() -> None:
     m = Coyote3Model()
     t0 = m.now()
-    for _ in range(5):
+    for _ in range(5):  # a sender a little faster than 10 Hz: each frame waits its turn
         m.write(b0(0, wire3.SET, wire3.SET, 12, 0, PLAY, DROP))
-        await asyncio.sleep(FRAME_S)
+        await asyncio.sleep(FRAME_S - 0.001)
     assert m.delivered(0) == 12  # continuous while frames keep coming
     assert [s.intensity_ma for s in m.record.for_channel(0)] == [12]
-    last = t0 + 4 * FRAME_S
+    last = t0 + 4 * FRAME_S  # the fifth frame's turn
     await asyncio.sleep(0.2)
     assert m.delivered(0) == 0 and m.strength == [12, 0]
     stop = m.record.for_channel(0)[-1]
     assert stop.intensity_ma == 0 and stop.cause == "frames stopped"
-    assert stop.t - last == pytest.approx(FRAME_S + FRAME_GRACE_S)
+    assert stop.t - last == pytest.approx(FRAME_S)  # 4 x 25 ms
 
 
 async def test_bf_is_kept_across_power_off_but_strength_is_not() -> None:
@@ -146,7 +149,7 @@ async def test_battery_is_notified() -> None:
 
 async def test_writes_it_does_not_understand_are_ignored() -> None:
     m = Coyote3Model()
-    for junk in (b"", b"\xb0\x00", bytes([0xBE, 1, 1, 1, 1, 1, 1]), bf(201, 0)):
+    for junk in (b"", b"\xb0\x00", bytes([0xBE, 1, 1, 1, 1, 1, 1]), bf(20, 20)[:6]):
         m.write(junk)
     assert [r.kind for r in m.received] == ["ignored"] * 4
     assert m.soft_limits == [200, 200]
