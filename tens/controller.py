@@ -319,7 +319,7 @@ class Controller:
         return Usage(
             stimulation_today_s=float(used or 0.0),
             last_session_end=last,
-            checklist_answered=checklist is not None,
+            checklist_answered=checklist is not None and not checklist.expired(now),
             checklist_any_yes=bool(checklist.any_yes) if checklist else False,
         )
 

@@ -146,7 +146,7 @@ class TensApp(App[int]):
         from tui.screens.checklist import ChecklistScreen
 
         record = await self.store.run(latest_checklist)  # type: ignore[union-attr]
-        if record is None:
+        if record is None or record.expired(self.clock.wall()):  # expired: asked again
             await self.push_screen(ChecklistScreen())
 
     # ---- controller events ------------------------------------------------------------

@@ -272,7 +272,8 @@ def check_start(
 
     if not usage.checklist_answered:
         return refuse(
-            "the contraindication checklist has not been answered: run `tens checklist` first"
+            "the contraindication checklist has not been answered, or its answers are more "
+            "than 6 months old: run `tens checklist` first"
         )
     if usage.checklist_any_yes:
         return refuse(
