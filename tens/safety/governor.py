@@ -164,7 +164,9 @@ def effective_limits(
 
 
 def rms_density(intensity_ma: float, program: Program, area_cm2: float) -> float:
-    """r.m.s. current density, mA/cm²: I_peak · √(phase duration × pulse rate × phases) / area."""
+    """r.m.s. current density, mA/cm²: I_peak · √(phase duration × pulse rate × phases) / area,
+    at the program's worst moment (``Program.duty``: for burst, inside a train; for a sweep,
+    the larger extremes), never averaged over the gaps between trains."""
     return intensity_ma * math.sqrt(program.duty() * PHASES_PER_PULSE) / area_cm2
 
 
