@@ -87,7 +87,7 @@ class SessionDefaults(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     program: str = "conventional"
-    minutes: float = Field(30.0, gt=0, le=120)
+    minutes: float = Field(30.0, gt=0, le=HARD_CAPS.session_minutes)
     placement: str | None = None
     channels: tuple[int, ...] = (0,)
     ramp_down_s: float = Field(5.0, ge=0, le=60)
@@ -467,8 +467,8 @@ def load(
 
 STARTER_CONFIG = """\
 # tens configuration. Every key is optional; these are the defaults.
-# Hard caps (peak 100 mA, ramp 5 mA/s, step 2 mA, session 120 min, 720 min a day,
-# 2 mA/cm² r.m.s.) cannot be configured away.
+# Hard caps (peak 100 mA, ramp 5 mA/s, step 2 mA, session 60 min, 360 min a day,
+# 2 mA/cm² r.m.s., 1-200 Hz, 50-400 µs) cannot be configured away (sources: docs/safety.md).
 
 [limits]
 peak_ma = 40.0              # highest intensity the governor allows

@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tens.limits import HARD_CAPS
+
 
 def _parse_hhmm(value: str) -> dt.time:
     try:
@@ -93,7 +95,7 @@ class Schedule(BaseModel):
 
     name: str = Field(min_length=1, max_length=40)
     program: str = "conventional"
-    minutes: float = Field(30, gt=0, le=120)
+    minutes: float = Field(30, gt=0, le=HARD_CAPS.session_minutes)
     intensity: float = Field(gt=0)
     placement: str | None = None
     at: tuple[str, ...] = ()

@@ -75,17 +75,17 @@ def effective_limits(
         raise GovernorRefusal("the device reports no usable intensity range: refusing")
     if not caps.waveforms:
         raise GovernorRefusal("the device reports no waveforms it can render: refusing")
-    flo = max(limits.frequency_hz[0], caps.frequency_hz[0])
-    fhi = min(limits.frequency_hz[1], caps.frequency_hz[1])
-    plo = max(limits.pulse_width_us[0], caps.pulse_width_us[0])
-    phi = min(limits.pulse_width_us[1], caps.pulse_width_us[1])
+    flo = max(limits.frequency_hz[0], caps.frequency_hz[0], HARD_CAPS.frequency_hz[0])
+    fhi = min(limits.frequency_hz[1], caps.frequency_hz[1], HARD_CAPS.frequency_hz[1])
+    plo = max(limits.pulse_width_us[0], caps.pulse_width_us[0], HARD_CAPS.pulse_width_us[0])
+    phi = min(limits.pulse_width_us[1], caps.pulse_width_us[1], HARD_CAPS.pulse_width_us[1])
     if flo > fhi or plo > phi:
         raise GovernorRefusal(
             "the device's frequency or pulse-width range does not overlap the configured one"
         )
     origins: dict[str, str] = {
-        "frequency": "config limits.frequency_hz and the device's range",
-        "pulse width": "config limits.pulse_width_us and the device's range",
+        "frequency": "config limits.frequency_hz, the device's range and the hard cap",
+        "pulse width": "config limits.pulse_width_us, the device's range and the hard cap",
         "session length": cfg("session_minutes"),
         "stimulation per day": cfg("daily_minutes"),
         "rest between sessions": cfg("rest_minutes"),
