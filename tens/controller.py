@@ -91,6 +91,12 @@ CONTRAINDICATION_WHY: dict[str, str] = {
 }
 
 
+def _red_flag_blocks(conn: Any) -> dict[str, str]:
+    from tens.journal.repository import red_flag_blocks
+
+    return red_flag_blocks(conn)
+
+
 def contraindicated_placements() -> dict[str, str]:
     """Placement key -> why electrodes must never go there (from the journal's regions)."""
     from tens.journal.regions import REGIONS
@@ -655,6 +661,7 @@ class Controller:
             default_minutes=cfg.minutes,
             default_channels=cfg.channels,
             contraindicated=contraindicated_placements(),
+            blocked_sites=await self._db(_red_flag_blocks),  # red flags not yet cleared
         )
 
     async def _prescription_outcome(self, program: str, placement: str | None) -> Any:

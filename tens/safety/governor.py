@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tens.device import Capabilities, IntensityUnit
@@ -259,10 +259,13 @@ def check_start(
     default_minutes: float,
     default_channels: tuple[int, ...],
     contraindicated: dict[str, str],
+    blocked_sites: Mapping[str, str] | None = None,
 ) -> tuple[Decision, StartPlan | None]:
     """May a session start? Returns the decision and, when allowed, the plan.
 
     `contraindicated` maps placement names where electrodes must never go to the reason.
+    `blocked_sites` maps placements blocked for now (a red flag logged there and not yet
+    cleared, numb skin) to the reason.
     """
     reasons: list[str] = []
 
@@ -287,6 +290,8 @@ def check_start(
             f"electrodes must never be placed on the {req.placement.replace('-', ' ')}: "
             f"{contraindicated[req.placement]}"
         )
+    if req.placement is not None and req.placement in (blocked_sites or {}):
+        return refuse((blocked_sites or {})[req.placement])
     name = req.program or default_program
     program = programs.get(name)
     if program is None:
