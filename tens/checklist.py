@@ -1,12 +1,23 @@
 """The contraindication checklist, answered before the first session.
 
 Any "yes" refuses stimulation, with advice to talk to a healthcare provider. Answers are kept
-in the database (table `checklist`) so the governor reads them on every start.
+in the database (table `checklist`, insert-only: every answering is a new row) so the governor
+reads them on every start.
+
+Answers expire: health changes (a new implant, a pregnancy, a new diagnosis), so answers older
+than :data:`VALID_FOR` (about 6 months) count as not answered and are asked again. A "yes"
+later changed to "no" is recorded with the time (:func:`changes`; the store writes each change
+to the audit trail).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+VALID_FOR = dt.timedelta(days=183)
+"""How long checklist answers count: about 6 months, then they are asked again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +58,40 @@ def validate_answers(answers: dict[str, bool]) -> dict[str, bool]:
 
 def none_apply() -> dict[str, bool]:
     return {q.key: False for q in QUESTIONS}
+
+
+def expires_at(answered_at: dt.datetime, valid_for: dt.timedelta = VALID_FOR) -> dt.datetime:
+    return answered_at + valid_for
+
+
+def is_expired(
+    answered_at: dt.datetime, now: dt.datetime, valid_for: dt.timedelta = VALID_FOR
+) -> bool:
+    """Are answers given at `answered_at` too old to count at `now`? (They expire at exactly
+    ``answered_at + valid_for``.)"""
+    return now >= expires_at(answered_at, valid_for)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerChange:
+    key: str
+    was: bool
+    now: bool
+
+    @property
+    def withdrawn_yes(self) -> bool:
+        """A "yes" (a contraindication) later answered "no"."""
+        return self.was and not self.now
+
+    def text(self) -> str:
+        said = {True: "yes", False: "no"}
+        return f"{self.key}: {said[self.was]} changed to {said[self.now]}"
+
+
+def changes(previous: Mapping[str, object], current: Mapping[str, bool]) -> list[AnswerChange]:
+    """Answers that differ from the previous answering, in question order."""
+    return [
+        AnswerChange(q.key, bool(previous[q.key]), bool(current[q.key]))
+        for q in QUESTIONS
+        if q.key in previous and q.key in current and bool(previous[q.key]) != current[q.key]
+    ]

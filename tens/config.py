@@ -33,7 +33,7 @@ from tens.daemon.settings import MqttSettings
 from tens.limits import HARD_CAPS, Limits
 from tens.paths import config_dir
 from tens.programs import Program, all_programs
-from tens.schedule import Schedule
+from tens.schedule import QuietHours, Schedule
 
 CONFIG_FILENAME = "config.toml"
 ENV_PREFIX = "TENS_"
@@ -49,7 +49,8 @@ class ConfigProblem:
     ``key`` is dotted, array entries by index (``schedules.0.intensity``); ``code`` is
     machine-readable: ``unknown_key``, ``not_toml``, ``unreadable``, ``env_conflict``,
     ``above_limit``, ``above_hard_cap``, ``unknown_program``, ``unknown_placement``,
-    ``contraindicated_placement``, ``unknown_level_driver``, ``invalid`` (programs that clash),
+    ``contraindicated_placement``, ``unknown_level_driver``, ``quiet_hours`` (a schedule that
+    would start in the quiet hours), ``night_use_needs_reason``, ``invalid`` (programs that clash),
     ``too_deep``, or pydantic's error type (``float_type``, ``less_than_equal``, ...).
     """
 
@@ -86,7 +87,7 @@ class SessionDefaults(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     program: str = "conventional"
-    minutes: float = Field(30.0, gt=0, le=120)
+    minutes: float = Field(30.0, gt=0, le=HARD_CAPS.session_minutes)
     placement: str | None = None
     channels: tuple[int, ...] = (0,)
     ramp_down_s: float = Field(5.0, ge=0, le=60)
@@ -120,6 +121,7 @@ class TensConfig(BaseModel):
     device: DeviceSettings = DeviceSettings()
     programs: tuple[Program, ...] = ()
     schedules: tuple[Schedule, ...] = ()
+    quiet_hours: QuietHours = QuietHours()
     mqtt: MqttSettings = Field(default_factory=MqttSettings, description="see docs/mqtt.md")
 
     def program_table(self) -> dict[str, Program]:
@@ -168,8 +170,10 @@ class TensConfig(BaseModel):
         out += _program_problems("session.program", s.program, table)
         out += _placement_problems("session.placement", s.placement)
         out += _minutes_problems("session.minutes", s.minutes, self.limits)
+        out += _night_use_problems(self.quiet_hours)
         for i, sched in enumerate(self.schedules):
             key = f"schedules.{i}"
+            out += _quiet_hours_problems(key, sched, self.quiet_hours)
             out += _program_problems(f"{key}.program", sched.program, table)
             out += _placement_problems(f"{key}.placement", sched.placement)
             out += _minutes_problems(f"{key}.minutes", sched.minutes, self.limits)
@@ -235,6 +239,37 @@ def _placement_problems(key: str, placement: str | None) -> list[ConfigProblem]:
             )
         ]
     return []
+
+
+def _night_use_problems(quiet: QuietHours) -> list[ConfigProblem]:
+    if quiet.allow_night_use and not (quiet.night_use_reason or "").strip():
+        return [
+            ConfigProblem(
+                "quiet_hours.night_use_reason",
+                "night_use_needs_reason",
+                "allow_night_use = true needs a stated night_use_reason (who watches, why)",
+            )
+        ]
+    return []
+
+
+def _quiet_hours_problems(key: str, sched: Schedule, quiet: QuietHours) -> list[ConfigProblem]:
+    """A schedule that would start in the quiet hours, unless night use is allowed."""
+    if quiet.allow_night_use:
+        return []
+    inside = sorted({t.strftime("%H:%M") for t in sched.start_times() if quiet.contains(t)})
+    if not inside:
+        return []
+    field = "at" if sched.at else "between"
+    return [
+        ConfigProblem(
+            f"{key}.{field}",
+            "quiet_hours",
+            f"would start at {', '.join(inside)}, in the quiet hours "
+            f"{quiet.start}–{quiet.end}: no session starts unattended at night "
+            "(set quiet_hours.allow_night_use = true with a night_use_reason to allow it)",
+        )
+    ]
 
 
 def _minutes_problems(key: str, minutes: float, limits: Limits) -> list[ConfigProblem]:
@@ -432,8 +467,8 @@ def load(
 
 STARTER_CONFIG = """\
 # tens configuration. Every key is optional; these are the defaults.
-# Hard caps (peak 100 mA, ramp 5 mA/s, step 2 mA, session 120 min, 720 min a day,
-# 2 mA/cm² r.m.s.) cannot be configured away.
+# Hard caps (peak 100 mA, ramp 5 mA/s, step 2 mA, session 60 min, 360 min a day,
+# 2 mA/cm² r.m.s., 1-200 Hz, 50-400 µs) cannot be configured away (sources: docs/safety.md).
 
 [limits]
 peak_ma = 40.0              # highest intensity the governor allows
@@ -467,6 +502,14 @@ ask_pain_after = true
 # minutes = 30
 # intensity = 12
 # at = ["08:00", "20:00"]
+
+# No schedule starts in the quiet hours (refused when the config loads, and again at run time)
+# unless night use is allowed with a stated reason:
+# [quiet_hours]
+# start = "22:00"
+# end = "07:00"
+# allow_night_use = false
+# night_use_reason = "..."
 """
 
 

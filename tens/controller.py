@@ -93,6 +93,12 @@ CONTRAINDICATION_WHY: dict[str, str] = {
 }
 
 
+def _red_flag_blocks(conn: Any) -> dict[str, str]:
+    from tens.journal.repository import red_flag_blocks
+
+    return red_flag_blocks(conn)
+
+
 def contraindicated_placements() -> dict[str, str]:
     """Placement key -> why electrodes must never go there (from the journal's regions)."""
     from tens.journal.regions import REGIONS
@@ -322,7 +328,7 @@ class Controller:
         return Usage(
             stimulation_today_s=float(used or 0.0),
             last_session_end=last,
-            checklist_answered=checklist is not None,
+            checklist_answered=checklist is not None and not checklist.expired(now),
             checklist_any_yes=bool(checklist.any_yes) if checklist else False,
         )
 
@@ -658,6 +664,7 @@ class Controller:
             default_minutes=cfg.minutes,
             default_channels=cfg.channels,
             contraindicated=contraindicated_placements(),
+            blocked_sites=await self._db(_red_flag_blocks),  # red flags not yet cleared
         )
 
     async def _prescription_outcome(self, program: str, placement: str | None) -> Any:

@@ -23,12 +23,20 @@ LEVEL_PEAK_CAPS: Mapping[str, float] = MappingProxyType({"coyote3": 200.0, "coyo
 
 @dataclass(frozen=True, slots=True)
 class HardCaps:
+    """Caps no configuration can lift; each cites its source in docs/safety.md ("Hard caps")."""
+
     peak_ma: float = 100.0
     ramp_ma_per_s: float = 5.0
     step_ma: float = 2.0
-    session_minutes: float = 120.0
-    daily_minutes: float = 720.0
+    session_minutes: float = 60.0
+    """Omron's labelled maximum for one session (30-min sessions, at most 60)."""
+    daily_minutes: float = 360.0
+    """About Quell's observed daily average (~6 h), the most a cleared device is used for."""
     current_density_ma_cm2: float = 2.0
+    frequency_hz: tuple[float, float] = (1.0, 200.0)
+    """The consumer envelope, 1–200 Hz."""
+    pulse_width_us: tuple[int, int] = (50, 400)
+    """The consumer envelope, 50–400 µs."""
     level_peak: Mapping[str, float] = field(default_factory=lambda: LEVEL_PEAK_CAPS)
     """Per level driver; a driver not in it has no cap and is refused."""
 
@@ -86,6 +94,12 @@ class Limits(BaseModel):
         plo, phi = self.pulse_width_us
         if not 0 < plo <= phi:
             raise ValueError("limits.pulse_width_us must be [min, max] with 0 < min <= max")
+        flo, fhi = HARD_CAPS.frequency_hz
+        if lo < flo or hi > fhi:
+            raise ValueError(f"limits.frequency_hz must lie within the hard cap {flo:g}–{fhi:g} Hz")
+        wlo, whi = HARD_CAPS.pulse_width_us
+        if plo < wlo or phi > whi:
+            raise ValueError(f"limits.pulse_width_us must lie within the hard cap {wlo}–{whi} µs")
         return self
 
     def level_problems(self) -> list[LimitProblem]:

@@ -2,7 +2,8 @@
 
 A program says what pulses to give (frequency, pulse width, waveform); the person chooses the
 intensity. ``duty()`` is the largest phase-duration x pulse-rate product over the program's
-pattern, which the governor needs for the r.m.s. current-density check.
+pattern (for burst: inside a train), which the governor needs for the r.m.s. current-density
+check.
 """
 
 from __future__ import annotations
@@ -59,7 +60,14 @@ class Program(BaseModel):
         return self.frequency_hz
 
     def duty(self) -> float:
-        """Largest (phase duration in s x pulses per second) over the pattern."""
+        """Largest (phase duration in s x pulses per second) over the pattern, at its worst
+        moment: for burst, the rate *inside* a train (``frequency_hz``), not the average over
+        the burst period (``pulses_per_second``), which is lower by the gap between trains
+        (7 pulses at 100 Hz twice a second: 100 vs 14 pulses/s, 2.67x in r.m.s.). The
+        device is told only the waveform code, frequency and pulse width, so this is also
+        the worst it may render for burst: continuous pulses at that frequency."""
+        if self.waveform is Waveform.BURST:
+            return self.pulse_width_us * 1e-6 * self.frequency_hz
         if self.waveform is Waveform.MODULATED and self.sweep_frequency_hz is not None:
             a = self.pulse_width_us * 1e-6 * self.frequency_hz
             b = (self.sweep_pulse_width_us or self.pulse_width_us) * 1e-6 * self.sweep_frequency_hz

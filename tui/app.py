@@ -101,6 +101,9 @@ class TensApp(App[int]):
         self.view.apply_snapshot(
             self.controller.snapshot(), at=self.wall_hms(), now=self.now(), with_notices=True
         )
+        quiet = getattr(getattr(self.controller, "config", None), "quiet_hours", None)
+        if quiet is not None and (night := quiet.warning()) is not None:
+            self.view.add_log(self.wall_hms(), "warning", night)  # while night use is on
         await self.push_screen(SessionScreen())
         if self.live and self.connect_on_start:
             self.run_worker(self._connect(), name="connect")
@@ -119,7 +122,7 @@ class TensApp(App[int]):
             from tens.schedule import run_schedules
 
             self.run_worker(
-                run_schedules(self.controller, schedules, self.clock),
+                run_schedules(self.controller, schedules, self.clock, None, quiet),
                 name="schedules",
                 exclusive=False,
             )
@@ -143,7 +146,7 @@ class TensApp(App[int]):
         from tui.screens.checklist import ChecklistScreen
 
         record = await self.store.run(latest_checklist)  # type: ignore[union-attr]
-        if record is None:
+        if record is None or record.expired(self.clock.wall()):  # expired: asked again
             await self.push_screen(ChecklistScreen())
 
     # ---- controller events ------------------------------------------------------------

@@ -449,8 +449,10 @@ async def _real_device_refusal(args: argparse.Namespace) -> str | None:
         answers = await db.run(latest_checklist)
     finally:
         await db.close()
-    if answers is None:
-        return "the safety checklist is not answered: run `tens checklist` first"
+    from tens.store.timestamps import utc_now
+
+    if answers is None or answers.expired(utc_now()):
+        return "the safety checklist is not answered (or is 6 months old): run `tens checklist`"
     if answers.any_yes:
         return "the safety checklist has a 'yes': talk to a clinician before using TENS"
     return None

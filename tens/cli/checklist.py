@@ -38,15 +38,23 @@ def _ask(question: str) -> bool:
         print("Please answer y or n.")
 
 
+def _summary(answers: dict[str, bool]) -> list[dict[str, object]]:
+    from tens.checklist import QUESTIONS
+
+    return [{"key": q.key, "question": q.text, "answer": answers[q.key]} for q in QUESTIONS]
+
+
 def run(args: argparse.Namespace) -> int:
-    from tens.checklist import ADVICE, QUESTIONS, none_apply, validate_answers
+    from tens.checklist import ADVICE, QUESTIONS, changes, expires_at, none_apply, validate_answers
     from tens.store import StoreError, open_db
     from tens.store.sessions import latest_checklist, record_checklist
+    from tens.store.timestamps import utc_now
 
     try:
         conn = open_db()
     except StoreError as exc:
         return fail(str(exc), ExitCode.STORE, as_json=args.json)
+    now = utc_now()
     try:
         if args.show:
             rec = latest_checklist(conn)
@@ -54,17 +62,33 @@ def run(args: argparse.Namespace) -> int:
                 return fail(
                     "the checklist has not been answered yet", ExitCode.NOT_FOUND, as_json=args.json
                 )
+            expired = rec.expired(now)
             if args.json:
                 emit_json(
-                    {"answered_at": rec.answered_at, "answers": rec.answers, "any_yes": rec.any_yes}
+                    {
+                        "answered_at": rec.answered_at,
+                        "expires_at": expires_at(rec.answered_at),
+                        "expired": expired,
+                        "answers": rec.answers,
+                        "any_yes": rec.any_yes,
+                    }
                 )
             else:
                 print(f"answered {rec.answered_at:%Y-%m-%d %H:%M}")
                 for q in QUESTIONS:
                     print(f"  {'yes' if rec.answers.get(q.key) else 'no ':3}  {q.text}")
+                if expired:
+                    print("EXPIRED: these answers are more than 6 months old; answer again.")
+                else:
+                    print(f"valid until {expires_at(rec.answered_at):%Y-%m-%d}")
             return 0
         if args.none_apply:
+            # Scripts may answer for the person, but never without the questions on record.
             answers = none_apply()
+            if not args.json:
+                print("You affirm that none of these apply:")
+                for q in QUESTIONS:
+                    print(f"  no   {q.text}")
         else:
             if not sys.stdin.isatty() and not args.json:
                 print("Answer each question (y/n). Use --none-apply in scripts.")
@@ -76,15 +100,36 @@ def run(args: argparse.Namespace) -> int:
                 )
         answers = validate_answers(answers)
         any_yes = any(answers.values())
-        record_checklist(conn, answers, any_yes)
+        previous = latest_checklist(conn)
+        changed = changes(previous.answers, answers) if previous is not None else []
+        record_checklist(conn, answers, any_yes, at=now)
     except StoreError as exc:
         return fail(str(exc), ExitCode.STORE, as_json=args.json)
     finally:
         conn.close()
     if args.json:
-        emit_json({"recorded": True, "any_yes": any_yes, "advice": ADVICE if any_yes else None})
-    elif any_yes:
-        print(ADVICE)
+        emit_json(
+            {
+                "recorded": True,
+                "answered_at": now,
+                "expires_at": expires_at(now),
+                "answers": _summary(answers),
+                "changes": [
+                    {"key": c.key, "was": c.was, "now": c.now, "withdrawn_yes": c.withdrawn_yes}
+                    for c in changed
+                ],
+                "any_yes": any_yes,
+                "advice": ADVICE if any_yes else None,
+            }
+        )
     else:
-        print("Recorded: none of the contraindications apply. Talk to a clinician about TENS.")
+        for c in changed:
+            print(f"Changed since last time (recorded {now:%Y-%m-%d %H:%M} UTC): {c.text()}")
+        if any_yes:
+            print(ADVICE)
+        else:
+            print(
+                "Recorded: none of the contraindications apply "
+                f"(asked again after {expires_at(now):%Y-%m-%d}). Talk to a clinician about TENS."
+            )
     return 5 if any_yes else 0

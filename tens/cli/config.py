@@ -49,10 +49,15 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     data = loaded.config.model_dump(mode="json")
+    night = loaded.config.quiet_hours.warning()
     if args.json:
-        emit_json({"path": str(loaded.path), "config": data, "origins": loaded.origins})
+        out = {"path": str(loaded.path), "config": data, "origins": loaded.origins}
+        emit_json({**out, "warnings": [{"code": "night_use_on", "text": night}] if night else []})
         return 0
     import json
+
+    if night:
+        print(f"# WARNING: {night}")
 
     print(f"# from {loaded.path} (exists: {loaded.path.exists()}), environment and defaults")
     print(json.dumps(data, indent=2, ensure_ascii=False))

@@ -68,6 +68,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_json(delete)
     delete.set_defaults(handler=run_delete)
 
+    clear = verbs.add_parser(
+        "clear-flag", help="after a red flag: say you have seen a clinician, or dismiss it"
+    )
+    clear.add_argument("region", metavar="REGION", help="the site the red flag was logged for")
+    how = clear.add_mutually_exclusive_group(required=True)
+    how.add_argument("--seen-clinician", action="store_true", help="I have seen a clinician")
+    how.add_argument("--dismiss", action="store_true", help="dismiss it deliberately")
+    add_json(clear)
+    clear.set_defaults(handler=run_clear_flag)
+
     opts = verbs.add_parser("options", help="accepted regions, kinds, red flags and helpers")
     add_json(opts)
     opts.set_defaults(handler=run_options)
@@ -111,7 +121,8 @@ def _detail_options(p: argparse.ArgumentParser) -> None:
         metavar="FLAG",
         action="append",
         default=None,
-        help="swelling, bruising, fever, weight-loss, numbness, weakness (repeatable)",
+        help="swelling, bruising, fever, weight-loss, numbness, weakness, bladder-bowel, "
+        "saddle-numbness (repeatable)",
     )
     p.add_argument(
         "--helped",
@@ -346,6 +357,28 @@ def run_delete(args: argparse.Namespace) -> int:
             emit_json({"deleted": True, "entry": entry.to_dict()})
         else:
             print(f"deleted entry {entry.id} (kept, marked deleted; `tens pain list --all`)")
+        return 0
+
+    return _with_db(args, work)
+
+
+def run_clear_flag(args: argparse.Namespace) -> int:
+    def work(conn: sqlite3.Connection) -> int:
+        from tens.journal.regions import normalize_region
+        from tens.journal.repository import clear_red_flag, red_flag_blocks
+
+        try:
+            region = normalize_region(args.region)
+        except ValueError as exc:
+            return fail(str(exc), EXIT_INPUT, as_json=args.json)
+        if region not in red_flag_blocks(conn):
+            return fail(f"no red flag is open for {region}", EXIT_INPUT, as_json=args.json)
+        how = "seen-clinician" if args.seen_clinician else "dismissed"
+        clear_red_flag(conn, region, how, now=_now())
+        if args.json:
+            emit_json({"cleared": True, "region": region, "how": how})
+        else:
+            print(f"recorded: red flags at {region} {how.replace('-', ' ')}")
         return 0
 
     return _with_db(args, work)

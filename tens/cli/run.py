@@ -209,8 +209,10 @@ async def _log_pain(db: Any, score: int, context: str, session_id: int | None) -
 
 async def _checklist_answered(db: Any) -> bool:
     from tens.store.sessions import latest_checklist
+    from tens.store.timestamps import utc_now
 
-    return await db.run(latest_checklist) is not None
+    record = await db.run(latest_checklist)
+    return record is not None and not record.expired(utc_now())  # expired: asked again
 
 
 async def _first_run_checklist(db: Any) -> int:

@@ -132,7 +132,8 @@ class Daemon:
     # ---- schedules ------------------------------------------------------------------------
 
     async def _run_schedules(self) -> None:
-        await run_schedules(self.controller, self.schedules, self.clock, log)
+        quiet = getattr(getattr(self.controller, "config", None), "quiet_hours", None)
+        await run_schedules(self.controller, self.schedules, self.clock, log, quiet)
 
     # ---- systemd watchdog -----------------------------------------------------------------
 

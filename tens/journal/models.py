@@ -38,6 +38,8 @@ class RedFlag(enum.StrEnum):
     WEIGHT_LOSS = "weight-loss"
     NUMBNESS = "numbness"
     WEAKNESS = "weakness"
+    BLADDER_BOWEL = "bladder-bowel"
+    SADDLE_NUMBNESS = "saddle-numbness"
 
 
 RED_FLAG_LABELS: dict[RedFlag, str] = {
@@ -47,6 +49,8 @@ RED_FLAG_LABELS: dict[RedFlag, str] = {
     RedFlag.WEIGHT_LOSS: "unexplained weight loss",
     RedFlag.NUMBNESS: "progressive numbness",
     RedFlag.WEAKNESS: "progressive weakness",
+    RedFlag.BLADDER_BOWEL: "new bladder or bowel problems",
+    RedFlag.SADDLE_NUMBNESS: "numbness around the groin or buttocks (saddle area)",
 }
 
 KNOWN_HELPERS: dict[str, str] = {

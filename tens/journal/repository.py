@@ -313,3 +313,56 @@ def list_peg(
         PegEntry(r[0], from_db(r[1]), from_db(r[2]), r[3], r[4], r[5], opt_from_db(r[6]))
         for r in conn.execute(sql, params)
     ]
+
+
+RED_FLAG_CLEAR_HOW = ("seen-clinician", "dismissed")
+
+
+def red_flag_blocks(conn: sqlite3.Connection) -> dict[str, str]:
+    """Sites (regions) where a red flag was logged and not cleared since: region -> why the
+    next session there is refused. Numb skin (``numbness``, ``saddle-numbness``) blocks the
+    same way: stimulation on numb skin is one of the contraindications."""
+    from tens.journal.advice import ACTION, urgency
+    from tens.store.timestamps import from_db
+
+    cleared: dict[str, dt.datetime] = {}
+    for region, at in conn.execute(
+        "SELECT requested, at FROM audit WHERE action = 'red_flag_clear' ORDER BY id"
+    ):
+        cleared[str(region)] = from_db(at)
+    out: dict[str, str] = {}
+    for region, at, flags in conn.execute(
+        "SELECT region, at, red_flags FROM pain_entries WHERE deleted_at IS NULL "
+        "AND region IS NOT NULL AND red_flags != '[]' ORDER BY at"
+    ):
+        when = from_db(at)
+        if region in cleared and cleared[region] >= when:
+            continue
+        level = urgency(RedFlag(f) for f in json.loads(flags))
+        if level is None:
+            continue
+        out[region] = (
+            f"a red flag was logged for the {region.replace('-', ' ')} on {when:%Y-%m-%d} "
+            f"({ACTION[level]}): no session there until you confirm you have seen a clinician "
+            f"(`tens pain clear-flag {region} --seen-clinician`) or dismiss it deliberately "
+            f"(`--dismiss`)"
+        )
+    return out
+
+
+def clear_red_flag(
+    conn: sqlite3.Connection, region: str, how: str, *, now: dt.datetime | None = None
+) -> None:
+    """Record that the person has seen a clinician about the red flags at `region`, or
+    dismisses them deliberately (``how`` in :data:`RED_FLAG_CLEAR_HOW`), in the audit trail."""
+    from tens.store.connection import write
+    from tens.store.timestamps import to_db, utc_now
+
+    if how not in RED_FLAG_CLEAR_HOW:
+        raise JournalInputError("how", f"must be one of {', '.join(RED_FLAG_CLEAR_HOW)}")
+    with write(conn):
+        conn.execute(
+            "INSERT INTO audit (at, session_id, source, action, requested, allowed, outcome, "
+            "reason) VALUES (?, NULL, 'person', 'red_flag_clear', ?, ?, 'info', ?)",
+            (to_db(now or utc_now()), region, how, f"red flags at {region} cleared: {how}"),
+        )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tens.device import Capabilities, IntensityUnit
@@ -75,17 +75,17 @@ def effective_limits(
         raise GovernorRefusal("the device reports no usable intensity range: refusing")
     if not caps.waveforms:
         raise GovernorRefusal("the device reports no waveforms it can render: refusing")
-    flo = max(limits.frequency_hz[0], caps.frequency_hz[0])
-    fhi = min(limits.frequency_hz[1], caps.frequency_hz[1])
-    plo = max(limits.pulse_width_us[0], caps.pulse_width_us[0])
-    phi = min(limits.pulse_width_us[1], caps.pulse_width_us[1])
+    flo = max(limits.frequency_hz[0], caps.frequency_hz[0], HARD_CAPS.frequency_hz[0])
+    fhi = min(limits.frequency_hz[1], caps.frequency_hz[1], HARD_CAPS.frequency_hz[1])
+    plo = max(limits.pulse_width_us[0], caps.pulse_width_us[0], HARD_CAPS.pulse_width_us[0])
+    phi = min(limits.pulse_width_us[1], caps.pulse_width_us[1], HARD_CAPS.pulse_width_us[1])
     if flo > fhi or plo > phi:
         raise GovernorRefusal(
             "the device's frequency or pulse-width range does not overlap the configured one"
         )
     origins: dict[str, str] = {
-        "frequency": "config limits.frequency_hz and the device's range",
-        "pulse width": "config limits.pulse_width_us and the device's range",
+        "frequency": "config limits.frequency_hz, the device's range and the hard cap",
+        "pulse width": "config limits.pulse_width_us, the device's range and the hard cap",
         "session length": cfg("session_minutes"),
         "stimulation per day": cfg("daily_minutes"),
         "rest between sessions": cfg("rest_minutes"),
@@ -164,7 +164,9 @@ def effective_limits(
 
 
 def rms_density(intensity_ma: float, program: Program, area_cm2: float) -> float:
-    """r.m.s. current density, mA/cm²: I_peak · √(phase duration × pulse rate × phases) / area."""
+    """r.m.s. current density, mA/cm²: I_peak · √(phase duration × pulse rate × phases) / area,
+    at the program's worst moment (``Program.duty``: for burst, inside a train; for a sweep,
+    the larger extremes), never averaged over the gaps between trains."""
     return intensity_ma * math.sqrt(program.duty() * PHASES_PER_PULSE) / area_cm2
 
 
@@ -257,10 +259,13 @@ def check_start(
     default_minutes: float,
     default_channels: tuple[int, ...],
     contraindicated: dict[str, str],
+    blocked_sites: Mapping[str, str] | None = None,
 ) -> tuple[Decision, StartPlan | None]:
     """May a session start? Returns the decision and, when allowed, the plan.
 
     `contraindicated` maps placement names where electrodes must never go to the reason.
+    `blocked_sites` maps placements blocked for now (a red flag logged there and not yet
+    cleared, numb skin) to the reason.
     """
     reasons: list[str] = []
 
@@ -272,7 +277,8 @@ def check_start(
 
     if not usage.checklist_answered:
         return refuse(
-            "the contraindication checklist has not been answered: run `tens checklist` first"
+            "the contraindication checklist has not been answered, or its answers are more "
+            "than 6 months old: run `tens checklist` first"
         )
     if usage.checklist_any_yes:
         return refuse(
@@ -284,6 +290,8 @@ def check_start(
             f"electrodes must never be placed on the {req.placement.replace('-', ' ')}: "
             f"{contraindicated[req.placement]}"
         )
+    if req.placement is not None and req.placement in (blocked_sites or {}):
+        return refuse((blocked_sites or {})[req.placement])
     name = req.program or default_program
     program = programs.get(name)
     if program is None:

@@ -77,6 +77,12 @@ class ChecklistRecord:
     answers: dict[str, Any]
     any_yes: bool
 
+    def expired(self, now: dt.datetime) -> bool:
+        """Too old to count at `now` (tens.checklist.VALID_FOR): asked again."""
+        from tens.checklist import is_expired
+
+        return is_expired(self.answered_at, now)
+
 
 _SESSION_COLUMNS = "id, " + ", ".join((*SESSION_FIELDS, PERSISTED_AT))
 
@@ -369,11 +375,26 @@ def record_checklist(
     *,
     at: dt.datetime | None = None,
 ) -> int:
-    """Store one pre-session checklist (answers as JSON) and return its id."""
+    """Store one pre-session checklist (answers as JSON) and return its id.
+
+    Every answer that differs from the previous answering is written to the audit trail in
+    the same transaction (action ``checklist_change``, source ``checklist``, outcome ``info``,
+    ``requested`` and ``allowed`` the old and new answers as ``key=yes|no``), so a "yes" later
+    changed to "no" is on record with its time (:func:`checklist_changes`)."""
+    from tens.checklist import changes
+
+    when = to_db(at or utc_now())
+    previous = latest_checklist(conn)
+    changed = changes(previous.answers, answers) if previous is not None else []
     with write(conn):
         cur = conn.execute(
             "INSERT INTO checklist (answered_at, answers, any_yes) VALUES (?, ?, ?)",
-            (to_db(at or utc_now()), json.dumps(answers, sort_keys=True), int(bool(any_yes))),
+            (when, json.dumps(answers, sort_keys=True), int(bool(any_yes))),
+        )
+        conn.executemany(
+            "INSERT INTO audit (at, session_id, source, action, requested, allowed, outcome, "
+            "reason) VALUES (?, NULL, 'checklist', 'checklist_change', ?, ?, 'info', ?)",
+            [(when, f"{c.key}={_yn(c.was)}", f"{c.key}={_yn(c.now)}", c.text()) for c in changed],
         )
     assert cur.lastrowid is not None
     return cur.lastrowid
@@ -387,3 +408,31 @@ def latest_checklist(conn: sqlite3.Connection) -> ChecklistRecord | None:
     if row is None:
         return None
     return ChecklistRecord(row[0], from_db(row[1]), json.loads(row[2]), bool(row[3]))
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistChange:
+    at: dt.datetime
+    key: str
+    was: bool
+    now: bool
+
+    @property
+    def withdrawn_yes(self) -> bool:
+        return self.was and not self.now
+
+
+def _yn(answer: bool) -> str:
+    return "yes" if answer else "no"
+
+
+def checklist_changes(conn: sqlite3.Connection) -> list[ChecklistChange]:
+    """Every changed checklist answer, oldest first, with the time it was changed."""
+    rows = conn.execute(
+        "SELECT at, requested, allowed FROM audit WHERE action = 'checklist_change' ORDER BY id"
+    ).fetchall()
+    out = []
+    for at, was, now in rows:
+        key, _, old = str(was).partition("=")
+        out.append(ChecklistChange(from_db(at), key, old == "yes", str(now).endswith("=yes")))
+    return out

@@ -56,3 +56,30 @@ async def test_a_schedule_starts_and_a_second_is_skipped_by_the_rest_limit(rig_f
     starts = [a for a in await rig.db.run(list_audit) if a.action == "start"]
     assert [a.outcome for a in starts] == ["allowed", "refused"]
     assert all(a.source == "scheduler" for a in starts)
+
+
+async def test_the_runner_refuses_a_start_in_the_quiet_hours(rig_factory) -> None:
+    """Belt and braces: a schedule the loader never saw (built in code) that comes due at
+    night is refused by the runner and recorded; nothing reaches the electrodes."""
+    from tens.schedule import QuietHours
+
+    local = BASE.astimezone().replace(tzinfo=None)
+    rig = await rig_factory(TensConfig())
+    rig.ctrl.clock = LoopWallClock()
+    await rig.ctrl.connect()
+    # quiet hours around the base time, whatever the machine's time zone
+    quiet = QuietHours(
+        start=local.strftime("%H:%M"), end=(local + dt.timedelta(hours=1)).strftime("%H:%M")
+    )
+    due = (local + dt.timedelta(minutes=2)).strftime("%H:%M")
+    schedule = Schedule(name="night", intensity=6, minutes=2, at=(due,))
+    runner = asyncio.ensure_future(run_schedules(rig.ctrl, [schedule], rig.ctrl.clock, None, quiet))
+    try:
+        await asyncio.sleep(5 * 60)
+    finally:
+        runner.cancel()
+    assert max((s.intensity_ma for s in rig.sim.record), default=0.0) == 0.0
+    await rig.ctrl.audit.flush()
+    starts = [a for a in await rig.db.run(list_audit) if a.action == "start"]
+    assert [(a.outcome, a.source) for a in starts] == [("refused", "scheduler")]
+    assert "quiet hours" in (starts[0].reason or "")

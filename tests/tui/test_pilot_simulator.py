@@ -198,3 +198,13 @@ async def test_s_in_the_note_types_a_letter_only_when_nothing_runs(sim_rig_facto
         await pilot.press("s")  # output is on: s stops, even in a text field
         await wait_for(pilot, lambda: rig.last() == 0.0, within=1.0)
         assert note.value == ""
+
+
+async def test_the_tui_warns_while_night_use_is_on(sim_rig_factory: Any) -> None:
+    from tens.schedule import QuietHours
+
+    night = QuietHours(allow_night_use=True, night_use_reason="night shift, partner awake")
+    rig = await sim_rig_factory(TensConfig(quiet_hours=night))
+    app = app_for(rig)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "night use is ON" in screen_text(app).replace("\n", " "))
