@@ -179,19 +179,23 @@ def _event_json(ev: Any) -> dict[str, Any]:
 
 
 def _ask_pain(prompt: str) -> int | None:
-    while True:
+    """Ask until a valid score or a skip, at most the journal's MAX_TRIES times (as
+    docs/journal.md says), then skip: a session never waits on a prompt for ever."""
+    from tens.journal.prompts import MAX_TRIES, parse_answer
+    from tens.journal.validate import JournalInputError
+
+    for _ in range(MAX_TRIES):
         sys.stdout.write(f"{prompt} (0 = none, 10 = worst; Enter to skip): ")
         sys.stdout.flush()
         line = sys.stdin.readline()
-        if not line or not line.strip():
+        if not line:
             return None
         try:
-            value = int(line.strip())
-        except ValueError:
-            value = -1
-        if 0 <= value <= 10:
-            return value
-        print("Please type a whole number from 0 to 10.")
+            return parse_answer(line)
+        except JournalInputError:
+            print("Please type a whole number from 0 to 10, or press Enter to skip.")
+    print("No score recorded.")
+    return None
 
 
 async def _log_pain(db: Any, score: int, context: str, session_id: int | None) -> str | None:

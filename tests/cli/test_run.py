@@ -287,3 +287,19 @@ def test_a_start_the_store_cannot_record_exits_4_not_5(home: dict[str, str]) -> 
     finally:
         holder.close()
     assert p.returncode == 4, p.stdout + p.stderr
+
+
+def test_the_run_prompt_gives_up_after_the_journals_tries(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tens run` asked for ever; the docs say a bad answer is asked again up to MAX_TRIES."""
+    import io
+
+    from tens.cli.run import _ask_pain
+    from tens.journal.prompts import MAX_TRIES
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("x\n" * MAX_TRIES + "7\n"))
+    assert _ask_pain("Pain now") is None
+    assert capsys.readouterr().out.count("Pain now") == MAX_TRIES
+    monkeypatch.setattr(sys, "stdin", io.StringIO("x\n6\n"))
+    assert _ask_pain("Pain now") == 6
