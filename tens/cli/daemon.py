@@ -54,17 +54,25 @@ def register(subparsers: Any) -> None:
         help="how much to log to stderr (journald under systemd); default TENS_LOG_LEVEL, "
         "else info",
     )
+    p.add_argument(
+        "--ble-log-level",
+        default="warning",
+        choices=LOG_LEVELS,
+        help="how much the Bluetooth stack (bleak, bumble) logs; default warning, so its packet "
+        "noise stays out of journald",
+    )
     p.set_defaults(handler=run)
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str, ble_level: str = "warning") -> None:
     # Under systemd, journald adds its own timestamps (JOURNAL_STREAM is set for us).
     fmt = "%(levelname)s %(name)s: %(message)s"
     if not os.environ.get("JOURNAL_STREAM"):
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
     logging.getLogger("aiomqtt").setLevel(logging.WARNING)
-    logging.getLogger("bumble").setLevel(logging.WARNING)
+    for name in ("bumble", "bleak"):
+        logging.getLogger(name).setLevel(ble_level.upper())
 
 
 def mqtt_settings(raw: Any, *, disabled: bool) -> Any:
@@ -105,7 +113,7 @@ async def run(args: argparse.Namespace) -> int:
         return fail("configuration refused:\n" + "\n".join(lines), EXIT_CONFIG)
     except ValueError as exc:
         return fail(f"configuration refused: {exc}", EXIT_CONFIG)
-    _setup_logging(level)
+    _setup_logging(level, args.ble_log_level)
     try:
         db = await AsyncDB.open()
     except StoreError as exc:

@@ -24,7 +24,15 @@ from tens.daemon.payloads import LimitsPayload
 from tens.daemon.sdnotify import SdNotifier
 from tens.daemon.settings import MqttSettings
 from tens.device import DeviceError
-from tens.events import LinkState, Source
+from tens.events import (
+    LinkState,
+    Notice,
+    Refused,
+    SessionEnded,
+    SessionState,
+    Source,
+    StateChanged,
+)
 from tens.schedule import Schedule, run_schedules
 
 log = logging.getLogger("tens.daemon")
@@ -97,6 +105,38 @@ class Daemon:
             self.bridge.on_status = self._status
         self._stop_requested = asyncio.Event()
         self._stopped = asyncio.Event()
+        self._was_active = False
+        controller.add_listener(self._tell)
+
+    def _tell(self, ev: Any) -> None:
+        """The daemon's log tells the story at INFO: one line per session start, end (stop,
+        abort with its reason, finish), refusal (with the limit), and every notice (link lost,
+        connected, faults); journald gets plain text (no colours)."""
+        if isinstance(ev, StateChanged):
+            snap = ev.snapshot
+            active = snap.session.active or snap.session is SessionState.PAUSED
+            if active and not self._was_active:
+                log.info(
+                    "session %s started: program %s, target %g %s",
+                    snap.session_id,
+                    snap.program,
+                    snap.target,
+                    snap.unit,
+                )
+            self._was_active = active
+        elif isinstance(ev, SessionEnded):
+            line = "session %s %s: %s"
+            args = (ev.session_id, ev.state.value, ev.reason)
+            if ev.state is SessionState.ABORTED:
+                log.warning(line, *args)
+            else:
+                log.info(line, *args)
+        elif isinstance(ev, Refused):
+            d = ev.decision
+            log.info("refused %s from %s: %s", d.action, d.source.value, d.reason)
+        elif isinstance(ev, Notice):
+            level = {"error": logging.ERROR, "warning": logging.WARNING}.get(ev.level, logging.INFO)
+            log.log(level, "%s", ev.text)
 
     def _status(self, text: str) -> None:
         log.info("%s", text)

@@ -247,3 +247,25 @@ async def test_link_loss_reconnects_but_never_resumes_output(broker: Broker) -> 
         # ...but output stays at zero: only a new start ramps again.
         assert all(s.intensity_ma == 0.0 for s in sim.record.for_channel(0) if s.t >= off.t)
         assert not run.controller.snapshot().session.active
+
+
+async def test_the_daemon_log_tells_the_story_at_info(
+    broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 18.5: one INFO line per session start, stop and refusal (with the limit), and the
+    link's notices, in plain text (no ANSI colour codes)."""
+    caplog.set_level("INFO", logger="tens.daemon")
+    async with simulated(broker) as (run, _sim):
+        await start_locally(run, 3)
+        await until(run, lambda s: s.session.active)
+        await run.controller.stop(Source.MQTT, "stopped from the dashboard")
+        await until(run, lambda s: s.session is SessionState.STOPPED)
+        d = await run.controller.start(StartRequest(intensity=99, minutes=5), Source.MQTT)
+        assert d.refused
+    lines = [r.getMessage() for r in caplog.records if r.name == "tens.daemon"]
+    text = "\n".join(lines)
+    assert any(m.startswith("session ") and " started: program " in m for m in lines), text
+    assert any(" stopped: stopped from the dashboard" in m for m in lines), text
+    assert any(m.startswith("refused start from mqtt:") and "peak" in m for m in lines), text
+    assert any("connected to " in m for m in lines), text
+    assert "\x1b[" not in text
