@@ -34,7 +34,9 @@ def discovery_payload(
     uid = f"tens_{cid}"
 
     def entity(key: str, platform: str, name: str, **extra: Any) -> dict[str, Any]:
-        return {"p": platform, "name": name, "unique_id": f"{uid}_{key}", **extra}
+        # qos in every component: Home Assistant does not pass the device-level qos down, so a
+        # Stop sent while it reconnects would otherwise go at QoS 0 and could be lost
+        return {"p": platform, "name": name, "unique_id": f"{uid}_{key}", "qos": 1, **extra}
 
     cmps: dict[str, dict[str, Any]] = {
         "session": entity(
@@ -70,6 +72,7 @@ def discovery_payload(
             "sensor",
             "Battery",
             device_class="battery",
+            entity_category="diagnostic",
             unit_of_measurement="%",
             state_class="measurement",
             value_template="{{ value_json.battery_percent if value_json.battery_percent "
@@ -118,6 +121,10 @@ def discovery_payload(
             command_template='{"ts": ' + _TS + "}",
             icon="mdi:play-circle",
         )
+    else:
+        # a platform-only stub: Home Assistant removes an entity dropped from cmps only when it
+        # is sent like this, so a Start button left from remote_start = true goes away
+        cmps["start"] = {"p": "button"}
     if limits.max is not None:
         cmps["intensity"] = entity(
             "intensity",

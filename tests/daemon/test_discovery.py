@@ -149,6 +149,9 @@ def test_keys_are_home_assistants(remote_start: bool) -> None:
     for key, comp in p["cmps"].items():
         platform = comp["p"]
         assert platform in PLATFORM_KEYS, key
+        if set(comp) == {"p"}:
+            continue  # a platform-only stub: how HA is told to remove an entity
+        assert comp["qos"] == 1, f"{key}: HA does not pass the device's qos down"
         extra = set(comp) - ENTITY_COMMON - PLATFORM_KEYS[platform]
         assert not extra, f"{key}: keys HA does not know: {extra}"
         assert REQUIRED.get(platform, set()) <= set(comp), key
@@ -160,7 +163,8 @@ def test_keys_are_home_assistants(remote_start: bool) -> None:
 
 
 def test_start_button_only_with_remote_start_and_stop_always() -> None:
-    assert "start" not in payload(False)["cmps"]
+    # off: a platform-only stub, so Home Assistant removes a Start button it still has
+    assert payload(False)["cmps"]["start"] == {"p": "button"}
     assert payload(True)["cmps"]["start"]["command_topic"] == "tens/bedside/cmd/start"
     for rs in (False, True):
         assert payload(rs)["cmps"]["stop"]["command_topic"] == "tens/bedside/cmd/stop"
