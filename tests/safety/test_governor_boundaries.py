@@ -67,8 +67,8 @@ PROGRAMS = all_programs()
 CONV = PROGRAMS["conventional"]  # 100 Hz, 150 µs
 CONTRA = {"chest": "current across the chest", "front-of-neck": "carotid sinus"}
 DEFAULT_ORIGINS = {
-    "frequency": "config limits.frequency_hz and the device's range",
-    "pulse width": "config limits.pulse_width_us and the device's range",
+    "frequency": "config limits.frequency_hz, the device's range and the hard cap",
+    "pulse width": "config limits.pulse_width_us, the device's range and the hard cap",
     "session length": "config limits.session_minutes (default)",
     "stimulation per day": "config limits.daily_minutes (default)",
     "rest between sessions": "config limits.rest_minutes (default)",
@@ -226,12 +226,14 @@ def test_smallest_usable_capabilities_accepted() -> None:
 
 def test_configured_ranges_narrower_than_the_device_are_in_force() -> None:
     """max of the lower ends, min of the upper ends (kills the index and min/max-term
-    mutants): config narrower on one side, the device on the other."""
-    limits = Limits(frequency_hz=(5.0, 200.0), pulse_width_us=(40, 250))
-    lim = lim_of(limits)
-    assert lim.frequency_hz == (5.0, 150.0) and lim.pulse_width_us == (50, 250)
-    lim = lim_of(Limits(frequency_hz=(0.5, 100.0), pulse_width_us=(100, 500)))
-    assert lim.frequency_hz == (1.0, 100.0) and lim.pulse_width_us == (100, 400)
+    mutants): config narrower on one side, the device on the other. Configured ranges must lie
+    within the hard caps (1–200 Hz, 50–400 µs), so the device is the wider one here."""
+    caps = replace(CAPS, frequency_hz=(1.0, 150.0), pulse_width_us=(60, 400))
+    lim = lim_of(Limits(frequency_hz=(5.0, 200.0), pulse_width_us=(50, 250)), caps)
+    assert lim.frequency_hz == (5.0, 150.0) and lim.pulse_width_us == (60, 250)
+    caps = replace(CAPS, frequency_hz=(2.0, 150.0), pulse_width_us=(50, 350))
+    lim = lim_of(Limits(frequency_hz=(1.0, 100.0), pulse_width_us=(100, 400)), caps)
+    assert lim.frequency_hz == (2.0, 100.0) and lim.pulse_width_us == (100, 350)
 
 
 # ------------------------------------------------------------------ programs and ranges
@@ -408,7 +410,8 @@ def test_refusal_decision_exactly() -> None:
 def test_checklist_refusals_exactly() -> None:
     d, _ = start(StartRequest(intensity=5), Usage(0, None, False, False))
     assert d.reasons == (
-        "the contraindication checklist has not been answered: run `tens checklist` first",
+        "the contraindication checklist has not been answered, or its answers are more than "
+        "6 months old: run `tens checklist` first",
     )
     d, _ = start(StartRequest(intensity=5), Usage(0, None, True, True))
     assert d.reasons == (
@@ -559,51 +562,67 @@ def test_target_above_the_peak_refused_exactly() -> None:
 
 
 def test_next_setpoint_never_rises_on_a_negative_interval() -> None:
-    lim = lim_of()
-    assert next_setpoint(lim, 1.0, 10.0, -1.0) == 1.0
-    assert next_setpoint(lim, 1.0, 10.0, 0.5) == 2.0
-    assert next_setpoint(lim, 1.0, 1.5, 10.0) == 1.5
+    """A window whose end lies after `now` (the clock behind the history) gives no ramp
+    credit (kills `max(0.0, now - end)` -> `abs(...)`/`max(1.0, ...)`); a hold allows only the
+    slack above it (kills a ramp credit for the hold); the target caps the rise (kills
+    `min(target, ...)` -> `max`); a fall is at once."""
+    lim = lim_of()  # 2 mA/s
+    assert next_setpoint(lim, [(0.0, 1.0)], 10.0, -1.0, 0.0) == 1.0
+    assert next_setpoint(lim, [(0.0, 0.0), (1.0, 1.0)], 10.0, 0.5, 1.0) == 1.0
+    assert next_setpoint(lim, [(0.0, 1.0)], 10.0, 0.5, 0.2) == pytest.approx(1.2, abs=1e-12)
+    assert next_setpoint(lim, [(0.0, 0.0), (0.1, 1.0)], 1.5, 10.0, 1.0) == 1.5
+    assert next_setpoint(lim, [(0.0, 1.0)], 0.5, 10.0, 0.2) == 0.5
 
 
 def test_gate_zero_always_allowed_as_zero() -> None:
     lim = lim_of()
-    d = gate(lim, CONV, 30, 0, 0, 99_999, 60, Source.CLI)
-    assert (d.source, d.action, d.requested, d.allowed, d.outcome) == (
+    d = gate(lim, CONV, [(0.0, 30.0)], 0, 0.0, 99_999, 60, Source.CLI, slack=0.0)
+    assert (d.source, d.action, d.requested, d.allowed, d.outcome, d.code) == (
         Source.CLI,
         "output",
         0,
         0.0,
         "allowed",
+        None,
     )
 
 
 def test_gate_rise_exactly_at_the_rate_passes_just_faster_is_refused() -> None:
+    """The window from 1.0 (held until 1.0 s) to now (1.1 s) allows 1.0 + 2 mA/s x 0.1 s +
+    0.2 slack = 1.4: exactly that passes, 1.41 is refused, by name and code."""
     lim = lim_of()
-    ok = gate(lim, CONV, 1.0, 1.2, 0.1, 1, 60)
-    assert (ok.source, ok.allowed, ok.outcome) == (Source.SYSTEM, 1.2, "allowed")
-    fast = gate(lim, CONV, 1.0, 1.21, 0.1, 1, 60)
-    assert fast.reasons == ("output would rise 0.21 mA in 0.100 s, faster than 2 mA/s",)
-    assert (fast.allowed, fast.outcome) == (None, "refused")
-    # a rise of one step in one tick: refused (kills `max(dt, 0.0)` -> `max(dt, 1.0)`)
-    assert gate(lim, CONV, 1.0, 2.0, 0.1, 1, 60).refused
-    # a negative interval allows no rise at all
-    assert gate(lim, CONV, 1.0, 1.01, -1.0, 1, 60).refused
+    hist = [(0.0, 1.0), (1.0, 1.3)]
+    ok = gate(lim, CONV, hist, 1.4, 1.1, 1, 60, slack=0.2)
+    assert (ok.source, ok.allowed, ok.outcome) == (Source.SYSTEM, 1.4, "allowed")
+    fast = gate(lim, CONV, hist, 1.41, 1.1, 1, 60, slack=0.2)
+    assert fast.reasons == (
+        "output would rise from 1.3 to 1.41 mA, above the 1.4 mA that 2 mA/s allows over the "
+        "output so far",
+    )
+    assert (fast.allowed, fast.outcome, fast.code) == (None, "refused", "too_fast")
+    # a hold gives no ramp credit: one step in one tick above a held value is refused
+    assert gate(lim, CONV, [(0.0, 1.0)], 2.0, 10.0, 1, 60, slack=0.2).refused
+    assert gate(lim, CONV, [(0.0, 1.0)], 1.2, 10.0, 1, 60, slack=0.2).outcome == "allowed"
+    # a window ending after `now` (negative interval) gives no credit (kills `abs`/`max(1.0,`)
+    assert gate(lim, CONV, [(0.0, 0.0), (1.0, 1.0)], 1.01, 0.5, 1, 60, slack=0.5).refused
 
 
 def test_gate_time_is_up_at_the_plan_or_the_session_limit() -> None:
     """Elapsed exactly at the plan passes; over the plan, or over the session limit whatever
     the plan says, is refused (kills `or` -> `and` and the boundary mutants)."""
     lim = lim_of()
-    assert gate(lim, CONV, 1, 1, 1, 60, 60).outcome == "allowed"
-    late = gate(lim, CONV, 1, 1, 1, 60.01, 60)
-    assert late.reasons == ("the session's time is up",)
-    over_limit = gate(lim, CONV, 1, 1, 1, 30 * 60 + 1, 10**6)
-    assert over_limit.refused
-    assert gate(lim, CONV, 1, 1, 1, 30 * 60, 10**6).outcome == "allowed"
+    h = [(0.0, 1.0)]
+    assert gate(lim, CONV, h, 1, 1, 60, 60, slack=0.0).outcome == "allowed"
+    late = gate(lim, CONV, h, 1, 1, 60.01, 60, slack=0.0)
+    assert (late.reasons, late.code) == (("the session's time is up",), "time_up")
+    over_limit = gate(lim, CONV, h, 1, 1, 30 * 60 + 1, 10**6, slack=0.0)
+    assert over_limit.refused and over_limit.code == "time_up"
+    assert gate(lim, CONV, h, 1, 1, 30 * 60, 10**6, slack=0.0).outcome == "allowed"
 
 
 def test_gate_refuses_above_the_peak_by_name() -> None:
-    d = gate(lim_of(), CONV, 40, 40.5, 10, 1, 60)
+    d = gate(lim_of(), CONV, [(0.0, 40.0)], 40.5, 10, 1, 60, slack=1.0)
+    assert d.code == "over_limit"
     assert d.reasons == (
         "output 40.5 mA is above the peak intensity limit 40 mA (config limits.peak_ma (default))",
     )
@@ -622,7 +641,13 @@ def test_check_target_decisions_whole() -> None:
     lim = lim_of()
     src = Source.SCHEDULER
     assert check_target(lim, CONV, 10, -0.5, src, manual=True, action="step") == Decision(
-        src, "step", -0.5, None, "refused", ("-0.5 is not a valid intensity",)
+        src,
+        "step",
+        -0.5,
+        None,
+        "refused",
+        ("-0.5 is not a valid intensity",),
+        code="invalid_intensity",
     )
     assert check_target(lim, CONV, 10, 4, src, manual=True, action="step") == Decision(
         src, "step", 4, 4, "allowed", ()
@@ -637,6 +662,7 @@ def test_check_target_decisions_whole() -> None:
             "intensity 41 mA is above the peak intensity limit 40 mA (config limits.peak_ma "
             "(default))",
         ),
+        code="over_limit",
     )
     assert check_target(lim, CONV, 10, 12, src, manual=True, action="step") == Decision(
         src,
@@ -648,6 +674,7 @@ def test_check_target_decisions_whole() -> None:
             "manual step limit 1 mA (config limits.step_ma (default)): raised to 11; ask "
             "again to go higher",
         ),
+        code="manual_step",
     )
     assert check_target(lim, CONV, 10, 12, src, manual=False, action="step") == Decision(
         src, "step", 12, 12, "allowed", ()
@@ -659,12 +686,27 @@ def test_gate_decisions_whole() -> None:
 
     lim = lim_of()
     src = Source.TUI
-    assert gate(lim, CONV, 1, 1.1, 0.1, 1, 60, src) == Decision(
+    h = [(0.0, 1.0)]
+    assert gate(lim, CONV, h, 1.1, 0.1, 1, 60, src, slack=0.1) == Decision(
         src, "output", 1.1, 1.1, "allowed", ()
     )
-    assert gate(lim, CONV, 1, 0, 0.1, 1, 60, src) == Decision(src, "output", 0, 0.0, "allowed", ())
-    assert gate(lim, CONV, 1, 1, 0.1, 61, 60, src) == Decision(
-        src, "output", 1, None, "refused", ("the session's time is up",)
+    assert gate(lim, CONV, h, 0, 0.1, 1, 60, src, slack=0.1) == Decision(
+        src, "output", 0, 0.0, "allowed", ()
+    )
+    assert gate(lim, CONV, h, 1, 0.1, 61, 60, src, slack=0.1) == Decision(
+        src, "output", 1, None, "refused", ("the session's time is up",), code="time_up"
+    )
+    assert gate(lim, CONV, h, 1.2, 0.1, 1, 60, src, slack=0.1) == Decision(
+        src,
+        "output",
+        1.2,
+        None,
+        "refused",
+        (
+            "output would rise from 1 to 1.2 mA, above the 1.1 mA that 2 mA/s allows over the "
+            "output so far",
+        ),
+        code="too_fast",
     )
 
 
@@ -721,11 +763,11 @@ def test_start_refusal_above_the_peak_names_the_intensity() -> None:
 
 def test_minutes_in_refusals_are_whole_minutes_of_sixty_seconds() -> None:
     """The figures in the daily and rest refusals divide seconds by 60 (kills `/ 61`, which
-    shows 59 for 60 and 119 for 120)."""
-    long = Limits(session_minutes=120, daily_minutes=180, rest_minutes=180)
-    d, _ = start(StartRequest(intensity=5, minutes=61), Usage(120 * 60, None, True, False), long)
+    shows 119 for 121, 58 for 59 and 118 for 120). Sessions are capped at 60 min."""
+    long = Limits(session_minutes=60, daily_minutes=180, rest_minutes=180)
+    d, _ = start(StartRequest(intensity=5, minutes=60), Usage(121 * 60, None, True, False), long)
     assert d.reasons == (
-        "a 61 min session would exceed the daily limit of 180 min: 120 min used today, 60 min left",
+        "a 60 min session would exceed the daily limit of 180 min: 121 min used today, 59 min left",
     )
     d, _ = start(
         StartRequest(intensity=5), Usage(0, NOW - dt.timedelta(minutes=60), True, False), long

@@ -63,7 +63,9 @@ def test_burst_rate_is_pulses_times_trains() -> None:
     """Kills `*`->`/` and the `and`->`or` / `is not BURST` mutants of pulses_per_second()."""
     burst = next(p for p in BUILTIN_PROGRAMS if p.name == "burst")
     assert burst.pulses_per_second() == 7 * 2
-    assert burst.duty() == pytest.approx(200e-6 * 14)
+    # r.m.s. density uses the in-train rate (frequency_hz), not the 14 pulses/s average
+    assert burst.frequency_hz == 100
+    assert burst.duty() == pytest.approx(200e-6 * 100)
     # burst fields on a continuous program do not change its rate
     flat = Program(
         name="flat", frequency_hz=80, pulse_width_us=150, burst_pulses=5, burst_rate_hz=3

@@ -24,13 +24,19 @@ async def test_stop_resume_pause_and_targets_answer_whole_decisions(rig_factory)
     ctrl = rig.ctrl
     # nothing running: refusals
     assert await ctrl.set_intensity(3, Source.MQTT) == Decision(
-        Source.MQTT, "intensity", 3, None, "refused", ("no session running",)
+        Source.MQTT, "intensity", 3, None, "refused", ("no session running",), code="not_running"
     )
     assert await ctrl.resume(Source.MQTT) == Decision(
-        Source.MQTT, "resume", None, None, "refused", ("no paused session",)
+        Source.MQTT, "resume", None, None, "refused", ("no paused session",), code="not_paused"
     )
     assert await ctrl.pause(Source.MQTT) == Decision(
-        Source.MQTT, "pause", None, None, "refused", ("no running session to pause",)
+        Source.MQTT,
+        "pause",
+        None,
+        None,
+        "refused",
+        ("no running session to pause",),
+        code="not_running",
     )
     # a session: pause, resume, stop
     await ctrl.start(StartRequest(intensity=3, minutes=5), Source.CLI)
