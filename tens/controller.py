@@ -525,7 +525,10 @@ class Controller:
         self._electrodes = electrodes
         if delivered:
             self._emit(OutputDelivered(self.clock.monotonic(), delivered))
-        if st.faults and self._session is not None:
+        if st.faults and self._session is not None and self._session.armed:
+            # (bits in a status before this session's START was acknowledged are latched
+            # from the one before: the device clears them on START, and outputs nothing
+            # until then)
             # any fault ends a session: low battery (warning bit included), peel-off, watchdog,
             # a refused over-limit value, an internal fault, the device's own control
             text = "; ".join(FAULT_TEXT[f] for f in sorted(st.faults))

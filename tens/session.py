@@ -73,6 +73,10 @@ class Session:
     """Machine-readable cause of the end (e.g. ``link_lost``, ``store_failed``), or None."""
     ramp_down_from: float = 0.0
     paused_at: float | None = None
+    armed: bool = False
+    """The device acknowledged this session's START: fault bits it reports from here on are
+    this session's (before it, a watchdog or electrode-off bit can still be latched from the
+    previous session: the device clears them on START)."""
     _last_tick_t: float | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -257,6 +261,7 @@ class OutputTask:
         # start from zero: arm, then an explicit zero setpoint with the program's pulses
         self._check_alive()
         await self.device.arm(s.plan.channels)
+        s.armed = True
         await self._write(0.0, now)
         last_keepalive = now
         deadline = now
