@@ -115,6 +115,9 @@ class _Subscriber:
     queue: asyncio.Queue[ControllerEvent]
 
 
+LINK_DOWN_TEXT = "the link is down: the device zeroes its output on disconnect"
+
+
 class Controller:
     """See the module docstring and docs/controller-api.md."""
 
@@ -877,7 +880,9 @@ class Controller:
         dev = self.device
         decision = Decision(source, "stop", None, 0.0, "allowed", (reason,))
         failure: str | None = None
-        if dev is not None and dev.connected:
+        if dev is None or not dev.connected:  # nothing to wait for: no link, no output
+            decision = Decision(source, "stop", None, 0.0, "allowed", (reason, LINK_DOWN_TEXT))
+        else:
             self._stopping += 1
             try:
                 await dev.stop(None)

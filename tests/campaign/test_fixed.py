@@ -69,3 +69,25 @@ def test_a_pause_straight_after_a_start_holds_despite_a_latched_fault_bit(gap: f
 
     v = run_script("opentens", script)
     assert "pause_holds" not in names(v), v
+
+
+@pytest.mark.parametrize("device", ["opentens", "coyote3"])
+def test_a_stop_after_a_link_loss_returns_at_once_and_says_the_link_was_down(
+    device: str,
+) -> None:
+    from tens.controller import LINK_DOWN_TEXT
+
+    calls = []
+
+    async def script(d: Driver, rig: Rig) -> None:
+        await d.start(Source.TUI, 8.0, 1.0)
+        await asyncio.sleep(4.0)
+        await rig.faults["link_drop"](d.rng)
+        await asyncio.sleep(0.01)
+        calls.append(await d.stop(Source.MQTT))
+
+    v = run_script(device, script)
+    assert not {"stop_returns_in_bound", "crash"} & names(v), v
+    (c,) = calls
+    assert c.outcome == "allowed" and c.t1 - c.t0 < 0.05, c
+    assert LINK_DOWN_TEXT in c.reason, c
