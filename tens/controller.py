@@ -115,6 +115,9 @@ class _Subscriber:
     queue: asyncio.Queue[ControllerEvent]
 
 
+LINK_DOWN_TEXT = "the link is down: the device zeroes its output on disconnect"
+
+
 class Controller:
     """See the module docstring and docs/controller-api.md."""
 
@@ -525,7 +528,10 @@ class Controller:
         self._electrodes = electrodes
         if delivered:
             self._emit(OutputDelivered(self.clock.monotonic(), delivered))
-        if st.faults and self._session is not None:
+        if st.faults and self._session is not None and self._session.armed:
+            # (bits in a status before this session's START was acknowledged are latched
+            # from the one before: the device clears them on START, and outputs nothing
+            # until then)
             # any fault ends a session: low battery (warning bit included), peel-off, watchdog,
             # a refused over-limit value, an internal fault, the device's own control
             text = "; ".join(FAULT_TEXT[f] for f in sorted(st.faults))
@@ -874,7 +880,9 @@ class Controller:
         dev = self.device
         decision = Decision(source, "stop", None, 0.0, "allowed", (reason,))
         failure: str | None = None
-        if dev is not None and dev.connected:
+        if dev is None or not dev.connected:  # nothing to wait for: no link, no output
+            decision = Decision(source, "stop", None, 0.0, "allowed", (reason, LINK_DOWN_TEXT))
+        else:
             self._stopping += 1
             try:
                 await dev.stop(None)

@@ -34,6 +34,9 @@ TICK_S = 0.1
 RECENT_S = 1.0  # how long a written setpoint may still show in the device's status
 KEEPALIVE_FRACTION = 0.3  # keepalive at least every 0.3 x the device's watchdog
 MAX_PAUSE_S = 600.0  # the default longest pause (config session.max_pause_minutes)
+TIME_EPS_S = 1e-9
+"""Time closer than this to a session boundary is at it: summed ticks leave float dust
+(5.999999999999999 s of 6.0), and a wait of 8.9e-16 s fires at the same loop time forever."""
 
 
 class SessionHalted(Exception):
@@ -70,12 +73,19 @@ class Session:
     """Machine-readable cause of the end (e.g. ``link_lost``, ``store_failed``), or None."""
     ramp_down_from: float = 0.0
     paused_at: float | None = None
+    armed: bool = False
+    """The device acknowledged this session's START: fault bits it reports from here on are
+    this session's (before it, a watchdog or electrode-off bit can still be latched from the
+    previous session: the device clears them on START)."""
     _last_tick_t: float | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def remaining_s(self) -> float:
-        return max(0.0, self.plan.duration_s - self.elapsed_s)
+        """Stimulation time left; dust below ``TIME_EPS_S`` is none (0.0), so every
+        end-of-session comparison and wait is made on a clean value."""
+        left = self.plan.duration_s - self.elapsed_s
+        return left if left > TIME_EPS_S else 0.0
 
     @property
     def paused(self) -> bool:
@@ -251,6 +261,7 @@ class OutputTask:
         # start from zero: arm, then an explicit zero setpoint with the program's pulses
         self._check_alive()
         await self.device.arm(s.plan.channels)
+        s.armed = True
         await self._write(0.0, now)
         last_keepalive = now
         deadline = now
@@ -264,7 +275,7 @@ class OutputTask:
                 return SessionState.FINISHED
             if (
                 s.state in (SessionState.RAMPING, SessionState.RUNNING)
-                and s.remaining_s <= s.ramp_down_s
+                and s.remaining_s <= s.ramp_down_s + TIME_EPS_S
             ):
                 s.state = SessionState.RAMPING_DOWN
                 s.ramp_down_from = s.setpoint

@@ -260,6 +260,9 @@ class OpenTensDriver(EventFanout):
         self._status_waiters: list[
             tuple[Callable[[StatusReport], bool], asyncio.Future[StatusReport]]
         ] = []
+        self._in_flight: set[asyncio.Future[None]] = set()
+        """One future per control-point write in flight, failed when the link goes down: a
+        write (a STOP above all) never waits out its bound on a link known to be gone."""
         self._command_lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -695,9 +698,23 @@ class OpenTensDriver(EventFanout):
         return future
 
     async def _write(self, client: BleakClient, data: bytes, doing: str, limit_s: float) -> None:
+        if not self._connected:
+            raise DeviceDisconnected(f"the link to {self._info.name} is down ({doing})")
+        down: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._in_flight.add(down)
+        write = asyncio.ensure_future(
+            client.write_gatt_char(CONTROL_POINT_UUID, data, response=True)
+        )
+        abandoned = False
         try:
             async with asyncio.timeout(limit_s):
-                await client.write_gatt_char(CONTROL_POINT_UUID, data, response=True)
+                await asyncio.wait({write, down}, return_when=asyncio.FIRST_COMPLETED)
+            if not write.done():
+                # the link went down with the write in flight: fail now, not at the bound;
+                # the write ends with the link (its outcome is read, never logged)
+                abandoned = True
+                raise DeviceDisconnected(f"the link to {self._info.name} went down during {doing}")
+            write.result()
         except TimeoutError:
             raise DeviceTimeout(
                 f"{self._info.name} did not answer the write of {doing} within {limit_s:g} s"
@@ -708,6 +725,11 @@ class OpenTensDriver(EventFanout):
                     f"the link to {self._info.name} went down during {doing}"
                 ) from exc
             raise map_bleak_error(exc, doing, describe_att=describe_att_error) from exc
+        finally:
+            self._in_flight.discard(down)
+            write.add_done_callback(_retrieve)  # whatever ended this call, never "never retrieved"
+            if not abandoned and not write.done():
+                write.cancel()
 
     async def _read(self, client: BleakClient, uuid: str, what: str) -> bytes:
         try:
@@ -722,9 +744,12 @@ class OpenTensDriver(EventFanout):
             raise map_bleak_error(exc, f"reading {what}", describe_att=describe_att_error) from exc
 
     def _fail_pending(self, error: DeviceError) -> None:
-        pending = list(self._pending.values()) + [f for _, f in self._status_waiters]
+        pending: list[asyncio.Future[Any]] = list(self._pending.values())
+        pending += [f for _, f in self._status_waiters]
+        pending += self._in_flight
         self._pending.clear()
         self._status_waiters.clear()
+        self._in_flight.clear()
         for future in pending:
             if not future.done():
                 future.set_exception(error)
@@ -824,3 +849,8 @@ def _loop_running() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()

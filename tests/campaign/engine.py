@@ -114,7 +114,14 @@ class Driver:
         arg: object = None,
         minutes: float | None = None,
     ) -> Call:
-        c = Call(self.now(), action, source.value, arg, minutes=minutes)
+        c = Call(
+            self.now(),
+            action,
+            source.value,
+            arg,
+            minutes=minutes,
+            ended_before=len(self.trace.ended),
+        )
         self.trace.calls.append(c)
         if action in ("stop", "pause"):
             why = f"{action} from {source.value}"

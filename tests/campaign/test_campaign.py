@@ -27,23 +27,9 @@ from tests.campaign.trace import Violation
 pytestmark = pytest.mark.timeout(1800)
 
 KNOWN_OPEN: dict[str, str] = {
-    # invariants every ordinary session can break today (no fault kind to leave out)
-    "invariant:ramp_asked": "issue 12 item 2: ramp credit after a hold (the allowance is "
-    "measured from the last setpoint write)",
-    "invariant:ramp_delivered": "issue 12 item 2: ramp credit after a hold (Coyote 3: no "
-    "device-side ramp hides the jump)",
-    "invariant:pause_holds": "issue 12 item 6: pause aborts about 1 s later (watchdog)",
     # found by this campaign, not in issue 12's list (see docs/safety.md, "Fault campaign")
-    "invariant:unretrieved_exception": "new: an output task that fails after its session "
-    "already ended (link lost mid-write) leaves 'Task exception was never retrieved' "
-    "(Controller._on_task_done returns before reading the exception)",
-    "invariant:livelock": "new: OutputTask.run spins when a session's remaining time is float "
-    "dust (8.9e-16 s): asyncio.timeout(8.9e-16) fires at the same loop time, forever on a "
-    "virtual or coarse clock (Coyote 3, base seed 8000, run seed 8004, t=13.04 s)",
     "invariant:radio_error": "new, simulator infrastructure: bumble's Host.on_packet raises "
     "InvalidStateError when the driver drops a link with a request in flight (Coyote 3)",
-    "invariant:stop_returns_in_bound": "new: a stop racing a link loss waits the whole 2 s "
-    "STOP write timeout (the write in flight is not failed when the link goes down)",
     # fault kinds whose violations are being fixed in other branches (``fault:<device>:<kind>``
     # for one device only)
     "fault:coyote3:hung": "new, not in issue 12's list: a Coyote 3 that hangs during a hold is "

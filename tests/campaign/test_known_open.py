@@ -1,4 +1,6 @@
-"""Minimal reproductions of what the campaign finds on today's code, one per KNOWN_OPEN entry.
+"""Minimal reproductions of what the campaign finds, one per KNOWN_OPEN entry, beside the
+plain tests its fixed entries became (ramp credit after a hold, stop, pause, store failure;
+more in test_fixed.py).
 
 Each is a short fixed script on the same rigs, judged by the same invariants as the campaign
 (tests/campaign/trace.py). They are ``xfail(strict=True)``: when a fix lands the test passes,
@@ -28,10 +30,6 @@ def names(violations: list[Violation]) -> set[str]:
     return {v.invariant for v in violations}
 
 
-def known(item: str, invariant: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"issue 12 item {item}: {invariant}")
-
-
 # ------------------------------------------------------------------ item 2: ramp credit
 async def _hold_then_up(d: Driver, rig: Rig, start: float, up: float, hold: float) -> None:
     await d.start(Source.TUI, start, 1.0)
@@ -54,14 +52,14 @@ def test_invariant_ramp_without_a_hold_holds() -> None:
     assert not run_script("opentens", script)
 
 
-@known("2", "ramp_asked: a 3 s hold at 10 mA lets one SET_OUTPUT jump to 12 mA")
-def test_known_open_ramp_credit_after_hold_opentens() -> None:
+def test_no_ramp_credit_after_a_hold_opentens() -> None:
+    """A 3 s hold at 10 mA does not let one SET_OUTPUT jump to 12 mA."""
     v = run_script("opentens", lambda d, rig: _hold_then_up(d, rig, 10.0, 12.0, 3.0))
     assert "ramp_asked" not in names(v), v
 
 
-@known("2", "ramp_delivered: a 3 s hold at 10 levels lets one B0 jump to 13 (Coyote 3)")
-def test_known_open_ramp_credit_after_hold_coyote3() -> None:
+def test_no_ramp_credit_after_a_hold_coyote3() -> None:
+    """A 3 s hold at 10 levels does not let one B0 jump to 13 (no device-side ramp)."""
     v = run_script("coyote3", lambda d, rig: _hold_then_up(d, rig, 10.0, 13.0, 3.0))
     assert not {"ramp_delivered", "ramp_asked"} & names(v), v
 

@@ -38,6 +38,9 @@ class Call:
     reason: str = ""
     code: str | None = None
     minutes: float | None = None
+    ended_before: int = 0
+    """How many SessionEnded had been seen when the call began: many things happen at one
+    virtual instant, so "after the call" is judged by order, not by time alone."""
 
     @property
     def allowed(self) -> bool:
@@ -336,12 +339,12 @@ def _pause_holds(trace: Trace) -> list[Violation]:
     """A pause keeps the session (output 0, link held) until resume or stop: nothing but a
     fault, a stop or the link going down may end it meanwhile."""
     out = []
-    for p in trace.calls:
+    for i, p in enumerate(trace.calls):
         if p.action != "pause" or not p.allowed or p.t1 is None:
             continue
-        later = [c.t0 for c in trace.calls if c.t0 > p.t0 and c.action in ("resume", "stop")]
+        later = [c.t0 for c in trace.calls[i + 1 :] if c.action in ("resume", "stop")]
         until = min(later, default=math.inf)
-        for t, state, reason in trace.ended:
+        for t, state, reason in trace.ended[p.ended_before :]:
             if not p.t1 <= t < until:
                 continue
             excuses = [f for f, _ in trace.fault_times if p.t0 - 1.5 <= f <= t]
