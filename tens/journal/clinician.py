@@ -22,7 +22,7 @@ from statistics import median
 from typing import Any
 
 from tens import __version__
-from tens.journal.html import CSS, _pain_svg, _weekly_svg
+from tens.journal.html import CSS, _pain_svg, _weekly_svg, sessions_table
 from tens.journal.models import RED_FLAG_LABELS, PegEntry
 from tens.journal.regions import REGIONS
 from tens.journal.report import DEFAULT_WEEKS, Report, build_report
@@ -31,12 +31,9 @@ from tens.journal.stats import (
     MIN_WINDOW_DAYS,
     MIN_WINDOW_ENTRIES,
     Mean,
-    duration_text,
-    end_text,
-    peak_text,
     week_starts,
 )
-from tens.journal.terminal import comparison_lines, local_time
+from tens.journal.terminal import comparison_lines, local_time, session_lines
 from tens.store.timestamps import to_db
 
 NO_PRESCRIPTION = "No prescription is recorded in tens."
@@ -262,17 +259,7 @@ def render_clinician_text(c: ClinicianReport, *, tz: dt.tzinfo | None = None) ->
     if not r.sessions:
         out.append("  No sessions in this period.")
     else:
-        out.append("  session  started           length   before  after  relief  end")
-        for s in r.sessions:
-            rel = "—" if s.relief.points is None else f"{s.relief.points:+d}"
-            out.append(
-                f"  {s.session_id:>7}  {local_time(s.started_at, tz)}  "
-                f"{duration_text(s.minutes):>7}  {_opt(s.before):>6}  {_opt(s.after):>5}  "
-                f"{rel:>6}  {end_text(s)}; {s.program or '—'}, {_region(s.placement)}, "
-                f"peak {peak_text(s)}"
-            )
-        pts = ", ".join(f"{p:+d}" for p in r.relief.points) or "none yet"
-        out.append(f"  Median relief: {r.relief.median.text(1, 'points')} (each session: {pts})")
+        out += session_lines(r.sessions, r.relief, tz)
     out += ["", f"tens {__version__}; not a medical device: these are the person's own logs."]
     return "\n".join(out) + "\n"
 
@@ -423,30 +410,7 @@ def render_clinician_html(c: ClinicianReport, *, tz: dt.tzinfo | None = None) ->
     if not r.sessions:
         out.append("<p>No sessions in this period.</p>")
     else:
-        each = ", ".join(f"{p:+d}" for p in r.relief.points) or "none yet"
-        out.append(
-            f'<p>Median relief per session: <span id="relief-points">'
-            f"{escape(r.relief.median.text(1, 'points'))}</span> (each: {each}). "
-            "Relief = pain before − pain after.</p>"
-        )
-        out.append(
-            '<table id="sessions"><tr><th>session</th><th>started</th>'
-            '<th class="num">length</th><th>program</th><th>placement</th>'
-            '<th class="num">peak</th><th class="num">before</th><th class="num">after</th>'
-            '<th class="num">relief</th><th>end</th></tr>'
-        )
-        for s in r.sessions:
-            pts = "—" if s.relief.points is None else f"{s.relief.points:+d}"
-            out.append(
-                f'<tr data-session="{s.session_id}"><td>{s.session_id}</td>'
-                f"<td>{local_time(s.started_at, tz)}</td>"
-                f'<td class="num">{duration_text(s.minutes)}</td>'
-                f"<td>{escape(s.program or '—')}</td><td>{escape(_region(s.placement))}</td>"
-                f'<td class="num">{escape(peak_text(s))}</td>'
-                f'<td class="num">{_opt(s.before)}</td><td class="num">{_opt(s.after)}</td>'
-                f'<td class="num">{pts}</td><td>{escape(end_text(s))}</td></tr>'
-            )
-        out.append("</table>")
+        out += sessions_table(r, tz)
     out.append(
         f'<p class="foot">Made with tens {escape(__version__)} on '
         f"{local_time(r.generated_at, tz)}. tens is not a medical device; these numbers are "

@@ -169,6 +169,39 @@ def _region(key: str | None) -> str:
     return escape(region.label if region else key)
 
 
+def sessions_table(r: Report, tz: dt.tzinfo | None) -> list[str]:
+    """The median relief line and one row per session (program, placement, peak, end): the
+    same in the report and the clinician report."""
+    out: list[str] = []
+    each = ", ".join(f"{p:+d}" for p in r.relief.points) or "none yet"
+    out.append(
+        f'<p>Median relief per session: <span id="relief-points">'
+        f"{r.relief.median.text(1, 'points')}</span> (each session: "
+        f'<span id="relief-each">{each}</span>). '
+        "Relief = pain before − pain after the session.</p>"
+    )
+    out.append(
+        '<table id="sessions"><tr><th>session</th><th>started</th>'
+        '<th class="num">length</th><th>program</th><th>placement</th>'
+        '<th class="num">peak</th><th class="num">before</th><th class="num">after</th>'
+        '<th class="num">relief</th><th>end</th></tr>'
+    )
+    for s in r.sessions:
+        pts = "—" if s.relief.points is None else f"{s.relief.points:+d}"
+        out.append(
+            f'<tr data-session="{s.session_id}"><td>{s.session_id}</td>'
+            f"<td>{_local(s.started_at, tz)}</td>"
+            f'<td class="num">{duration_text(s.minutes)}</td>'
+            f"<td>{escape(s.program or '—')}</td><td>{_region(s.placement)}</td>"
+            f'<td class="num">{escape(peak_text(s))}</td>'
+            f'<td class="num">{"—" if s.before is None else s.before}</td>'
+            f'<td class="num">{"—" if s.after is None else s.after}</td>'
+            f'<td class="num">{pts}</td><td>{escape(end_text(s))}</td></tr>'
+        )
+    out.append("</table>")
+    return out
+
+
 def render_html(report: Report, *, tz: dt.tzinfo | None = None) -> str:
     r, c = report, report.comparison
     out: list[str] = [
@@ -255,32 +288,7 @@ def render_html(report: Report, *, tz: dt.tzinfo | None = None) -> str:
     if not r.sessions:
         out.append("<p>No sessions in this period.</p>")
     else:
-        each = ", ".join(f"{p:+d}" for p in r.relief.points) or "none yet"
-        out.append(
-            f'<p>Median relief per session: <span id="relief-points">'
-            f"{r.relief.median.text(1, 'points')}</span> (each session: "
-            f'<span id="relief-each">{each}</span>). '
-            "Relief = pain before − pain after the session.</p>"
-        )
-        out.append(
-            '<table id="sessions"><tr><th>session</th><th>started</th>'
-            '<th class="num">length</th><th>program</th><th>placement</th>'
-            '<th class="num">peak</th><th class="num">before</th><th class="num">after</th>'
-            '<th class="num">relief</th><th>end</th></tr>'
-        )
-        for s in r.sessions:
-            pts = "—" if s.relief.points is None else f"{s.relief.points:+d}"
-            out.append(
-                f'<tr data-session="{s.session_id}"><td>{s.session_id}</td>'
-                f"<td>{_local(s.started_at, tz)}</td>"
-                f'<td class="num">{duration_text(s.minutes)}</td>'
-                f"<td>{escape(s.program or '—')}</td><td>{_region(s.placement)}</td>"
-                f'<td class="num">{escape(peak_text(s))}</td>'
-                f'<td class="num">{"—" if s.before is None else s.before}</td>'
-                f'<td class="num">{"—" if s.after is None else s.after}</td>'
-                f'<td class="num">{pts}</td><td>{escape(end_text(s))}</td></tr>'
-            )
-        out.append("</table>")
+        out += sessions_table(r, tz)
     out.append("<h2>Red flags</h2>")
     if not r.red_flags:
         out.append('<p id="red-flags">None logged.</p>')

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
+from collections.abc import Sequence
 
 from tens.journal.chart import SESSION, pain_chart
 from tens.journal.models import RED_FLAG_LABELS, PainEntry
@@ -13,6 +14,8 @@ from tens.journal.stats import (
     MIN_WINDOW_DAYS,
     MIN_WINDOW_ENTRIES,
     Comparison,
+    ReliefSummary,
+    SessionRelief,
     duration_text,
     end_text,
     peak_text,
@@ -43,6 +46,30 @@ def comparison_lines(c: Comparison) -> list[str]:
     lines += textwrap.wrap(c.summary, 88, initial_indent="  ", subsequent_indent="  ")
     lines += textwrap.wrap(CHANGE_CAVEAT, 88, initial_indent="  ", subsequent_indent="  ")
     return lines
+
+
+def session_lines(
+    sessions: Sequence[SessionRelief], relief: ReliefSummary, tz: dt.tzinfo | None
+) -> list[str]:
+    """One row per session with its facts (program, placement, peak, end) under it, and the
+    median relief: the same in the report and the clinician report."""
+    out: list[str] = []
+    out.append("  session  started           length   before  after  relief")
+    for s in sessions:
+        rel = "—" if s.relief.points is None else f"{s.relief.points:+d}"
+        out.append(
+            f"  {s.session_id:>7}  {local_time(s.started_at, tz)}  "
+            f"{duration_text(s.minutes):>7}  {_opt(s.before):>6}  {_opt(s.after):>5}  "
+            f"{rel:>6}"
+        )
+        facts = (
+            f"program {s.program or '—'}, placement {s.placement or '—'}, "
+            f"peak {peak_text(s)}; {end_text(s)}"
+        )
+        out += textwrap.wrap(facts, 86, initial_indent=" " * 11, subsequent_indent=" " * 11)
+    pts = ", ".join(f"{p:+d}" for p in relief.points) or "none yet"
+    out.append(f"  Median relief: {relief.median.text(1, 'points')} (each session: {pts})")
+    return out
 
 
 def render_text(report: Report, *, chart: bool = True, tz: dt.tzinfo | None = None) -> str:
@@ -84,21 +111,7 @@ def render_text(report: Report, *, chart: bool = True, tz: dt.tzinfo | None = No
         shown = r.sessions[-MAX_SESSION_ROWS:]
         if len(r.sessions) > len(shown):
             out.append(f"  (last {len(shown)} of {len(r.sessions)}; the HTML report lists all)")
-        out.append("  session  started           length   before  after  relief")
-        for s in shown:
-            rel = "—" if s.relief.points is None else f"{s.relief.points:+d}"
-            out.append(
-                f"  {s.session_id:>7}  {local_time(s.started_at, tz)}  "
-                f"{duration_text(s.minutes):>7}  {_opt(s.before):>6}  {_opt(s.after):>5}  "
-                f"{rel:>6}"
-            )
-            facts = (
-                f"program {s.program or '—'}, placement {s.placement or '—'}, "
-                f"peak {peak_text(s)}; {end_text(s)}"
-            )
-            out += textwrap.wrap(facts, 86, initial_indent=" " * 11, subsequent_indent=" " * 11)
-        pts = ", ".join(f"{p:+d}" for p in r.relief.points) or "none yet"
-        out.append(f"  Median relief: {r.relief.median.text(1, 'points')} (each session: {pts})")
+        out += session_lines(shown, r.relief, tz)
     if r.small_wins:
         out += ["", "Small wins"] + [f"  • {w}" for w in r.small_wins]
     out += ["", "Red flags"]
