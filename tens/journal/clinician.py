@@ -264,10 +264,6 @@ def render_clinician_text(c: ClinicianReport, *, tz: dt.tzinfo | None = None) ->
     return "\n".join(out) + "\n"
 
 
-def _opt(value: int | None) -> str:
-    return "—" if value is None else str(value)
-
-
 PRINT_CSS = """
 @page{size:A4;margin:16mm 14mm 18mm;@bottom-right{content:"page " counter(page) " of "
 counter(pages);font-size:9pt;color:#5a6472}}
