@@ -70,6 +70,8 @@ class Rig:
         self._tasks: set[asyncio.Task[Any]] = set()
         # set by the fault functions; the engine reads them
         self.unresponsive_until = 0.0
+        self._silent: dict[int, str] = {}  # token -> kind of each silence fault in force
+        self._silent_tokens = 0
 
     # --- shared plumbing --------------------------------------------------------------
     def now(self) -> float:
@@ -126,6 +128,40 @@ class Rig:
         t = self.now()
         self.trace.unresponsive.append(Unresponsive(t, t + seconds, kind))
         self.unresponsive_until = max(self.unresponsive_until, t + seconds)
+
+    def hold_silent(self, kind: str, seconds: float) -> None:
+        """Put a silence fault (stuck, hung, acks muted) in force for ``seconds``.
+
+        Silence faults overlap: the firmware is in the worst state of those in force, and the
+        end of a short one never ends a longer one (seed 7007: a 1 s stuck inside an 8 s hang
+        un-stuck the firmware 7 s early, while the trace still said it was hung)."""
+        self._silent_tokens += 1
+        token = self._silent_tokens
+        self._silent[token] = kind
+        self.apply_silence()
+
+        def release() -> None:
+            if self._silent.pop(token, None) is not None:
+                self.apply_silence()
+
+        self.later(seconds, release)
+
+    def silent_kinds(self) -> set[str]:
+        return set(self._silent.values())
+
+    def apply_silence(self) -> None:
+        """Set the simulated firmware to the silence faults in force (per rig)."""
+
+    def end_silence(self) -> None:
+        """End every silence fault now (heal): the trace's windows end here too."""
+        self._silent.clear()
+        self.apply_silence()
+        t = self.now()
+        self.trace.unresponsive[:] = [
+            u if u.t1 <= t else Unresponsive(u.t0, max(u.t0, t), u.kind)
+            for u in self.trace.unresponsive
+        ]
+        self.unresponsive_until = 0.0
 
     async def break_store(
         self, rng: random.Random, how: str | None = None, seconds: float | None = None
@@ -340,20 +376,32 @@ class OpenTensRig(Rig):
     async def f_stuck(self, rng: random.Random, seconds: float | None = None) -> None:
         """Writes answered but dropped, no acks, no status; the device's watchdog works."""
         seconds = self._silence("stuck", rng, seconds)
-        self.sim.stick(True)
-        self.later(seconds, lambda: self.sim.stick(False))
+        self.hold_silent("stuck", seconds)
 
     async def f_hung(self, rng: random.Random, seconds: float | None = None) -> None:
         """Stuck, and its watchdog hangs too: only a disconnect zeroes the output."""
         seconds = self._silence("hung", rng, seconds)
-        hang_firmware(self.sim.model, True)
-        self.later(seconds, lambda: hang_firmware(self.sim.model, False))
+        self.hold_silent("hung", seconds)
 
     async def f_stuck_acks(self, rng: random.Random, seconds: float | None = None) -> None:
         """Writes obeyed, but no status: nothing is ever acknowledged."""
         seconds = self._silence("acks-muted", rng, seconds)
-        self.sim.mute_acks(True)
-        self.later(seconds, lambda: self.sim.mute_acks(False))
+        self.hold_silent("acks-muted", seconds)
+
+    def apply_silence(self) -> None:
+        kinds = self.silent_kinds()
+        model = self.sim.model
+        if "hung" in kinds:
+            hang_firmware(model, True)
+        else:
+            hang_firmware(model, False)  # no-op unless hung
+            if "stuck" in kinds and not model.stuck:
+                self.sim.stick(True)
+            elif "stuck" not in kinds and model.stuck:
+                self.sim.stick(False)
+        muted = "acks-muted" in kinds
+        if model.acks_muted != muted:
+            self.sim.mute_acks(muted)
 
     async def f_malformed(self, rng: random.Random) -> None:
         kind = rng.choice(["crc", "truncated", "reserved-bit", "type"])
@@ -375,16 +423,12 @@ class OpenTensRig(Rig):
     async def heal(self) -> None:
         await super().heal()
         model = self.sim.model
-        hang_firmware(model, False)
-        if model.stuck:
-            self.sim.stick(False)
-        self.sim.mute_acks(False)
+        self.end_silence()
         for k in range(self.channels):
             if not model.channel(k).contact:
                 self.sim.reattach(k)
         if model.battery_percent < 100:
             self.sim.set_battery(100)
-        self.unresponsive_until = 0.0
 
 
 def hang_firmware(model: Any, hung: bool) -> None:
@@ -550,19 +594,19 @@ class Coyote3Rig(Rig):
     async def f_stuck_acks(self, rng: random.Random, seconds: float | None = None) -> None:
         """No B1 replies (the device still obeys frames)."""
         seconds = self._silence("acks-muted", rng, seconds)
-        self.sim.model.silent = True
+        self.hold_silent("acks-muted", seconds)
 
-        def unmute() -> None:
-            self.sim.model.silent = False
-
-        self.later(seconds, unmute)
+    def apply_silence(self) -> None:
+        kinds = self.silent_kinds()
+        if self.sim.model.hung != ("hung" in kinds):
+            self.sim.hang("hung" in kinds)
+        self.sim.model.silent = "acks-muted" in kinds
 
     async def f_hung(self, rng: random.Random, seconds: float | None = None) -> None:
         seconds = self._silence("hung", rng, seconds)
         if seconds >= self.bounds.silence_bound:
             self.blackout("firmware hung", self.bounds.silence_bound)
-        self.sim.hang(True)
-        self.later(seconds, lambda: self.sim.hang(False))
+        self.hold_silent("hung", seconds)
 
     async def f_malformed(self, rng: random.Random) -> None:
         data = rng.choice([b"\xb1", b"\xb1\x01\x02", b"\x00\x00\x00\x00", b"\xb1\x00\xff\x00"])
@@ -577,11 +621,9 @@ class Coyote3Rig(Rig):
 
     async def heal(self) -> None:
         await super().heal()
-        self.sim.hang(False)
-        self.sim.model.silent = False
+        self.end_silence()
         if self.sim.model.battery < 100:
             self.sim.set_battery(100)
-        self.unresponsive_until = 0.0
 
 
 RIGS: dict[str, type[Rig]] = {"opentens": OpenTensRig, "coyote3": Coyote3Rig}
