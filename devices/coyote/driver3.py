@@ -14,6 +14,11 @@
   as an absolute set with a sequence number 1-15; the next change waits until the B1 with
   that number arrives (the waveform keeps streaming meanwhile). A B1 that does not come
   within ``ack_s`` is a :class:`ProtocolViolation` (unsure -> stop).
+* **liveness** — while the strength holds no B1 is asked, so a hung device would go
+  unnoticed with its output latched: every :data:`PROBE_EVERY_S` without a B1 the driver
+  asks one with a relative +0 on both channels (a sequence number, nothing changed; being
+  relative it can never undo a turn of the wheel). No B1 within ``ack_s`` of the last one is
+  a :class:`ProtocolViolation`: stop, unconfirmed, link dropped (a device zeroes then).
 * **stop** — a B0 with absolute 0 and the waveform dropped on the stopped channels, written
   at once (after at most the one frame write in flight), with its own sequence number;
   confirmed by the B1 answering it with strength 0 there, else the link is dropped.
@@ -72,6 +77,9 @@ CAPABILITIES = Capabilities(
     max_ramp_per_s=None,
 )
 
+PROBE_EVERY_S = 0.25
+"""How long the driver goes without a B1 before it asks one (a relative +0)."""
+
 DEFAULT_FREQUENCY_BALANCE = 160
 DEFAULT_INTENSITY_BALANCE = 0
 
@@ -93,6 +101,8 @@ class Coyote3Driver(CoyoteDriverBase):
         self._seq = 0
         self._pending: int | None = None
         self._pending_since = 0.0
+        self._last_reply_t = 0.0
+        """When the last B1 arrived (liveness: no B1 within ``ack_s`` of it is a fault)."""
         self._ack_waiters: dict[int, asyncio.Future[v3codec.B1Reply]] = {}
         self._device_levels: list[int] = [0] * CHANNELS
         """The strengths the device last reported (B1)."""
@@ -114,6 +124,7 @@ class Coyote3Driver(CoyoteDriverBase):
     async def _setup(self, client: BleakClient) -> None:
         self._pending = None
         self._seq = 0
+        self._last_reply_t = self._clock.monotonic()
         try:
             await client.start_notify(v3codec.NOTIFY_UUID, self._on_notify)
         except BleakError as exc:
@@ -266,6 +277,12 @@ class Coyote3Driver(CoyoteDriverBase):
                 seq = self._next_seq()
                 self._pending = seq
                 self._pending_since = now
+            elif now - self._last_reply_t >= PROBE_EVERY_S:
+                # liveness: ask a B1 without changing anything; counted from the last B1
+                modes = [StrengthMode.ADD, StrengthMode.ADD]
+                seq = self._next_seq()
+                self._pending = seq
+                self._pending_since = self._last_reply_t
         b0 = B0Frame(
             seq,
             modes[0],
@@ -325,6 +342,7 @@ class Coyote3Driver(CoyoteDriverBase):
             self._violation(f"malformed B1 from {self._info.name}: {exc}")
             return
         self._device_levels = [reply.strength_a, reply.strength_b]
+        self._last_reply_t = self._clock.monotonic()
         waiter = self._ack_waiters.get(reply.seq) if reply.seq else None
         if waiter is not None and not waiter.done():
             waiter.set_result(reply)

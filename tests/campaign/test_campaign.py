@@ -31,9 +31,7 @@ KNOWN_OPEN: dict[str, str] = {
     "invariant:radio_error": "new, simulator infrastructure: bumble's Host.on_packet raises "
     "InvalidStateError when the driver drops a link with a request in flight (Coyote 3)",
     # fault kinds whose violations are being fixed in other branches (``fault:<device>:<kind>``
-    # for one device only)
-    "fault:coyote3:hung": "new, not in issue 12's list: a Coyote 3 that hangs during a hold is "
-    "never noticed (no B1 is asked while the strength stays)",
+    # for one device only): none today
 }
 """What the campaign finds today and other branches are fixing: ``fault:<kind>`` (left out of
 the short run) and ``invariant:<name>`` (not failing the short run). Empty it as fixes land."""

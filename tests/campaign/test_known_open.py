@@ -114,13 +114,11 @@ def test_hung_firmware_mid_session_ends_output_opentens() -> None:
     assert "zero_after_stop" not in names(_hung_mid_session("opentens"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not in issue 12's list: a Coyote 3 that hangs during a hold is never noticed "
-    "(no B1 is asked for while the strength stays; nothing checks the device is alive)",
-)
-def test_known_open_hung_firmware_during_hold_coyote3() -> None:
-    assert "zero_after_stop" not in names(_hung_mid_session("coyote3"))
+def test_hung_firmware_during_a_hold_ends_output_coyote3() -> None:
+    """Was KNOWN_OPEN: nothing asked a B1 while the strength held. The driver's liveness
+    probe (a relative +0 with a sequence number) notices the hang."""
+    v = _hung_mid_session("coyote3")
+    assert not {"zero_after_stop", "unconfirmed_stop_drops_link"} & names(v), v
 
 
 # ------------------------------------------------------------------ item 6: pause

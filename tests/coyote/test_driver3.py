@@ -463,3 +463,58 @@ async def test_driver_writes_with_response_where_the_device_allows_it() -> None:
     finally:
         await sim.close()
         await radio.close()
+
+
+async def test_a_hang_during_a_steady_hold_is_noticed_and_the_link_dropped() -> None:
+    """During a hold no strength changes, so no B1 is asked: the driver asks one anyway
+    (a relative +0 with a sequence number, which cannot undo a turn of the wheel) and a
+    device that stops answering is noticed within the bound, its link dropped (the campaign's
+    "Coyote 3 hung during a hold", issue 12 item 3)."""
+    async with coyote3_rig() as rig:
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 1.0)  # steady: the strength is set and acknowledged
+        assert rig.sim.model.strength[0] == 12
+        before = rig.sim.model.strength[0]
+        rig.sim.hang(True)  # output latched at 12 until the link drops
+        t_hang = now()
+        for _ in range(100):  # up to 5 s
+            if not rig.driver.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert not rig.driver.connected, "a hung Coyote 3 during a hold was never noticed"
+        assert now() - t_hang <= 1.0 + 1.0 + 0.25  # noticed within 1 s, stop bound 1 s
+        assert any(isinstance(e, ProtocolViolation) for e in rig.events)
+        await asyncio.sleep(0.2)  # the disconnect reaches the device
+        assert rig.sim.record.last(0) == 0  # the disconnect zeroed the latched output
+        rig.sim.hang(False)
+        # the probes changed nothing on the device: every one was a relative +0
+        probes = [
+            r.frame
+            for r in rig.sim.model.received
+            if isinstance(r.frame, wire3.StrengthFrame)
+            and r.frame.seq
+            and all(p.mode == wire3.ADD for p in r.frame.channels)
+        ]
+        assert probes and all(p.value == 0 for f in probes for p in f.channels)
+        assert before == 12
+
+
+async def test_liveness_probes_never_undo_a_turn_of_the_wheel() -> None:
+    """A person turns the wheel down during a hold while the driver probes: the device keeps
+    the person's strength, and the probes are few (a handful a second, not every frame)."""
+    async with coyote3_rig() as rig:
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 1.0)
+        n0 = len(rig.sim.model.received)
+        rig.sim.model.turn_wheel(0, -5)
+        await run_for(rig.driver, 2.0)
+        assert rig.driver.connected
+        assert rig.sim.model.strength[0] == 7
+        probes = [
+            r.frame
+            for r in rig.sim.model.received[n0:]
+            if isinstance(r.frame, wire3.StrengthFrame) and r.frame.seq
+        ]
+        assert 2 <= len(probes) <= 10, len(probes)
