@@ -333,6 +333,7 @@ class Controller:
             last_session_end=last,
             checklist_answered=checklist is not None and not checklist.expired(now),
             checklist_any_yes=bool(checklist.any_yes) if checklist else False,
+            checklist_expired_because=checklist.expiry_reason(now) if checklist else None,
         )
 
     async def _save_unsaved(self) -> None:

@@ -62,13 +62,15 @@ def run(args: argparse.Namespace) -> int:
                 return fail(
                     "the checklist has not been answered yet", ExitCode.NOT_FOUND, as_json=args.json
                 )
-            expired = rec.expired(now)
+            because = rec.expiry_reason(now)
+            expired = because is not None
             if args.json:
                 emit_json(
                     {
                         "answered_at": rec.answered_at,
                         "expires_at": expires_at(rec.answered_at),
                         "expired": expired,
+                        "expired_because": because,
                         "answers": rec.answers,
                         "any_yes": rec.any_yes,
                     }
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 for q in QUESTIONS:
                     print(f"  {'yes' if rec.answers.get(q.key) else 'no ':3}  {q.text}")
                 if expired:
-                    print("EXPIRED: these answers are more than 6 months old; answer again.")
+                    print(f"EXPIRED: {because}; answer again.")
                 else:
                     print(f"valid until {expires_at(rec.answered_at):%Y-%m-%d}")
             return 0

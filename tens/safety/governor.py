@@ -184,6 +184,8 @@ class Usage:
     last_session_end: dt.datetime | None
     checklist_answered: bool
     checklist_any_yes: bool
+    checklist_expired_because: str | None = None
+    """Why stored answers no longer count (too old, or the prescription changed since)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +278,11 @@ def check_start(
         )
 
     if not usage.checklist_answered:
+        if usage.checklist_expired_because:
+            return refuse(
+                f"the contraindication checklist must be answered again "
+                f"({usage.checklist_expired_because}): run `tens checklist` first"
+            )
         return refuse(
             "the contraindication checklist has not been answered, or its answers are more "
             "than 6 months old: run `tens checklist` first"

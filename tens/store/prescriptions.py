@@ -30,6 +30,17 @@ def active_source(conn: sqlite3.Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
+def last_change_at(conn: sqlite3.Connection) -> dt.datetime | None:
+    """When a prescription was last accepted, replaced or removed (None: never): checklist
+    answers given before it are asked again (tens.store.sessions.ChecklistRecord)."""
+    from tens.store.timestamps import opt_from_db
+
+    row = conn.execute(
+        "SELECT max(max(coalesce(accepted_at, ''), coalesce(removed_at, ''))) FROM prescriptions"
+    ).fetchone()
+    return opt_from_db(row[0] or None) if row else None
+
+
 def remove_active(conn: sqlite3.Connection, *, now: dt.datetime | None = None) -> bool:
     with write(conn):
         cur = conn.execute(

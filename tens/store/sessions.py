@@ -76,12 +76,27 @@ class ChecklistRecord:
     answered_at: dt.datetime
     answers: dict[str, Any]
     any_yes: bool
+    prescription_changed_at: dt.datetime | None = None
+    """When a prescription was last accepted, replaced or removed (issue 13 item 5)."""
 
     def expired(self, now: dt.datetime) -> bool:
-        """Too old to count at `now` (tens.checklist.VALID_FOR): asked again."""
+        """No longer counts at `now`: asked again (:meth:`expiry_reason` says why)."""
+        return self.expiry_reason(now) is not None
+
+    def expiry_reason(self, now: dt.datetime) -> str | None:
+        """Why the answers no longer count at `now`: older than tens.checklist.VALID_FOR, or
+        given before the prescription last changed; None while they count."""
         from tens.checklist import is_expired
 
-        return is_expired(self.answered_at, now)
+        changed = self.prescription_changed_at
+        if changed is not None and self.answered_at < changed:
+            return (
+                f"the prescription changed on {changed.astimezone():%Y-%m-%d %H:%M}, after "
+                "these answers were given"
+            )
+        if is_expired(self.answered_at, now):
+            return "these answers are more than 6 months old"
+        return None
 
 
 _SESSION_COLUMNS = "id, " + ", ".join((*SESSION_FIELDS, PERSISTED_AT))
@@ -407,7 +422,11 @@ def latest_checklist(conn: sqlite3.Connection) -> ChecklistRecord | None:
     ).fetchone()
     if row is None:
         return None
-    return ChecklistRecord(row[0], from_db(row[1]), json.loads(row[2]), bool(row[3]))
+    from tens.store.prescriptions import last_change_at
+
+    return ChecklistRecord(
+        row[0], from_db(row[1]), json.loads(row[2]), bool(row[3]), last_change_at(conn)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,3 +138,91 @@ async def test_an_expired_checklist_refuses_a_start_on_the_simulator(tmp_path: P
         assert not ok.refused
     finally:
         await close_rig(rig)
+
+
+# ------------------------------------------ answers expire when the prescription changes
+RX = """
+version = 1
+prescriber = "J. Physio"
+prescribed_on = 2026-01-01
+valid_from = 2026-01-01
+valid_until = 2099-12-31
+placements = ["lower-back"]
+session_minutes = 1
+sessions_per_day = 3
+rest_minutes = 0
+
+[programs.conventional]
+intensity = [5, 12]
+"""
+
+
+def test_answers_given_before_a_prescription_change_expire(conn: sqlite3.Connection) -> None:
+    """Issue 13 item 5: the answers are asked again whenever a prescription changes (one is
+    accepted, replaced or removed), whatever their age."""
+    from tens.store.prescriptions import remove_active, save_accepted
+
+    record_checklist(conn, none_apply(), False, at=T0)
+    day = dt.timedelta(days=1)
+    rec = latest_checklist(conn)
+    assert rec is not None and not rec.expired(T0 + day) and rec.expiry_reason(T0 + day) is None
+    save_accepted(conn, RX, now=T0 + day)
+    rec = latest_checklist(conn)
+    assert rec is not None and rec.expired(T0 + 2 * day)
+    reason = rec.expiry_reason(T0 + 2 * day)
+    assert reason is not None and "prescription" in reason
+    record_checklist(conn, none_apply(), False, at=T0 + 2 * day)  # answered again: counts
+    rec = latest_checklist(conn)
+    assert rec is not None and not rec.expired(T0 + 3 * day)
+    remove_active(conn, now=T0 + 4 * day)  # removing it is a change too
+    rec = latest_checklist(conn)
+    assert rec is not None and rec.expired(T0 + 5 * day)
+    # the six-month rule still holds beside it
+    record_checklist(conn, none_apply(), False, at=T0 + 5 * day)
+    rec = latest_checklist(conn)
+    assert rec is not None and not rec.expired(T0 + 6 * day)
+    later = T0 + 5 * day + VALID_FOR
+    assert rec.expired(later) and "6 months" in (rec.expiry_reason(later) or "")
+
+
+@pytest.mark.looptime
+async def test_a_prescription_change_refuses_the_next_start_until_answered(
+    tmp_path: Path,
+) -> None:
+    from tens.events import Source
+    from tens.safety import StartRequest
+    from tens.store.prescriptions import save_accepted
+    from tests.session.conftest import close_rig, make_rig
+
+    rig = await make_rig(tmp_path, checklist=False)
+    try:
+        now = dt.datetime.now(dt.UTC)
+        await rig.db.run(record_checklist, none_apply(), False, at=now - dt.timedelta(days=2))
+        await rig.db.run(save_accepted, RX, now=now - dt.timedelta(days=1))
+        await rig.ctrl.connect()
+        req = StartRequest(program="conventional", minutes=1, intensity=5, placement="lower-back")
+        decision = await rig.ctrl.start(req, Source.CLI)
+        assert decision.refused and "prescription" in decision.reason, decision.reason
+        assert max((s.intensity_ma for s in rig.sim.record), default=0.0) == 0.0
+        await rig.db.run(record_checklist, none_apply(), False)
+        ok: Any = await rig.ctrl.check_start(req, Source.CLI)
+        assert not ok.refused, ok.reason
+    finally:
+        await close_rig(rig)
+
+
+def test_checklist_show_says_the_prescription_changed(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tens.cli.checklist import run
+    from tens.store.prescriptions import save_accepted
+
+    c = open_db()
+    record_checklist(c, none_apply(), False, at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    save_accepted(c, RX)
+    c.close()
+    assert run(parse("checklist", "--show", "--json")) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["expired"] is True and "prescription" in doc["expired_because"]
+    assert run(parse("checklist", "--show")) == 0
+    assert "prescription" in capsys.readouterr().out

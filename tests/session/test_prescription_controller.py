@@ -29,13 +29,22 @@ intensity = [5, 12]
 """
 
 
+async def _changed(rig, change, *args) -> None:  # type: ignore[no-untyped-def]
+    """A prescription change, then the checklist answered again (a change expires it)."""
+    from tens.checklist import none_apply
+    from tens.store.sessions import record_checklist
+
+    await rig.db.run(change, *args)
+    await rig.db.run(record_checklist, none_apply(), False)
+
+
 def _config() -> TensConfig:
     return TensConfig(session=SessionDefaults(placement="lower-back"))
 
 
 async def test_prescription_narrows_what_reaches_the_skin(rig_factory) -> None:
     rig = await rig_factory(_config())
-    await rig.db.run(save_accepted, RX.format(until="2099-12-31"))
+    await _changed(rig, save_accepted, RX.format(until="2099-12-31"))
     await rig.ctrl.connect()
     d = await rig.ctrl.start(StartRequest(intensity=20, minutes=1), Source.MQTT)
     assert d.refused and "peak intensity limit 12 mA (your prescription from J. Physio" in d.reason
@@ -59,7 +68,7 @@ async def test_prescription_narrows_what_reaches_the_skin(rig_factory) -> None:
 async def test_expired_prescription_does_not_apply_and_says_so(rig_factory) -> None:
     rig = await rig_factory(_config())
     old = RX.format(until="2020-01-31").replace("2026-01-01", "2019-06-01")
-    await rig.db.run(save_accepted, old)
+    await _changed(rig, save_accepted, old)
     await rig.ctrl.connect()
     d = await rig.ctrl.start(StartRequest(intensity=20, minutes=1), Source.CLI)
     assert d.outcome == "allowed", d.reason  # the user's own 40 mA limit applies
@@ -70,8 +79,8 @@ async def test_expired_prescription_does_not_apply_and_says_so(rig_factory) -> N
 
 async def test_removed_prescription_no_longer_applies(rig_factory) -> None:
     rig = await rig_factory(_config())
-    await rig.db.run(save_accepted, RX.format(until="2099-12-31"))
-    await rig.db.run(remove_active)
+    await _changed(rig, save_accepted, RX.format(until="2099-12-31"))
+    await _changed(rig, remove_active)
     await rig.ctrl.connect()
     d = await rig.ctrl.start(StartRequest(intensity=20, minutes=1), Source.CLI)
     assert d.outcome == "allowed", d.reason
@@ -80,7 +89,7 @@ async def test_removed_prescription_no_longer_applies(rig_factory) -> None:
 
 async def test_unreadable_stored_prescription_refuses(rig_factory) -> None:
     rig = await rig_factory(_config())
-    await rig.db.run(save_accepted, "version = 9")
+    await _changed(rig, save_accepted, "version = 9")
     await rig.ctrl.connect()
     d = await rig.ctrl.start(StartRequest(intensity=5, minutes=1), Source.CLI)
     assert d.refused and "stored prescription cannot be read" in d.reason
