@@ -18,12 +18,25 @@ def advice_for(flags: list[RedFlag]) -> str:
 
 
 class RedFlags(Vertical):
-    """One check box per red flag; ``selected`` lists the ticked ones in a stable order."""
+    """One check box per red flag; ``selected`` lists the ticked ones in a stable order.
+
+    With weakness or numbness ticked and no emergency sign, the question about those signs
+    (the one `tens pain` asks) shows right above their boxes, where it is answered."""
 
     def compose(self) -> ComposeResult:
+        from tens.journal.advice import ASK_WITH_NUMBNESS
+
         yield Static("Any of these with the pain?", classes="field-label")
         for flag in RedFlag:
+            if flag is RedFlag.BLADDER_BOWEL:
+                yield Static(ASK_WITH_NUMBNESS, id="red-flag-question", classes="advice")
             yield TickBox(RED_FLAG_LABELS[flag], id=f"flag-{flag.value}")
+
+    def on_checkbox_changed(self, event: TickBox.Changed) -> None:
+        from tens.journal.advice import needs_follow_up
+
+        ask = needs_follow_up(self.selected)
+        self.query_one("#red-flag-question", Static).set_class(ask, "-shown")
 
     @property
     def selected(self) -> list[RedFlag]:
