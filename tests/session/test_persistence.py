@@ -380,6 +380,7 @@ async def test_kill_9_mid_session_leaves_no_lock_out(tmp_path: Path) -> None:
         *tens, "checklist", "--none-apply", env=env, stdout=asyncio.subprocess.DEVNULL
     )
     assert await p.wait() == 0
+    out = (tmp_path / "run.out").open("wb")
     proc = await asyncio.create_subprocess_exec(
         *tens,
         "run",
@@ -393,8 +394,8 @@ async def test_kill_9_mid_session_leaves_no_lock_out(tmp_path: Path) -> None:
         "lower-back",
         "--no-prompt",
         env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+        stdout=out,  # a file, never a pipe that fills: --json puts its errors here
+        stderr=asyncio.subprocess.STDOUT,
     )
     db = tmp_path / "tens.db"
     try:
@@ -403,12 +404,14 @@ async def test_kill_9_mid_session_leaves_no_lock_out(tmp_path: Path) -> None:
             row = _running(db)
             if row is not None and row[1] > 0:
                 break
-            assert proc.returncode is None, await proc.stderr.read() if proc.stderr else ""
+            assert proc.returncode is None, (tmp_path / "run.out").read_text()[-2000:]
             await asyncio.sleep(0.1)
         assert row is not None and row[1] > 0, "the session never saved its time"
     finally:
-        proc.send_signal(signal.SIGKILL)
+        if proc.returncode is None:  # else its own exit is the failure shown above
+            proc.send_signal(signal.SIGKILL)
         await proc.wait()
+        out.close()
     assert proc.returncode == -signal.SIGKILL
     sid, saved, persisted = row
     persisted_at = dt.datetime.fromisoformat(persisted)
