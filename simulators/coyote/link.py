@@ -4,7 +4,8 @@ bumble's LocalLink delivers at once; a real link moves data only at connection e
 every connection interval (the same model as :mod:`simulators.opentens.link`, whose event grid
 this reuses). A write is applied at the first event at or after its arrival, in arrival order;
 a write request is answered then. A write arriving just as an event begins waits for the
-next one. Writes still waiting when the link drops are never applied.
+next one. Writes still waiting when the link drops are never applied, nor is a write that
+reaches the simulator after the link went down (bumble can hand one over late).
 Notifications go out at once (in the event that applied the write that caused them).
 """
 
@@ -31,14 +32,17 @@ class LinkTiming:
         """When the current link came up; its events are at anchor + k·interval, k >= 1."""
         self._pending: list[tuple[Callable[[], None], asyncio.Future[None]]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._up = False
 
     def link_up(self) -> None:
         self.link_down()
         self.anchor = asyncio.get_running_loop().time()
         self._events.reset(self.anchor)
+        self._up = True
 
     def link_down(self) -> None:
         """Writes not yet at an event are lost with the link."""
+        self._up = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -48,7 +52,10 @@ class LinkTiming:
                 future.cancel()
 
     async def apply(self, action: Callable[[], None]) -> None:
-        """Run ``action`` at the next connection event; return once it has run."""
+        """Run ``action`` at the next connection event; return once it has run (at once,
+        without running it, when there is no link: the write is lost with it)."""
+        if not self._up:
+            return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._pending.append((action, future))

@@ -271,9 +271,13 @@ class Coyote3Model:
         output, so a controller must drop the link when the device stops answering."""
         self.hung = hung
         if not hung:
+            # the frozen engine resumes: the frame playing plays its 100 ms from now, so the
+            # next frame the central streams follows it without a gap (ending it at once
+            # put a 0 on the record, and the next frame a jump back up, that no device has)
+            loop = asyncio.get_running_loop()
             for ch in range(CHANNELS):
                 if self._busy[ch] and self._timers[ch] is None:
-                    self._slot_over(ch)
+                    self._timers[ch] = loop.call_at(loop.time() + FRAME_S, self._slot_over, ch)
 
     def _cut_output(self, cause: str) -> None:
         for ch in range(CHANNELS):

@@ -346,8 +346,10 @@ async def _run(device: str, seed: int, episodes: int, kinds: Iterable[str], tmp:
         for k in range(episodes):
             driver.step(f"--- episode {k}")
             await driver.episode()
-        with contextlib.suppress(Exception):
-            await rig.ctrl.stop(Source.SYSTEM, "end of run")
+        with contextlib.suppress(Exception):  # a stop like any other, on the trace
+            await driver.call(
+                "stop", Source.SYSTEM, lambda: rig.ctrl.stop(Source.SYSTEM, "end of run")
+            )
         await asyncio.sleep(1.5)
     finally:
         trace.end_t = rig.now()

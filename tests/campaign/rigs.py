@@ -180,9 +180,37 @@ class Rig:
 
         await self.db.run(fail)
         self._store_broken = True
-        if seconds >= PERSIST_BOUND_S:
-            self.blackout(f"store {how}", PERSIST_BOUND_S, PERSIST_BOUND_S)
+        if how == "read-only":  # every write fails: the next persist (<= 10 s) must stop it
+            if seconds >= PERSIST_BOUND_S:
+                self.blackout(f"store {how}", PERSIST_BOUND_S, PERSIST_BOUND_S)
+        else:
+            # a full database still takes updates in place (as a full disk can, into a WAL
+            # already allocated): the session's time may well be saved, and then it runs on
+            # rightly (seed 8016). Output must stop once saving its time *fails*.
+            self._watch_full_store()
         self.later(seconds, self.mend_store)
+
+    def _watch_full_store(self) -> None:
+        if getattr(self.db, "_campaign_watched", False):
+            return
+        from tens.store.sessions import finish_session, update_session
+
+        run = self.db.run
+
+        async def watched(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await run(fn, *args, **kwargs)
+            except Exception:
+                if self._store_broken and fn in (update_session, finish_session):
+                    self.blackout(
+                        "store full: the session's time could not be saved",
+                        self.bounds.unconfirmed_stop_bound,
+                        self.bounds.unconfirmed_stop_bound,
+                    )
+                raise
+
+        self.db.run = watched
+        self.db._campaign_watched = True
 
     async def mend_store(self) -> None:
         if not self._store_broken:
@@ -355,6 +383,7 @@ class OpenTensRig(Rig):
         self.trace.step(self.now(), f"peel-off channel {ch} for {back:g} s")
         self.sim.peel_off(ch)
         self.blackout(f"peel-off of channel {ch}", self.bounds.stop_bound)
+        self.trace.lasting.append((self.now(), self.now() + back, "electrode off"))
         self.later(back, lambda: self.sim.reattach(ch))
 
     async def f_low_battery(self, rng: random.Random) -> None:
@@ -363,6 +392,7 @@ class OpenTensRig(Rig):
         self.trace.step(self.now(), f"battery to {to} % for {back:g} s")
         self.sim.drain_battery(to)
         self.blackout(f"battery at {to} %", self.bounds.stop_bound)
+        self.trace.lasting.append((self.now(), self.now() + back, "low battery"))
         self.later(back, lambda: self.sim.set_battery(100))
 
     def _silence(self, kind: str, rng: random.Random, seconds: float | None = None) -> float:
@@ -583,6 +613,7 @@ class Coyote3Rig(Rig):
         self.trace.step(self.now(), f"battery to {to} % for {back:g} s")
         self.sim.set_battery(to)
         self.blackout(f"battery at {to} %", self.bounds.stop_bound)
+        self.trace.lasting.append((self.now(), self.now() + back, "low battery"))
         self.later(back, lambda: self.sim.set_battery(100))
 
     def _silence(self, kind: str, rng: random.Random, seconds: float | None = None) -> float:

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from simulators.coyote import wire3
-from simulators.coyote.model3 import Coyote3Model
+from simulators.coyote.model3 import FRAME_S, Coyote3Model
 from tests.simulator.kit import connected_model
 
 pytestmark = pytest.mark.looptime
@@ -72,8 +72,27 @@ async def test_a_coyote3_that_recovers_stops_without_frames() -> None:
     m.hang(True)
     await asyncio.sleep(1.0)
     assert m.delivered(0) == 9
-    m.hang(False)  # the engine runs again: no frame is coming, so the output ends
+    m.hang(False)  # the engine runs again: the frame playing plays its 100 ms from now
+    assert m.delivered(0) == 9
+    await asyncio.sleep(FRAME_S * 0.9)
+    assert m.delivered(0) == 9
+    await asyncio.sleep(FRAME_S * 0.2)  # no frame came: the output ends
     assert m.delivered(0) == 0
+
+
+async def test_a_coyote3_that_recovers_plays_the_next_frame_without_a_gap() -> None:
+    """Campaign seed 8002: recovering ended the frozen frame at once, so the record showed
+    0 and then a jump back to the strength with the next frame (a ramp violation no device
+    makes). The next frame now follows the frozen one."""
+    m = Coyote3Model()
+    m.write(_b0(1, 9))
+    m.hang(True)
+    await asyncio.sleep(1.0)
+    m.hang(False)
+    await asyncio.sleep(FRAME_S * 0.5)
+    m.write(_b0(0, 9))  # the central's next frame, mid-way
+    await asyncio.sleep(FRAME_S * 1.2)
+    assert [s.intensity_ma for s in m.record if s.channel == 0] == [9.0]
 
 
 # ------------------------------------------------ overlapping silence faults in the rigs

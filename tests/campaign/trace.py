@@ -119,6 +119,9 @@ class Trace:
     """Times the device saw its link go down (a disconnect zeroes a conforming device)."""
     faults: Counter[str] = field(default_factory=Counter)
     fault_times: list[tuple[float, str]] = field(default_factory=list)
+    lasting: list[tuple[float, float, str]] = field(default_factory=list)
+    """(from, until, kind) of faults that stay in force (low battery, an electrode off): a
+    session that starts inside one may end for it at any moment (seed 8057)."""
     """(time, kind) of every device or store fault injected."""
     command_times: list[tuple[float, str]] = field(default_factory=list)
     """(time, kind) of every command fault (two sources, stop race, hold, pause)."""
@@ -348,6 +351,7 @@ def _pause_holds(trace: Trace) -> list[Violation]:
             if not p.t1 <= t < until:
                 continue
             excuses = [f for f, _ in trace.fault_times if p.t0 - 1.5 <= f <= t]
+            excuses += [a for a, e, _ in trace.lasting if a <= t and e >= p.t0 - 1.5]
             excuses += [d for d in trace.link_down if p.t0 <= d <= t]
             excuses += [u.t0 for u in trace.unresponsive if u.t0 <= t and u.t1 >= p.t0 - 1.5]
             if not excuses:

@@ -203,3 +203,25 @@ async def test_v3_stop_latency_is_at_least_one_event_on_the_record() -> None:
         zero = rig.sim.record.for_channel(0)[-1]
         assert zero.intensity_ma == 0
         assert zero.t > t0
+
+
+# --------------------------------------------------- writes after the link is gone
+@pytest.mark.looptime
+async def test_a_write_reaching_a_dropped_link_is_never_applied() -> None:
+    """Campaign seed 8027: a B0 the central sent as the link dropped reached the simulator
+    after its disconnect and was applied at the next event: 6 levels on the record with no
+    link. A write that arrives after the link went down is lost with it, as on a real link."""
+    from simulators.coyote.link import LinkTiming
+
+    applied: list[str] = []
+    link = LinkTiming(30.0)
+    link.link_up()
+    await link.apply(lambda: applied.append("before"))
+    link.link_down()
+    task = asyncio.ensure_future(link.apply(lambda: applied.append("after")))
+    await asyncio.sleep(0.1)
+    assert applied == ["before"]
+    assert task.done()  # the writer is not left waiting either
+    link.link_up()
+    await link.apply(lambda: applied.append("new link"))
+    assert applied == ["before", "new link"]
