@@ -38,7 +38,7 @@ from tens.safety import StartRequest
 from .rigs import RIGS, Rig
 from .trace import Call, Violation, check
 
-NOOP_CYCLES = int(os.environ.get("TENS_NOOP_CYCLES", "5"))
+NOOP_CYCLES = int(os.environ.get("LOOPTIME_NOOP_CYCLES", "5"))
 
 COMMAND_FAULTS = ("two_sources", "stop_race", "hold", "pause")
 """Faults the person (or two faces at once) makes, beside the device and store faults."""

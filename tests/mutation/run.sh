@@ -11,8 +11,9 @@
 # Prints the score per file: killed / (mutants - equivalent), the equivalent mutants being
 # those listed with a reason in tests/mutation/equivalent.toml. Exits 1 when a file is under
 # the target (90 %) or a mutant survives that is not listed as equivalent.
-# MUTMUT_JOBS sets the number of parallel mutants (default 2); TENS_STATEFUL_EXAMPLES the
-# examples of the stateful controller test per mutant (default 25 here, 200 in the suite).
+# MUTMUT_JOBS sets the number of parallel mutants (default 2); STATEFUL_EXAMPLES the
+# examples of the stateful controller test per mutant (default 25 here, 200 in the suite; not a
+# TENS_ name: the config refuses unknown TENS_ variables, and some tests start `tens` itself).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin="${VENV:-.venv}/bin"
@@ -28,7 +29,7 @@ esac
 if [ "$score_only" = 0 ]; then
   mkdir -p mutants
   start=$(date +%s)
-  TENS_STATEFUL_EXAMPLES="${TENS_STATEFUL_EXAMPLES:-25}" \
+  STATEFUL_EXAMPLES="${STATEFUL_EXAMPLES:-25}" \
     "$bin/mutmut" run --max-children "${MUTMUT_JOBS:-2}" "$@" >mutants/run.log 2>&1 || {
     tail -40 mutants/run.log >&2
     exit 2

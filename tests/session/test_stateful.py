@@ -49,7 +49,7 @@ HORIZON_S = PEAK / RATE + 1.0  # a longer window allows the whole range anyway
 MANUAL = (Source.CLI, Source.TUI, Source.MQTT)
 # idle loop cycles before looptime moves the clock on: enough for the SQLite thread to answer
 # (its reply arrives through the self-pipe), few enough that idle spinning does not dominate
-NOOP_CYCLES = int(os.environ.get("TENS_NOOP_CYCLES", "5"))
+NOOP_CYCLES = int(os.environ.get("LOOPTIME_NOOP_CYCLES", "5"))
 CONFIG = TensConfig(
     limits=Limits(
         peak_ma=PEAK,
@@ -292,7 +292,7 @@ class ControllerMachine(RuleBasedStateMachine):
 
 
 ControllerMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("TENS_STATEFUL_EXAMPLES", "200")),
+    max_examples=int(os.environ.get("STATEFUL_EXAMPLES", "200")),
     stateful_step_count=10,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
