@@ -10,6 +10,7 @@ confirmed by the device (the link was dropped so that it zeroes: check the devic
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import Any
 
@@ -80,8 +81,33 @@ class Progress:
         self.as_json = as_json
         self.tty = sys.stdout.isatty()
         self._last = ""
+        self.gone = False
+        """The reader of stdout went away (a closed pipe): nothing more is written."""
+        self.on_gone: Any = None
+        """Called once when the reader goes away (``tens run`` stops the session then)."""
 
     def event(self, ev: Any) -> None:
+        if self.gone:
+            return
+        try:
+            self._event(ev)
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        """As a process killed by SIGPIPE would: stop, quietly. Further writes go nowhere
+        (stdout onto /dev/null, so even the interpreter's last flush cannot fail)."""
+        import os
+
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        if self.on_gone is not None:
+            self.on_gone()
+
+    def _event(self, ev: Any) -> None:
         from tens.events import (
             Narrowed,
             Notice,
@@ -316,13 +342,19 @@ async def run(args: argparse.Namespace) -> int:
             stop_reason: list[str] = []
             stopping: set[asyncio.Task[Any]] = set()
 
-            def on_signal(name: str) -> None:
+            def on_signal(name: str, reason: str | None = None) -> None:
                 stop_reason.append(name)
                 # stop() cancels the output task and writes STOP before anything else runs
-                task = asyncio.ensure_future(ctrl.stop(Source.CLI, f"{name} from the terminal"))
+                why = reason or f"{name} from the terminal"
+                task = asyncio.ensure_future(ctrl.stop(Source.CLI, why))
                 stopping.add(task)
                 task.add_done_callback(stopping.discard)
 
+            progress.on_gone = lambda: on_signal(
+                "closed output", "the output was closed (nothing reads this session any more)"
+            )
+            if progress.gone:  # closed while the session started
+                progress.on_gone()
             for sig, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, on_signal, name)

@@ -303,3 +303,56 @@ def test_the_run_prompt_gives_up_after_the_journals_tries(
     assert capsys.readouterr().out.count("Pain now") == MAX_TRIES
     monkeypatch.setattr(sys, "stdin", io.StringIO("x\n6\n"))
     assert _ask_pain("Pain now") == 6
+
+
+def test_a_closed_output_pipe_stops_the_session(home: dict[str, str]) -> None:
+    """`tens run --json | head -3`: the script reading the session is gone. As a process
+    killed by SIGPIPE would, the session stops (output to zero, exit 9 "stopped"), recorded
+    with its reason; no flood of "Broken pipe" errors, no session running on unwatched."""
+    proc = subprocess.Popen(
+        [
+            *TENS,
+            "run",
+            "--simulator",
+            "--minutes",
+            "1",
+            "--intensity",
+            "3",
+            "--json",
+            "--placement",
+            "lower-back",
+            "--no-prompt",
+        ],
+        env=home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until output is on: the session runs
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(json.loads(line))
+        if any(v > 0 for v in lines[-1].get("delivered", []) or []):
+            break
+    proc.stdout.close()  # the reader goes away
+    try:
+        code = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = proc.stderr.read().decode()
+    assert code == 9, err[-2000:]
+    assert err.count("Broken pipe") <= 1, err[-2000:]
+    import sqlite3
+
+    conn = sqlite3.connect(Path(home["TENS_HOME"]) / "tens.db")
+    try:
+        state, reason = conn.execute(
+            "SELECT state, end_reason FROM sessions ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert state == "stopped" and "output" in reason, (state, reason)
