@@ -14,6 +14,12 @@ wearable's delivered-output record shows 0 on every channel; beside it, the time
 daemon's bridge takes the stop in hand (its first copy, on either connection). First
 ``--count`` stops without the flood (the baseline), then ``--count`` with it.
 
+The wearable runs in its own process (``tens simulate --listen``, as a real device is its own
+hardware), reached over the virtual radio's TCP link; its delivered-output events carry its
+monotonic clock, which on one machine is the benchmark's too, so the latency is read from the
+wearable's own record. ``--wearable-in-process`` puts it back in the daemon's process (how it
+was measured first: there the flood starves the wearable too, and its watchdog trips).
+
 Target: stop p99 under the flood <= 100 ms. ``--quick``: 30 stops each.
 """
 
@@ -188,7 +194,9 @@ async def _stops(
         published.append(loop.time())
         await client.publish(stop_topic, b"{}", qos=1)
 
-    watch = RecordWatch(rig.record, rig.ctrl.device.capabilities.channels)
+    channels = rig.ctrl.device.capabilities.channels
+    remote = isinstance(rig, RemoteRig)
+    watch = rig.watch(channels) if remote else RecordWatch(rig.record, channels)
     try:
         return await stop_cycles(
             rig.ctrl,
@@ -197,10 +205,112 @@ async def _stops(
             CycleSettings(intensity=10.0, phase_s=interval_ms / 1000.0, seed=seed),
             stop=publish_stop,
             source=Source.CLI,
-            on_watch=ModelOnWatch(rig.sim),
+            on_watch=None if remote else ModelOnWatch(rig.sim),
         )
     finally:
         watch.close()
+
+
+class RemoteRig:
+    """The controller in this process, the wearable in its own (``tens simulate``)."""
+
+    def __init__(self, proc: Any, radio: Any, ctrl: Any, reader: Any) -> None:
+        self.proc, self.radio, self.ctrl, self._reader = proc, radio, ctrl, reader
+        self._watches: list[Any] = []
+
+    @classmethod
+    async def start(cls, interval_ms: float) -> RemoteRig:
+        from benchmarks.common import bench_config
+        from devices import registry
+        from simulators.radio import VirtualRadio
+        from tens.controller import Controller
+
+        proc = await asyncio.create_subprocess_exec(
+            PYTHON,
+            "-m",
+            "tens",
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--json",
+            "--name",
+            "OT-Flood",
+            "--interval-ms",
+            str(interval_ms),
+            cwd=ROOT,
+            env=env_without_venv_noise(),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        serving: dict[str, Any] = {}
+        async with asyncio.timeout(30):
+            while not serving:
+                line = await proc.stdout.readline()
+                if not line:
+                    raise RuntimeError("tens simulate ended before serving")
+                ev = json.loads(line)
+                if ev.get("event") == "serving":
+                    serving = ev
+        host, _, port = str(serving["radio"]).rpartition(":")
+        radio = await VirtualRadio.connect(host, int(port))
+        transport = radio.transport()
+        name = str(serving["name"])
+
+        async def opener() -> Any:
+            return await registry.open_device(transport, name, 10.0)
+
+        ctrl = Controller(bench_config(), opener, None)
+        rig = cls(proc, radio, ctrl, None)
+        rig._reader = asyncio.create_task(rig._read(proc.stdout))
+        await ctrl.connect()
+        return rig
+
+    async def _read(self, stdout: Any) -> None:
+        while line := await stdout.readline():
+            with contextlib.suppress(ValueError):
+                ev = json.loads(line)
+                if ev.get("event") == "delivered":
+                    for w in list(self._watches):
+                        w.feed(ev)
+
+    def watch(self, channels: int) -> Any:
+        from tens.cli.bench import _ValueWatch
+
+        rig = self
+
+        class StreamWatch(_ValueWatch):
+            """The wearable process's delivered-output record, timed by its own clock."""
+
+            what = "simulator process record"
+
+            def feed(self, ev: dict[str, Any]) -> None:
+                ch = int(ev["channel"])
+                if ch < self.channels:
+                    self.values[ch] = float(ev["intensity_ma"])
+                    self._update(self.values, float(ev["mono"]))
+
+            def close(self) -> None:
+                if self in rig._watches:
+                    rig._watches.remove(self)
+
+        w = StreamWatch(channels)
+        self._watches.append(w)
+        return w
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.ctrl.close()
+        with contextlib.suppress(Exception):
+            await self.radio.close()
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(TimeoutError, ProcessLookupError):
+            async with asyncio.timeout(10):
+                await self.proc.wait()
+        if self.proc.returncode is None:
+            self.proc.kill()
+        if self._reader is not None:
+            self._reader.cancel()
 
 
 async def run(args: argparse.Namespace, count: int) -> dict[str, Any]:
@@ -209,7 +319,10 @@ async def run(args: argparse.Namespace, count: int) -> dict[str, Any]:
     errors = LoopErrors().install()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, running_broker(Path(tmp)) as broker:
-        rig = await make_rig("OT-Flood", interval_ms=args.interval)
+        if args.wearable_in_process:
+            rig = await make_rig("OT-Flood", interval_ms=args.interval)
+        else:
+            rig = await RemoteRig.start(args.interval)
         try:
             settings = mqtt_settings(broker.port, CONTROLLER_ID, remote_start=False)
             topics = Topics(settings.prefix, CONTROLLER_ID, settings.discovery_prefix)
@@ -345,6 +458,12 @@ def main(argv: list[str] | None = None) -> int:
         "for a client on another host (0: no nice)",
     )
     p.add_argument("--interval", type=float, default=30.0, help="connection interval, ms")
+    p.add_argument(
+        "--wearable-in-process",
+        action="store_true",
+        help="run the simulated wearable in this process, beside the daemon (the flood then "
+        "starves it too); default: its own process, as a real device is its own hardware",
+    )
     p.add_argument("--flooder", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--broker-port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--base", default="", help=argparse.SUPPRESS)
@@ -368,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             "qos": args.qos,
             "flooder_nice": args.flooder_nice,
             "interval_ms": args.interval,
+            "wearable": "in process" if args.wearable_in_process else "own process",
             "session": "10 mA target, stop within one interval, stop QoS 1",
         },
         details=results,

@@ -229,6 +229,7 @@ async def run(args: argparse.Namespace) -> int:
                 f"{t:10.3f} s  ch{sample.channel}  {sample.intensity_ma:7.2f} mA  {sample.cause}",
                 event="delivered",
                 t=t,
+                mono=round(sample.t, 6),  # the loop's clock: time.monotonic(), machine-wide
                 channel=sample.channel,
                 intensity_ma=sample.intensity_ma,
                 cause=sample.cause,
