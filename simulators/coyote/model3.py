@@ -33,6 +33,9 @@ from simulators.coyote import wire3
 from simulators.opentens.record import DeliveredRecord, DeliveredSample
 
 FRAME_S = 0.1
+TIE_S = 1e-6
+"""A frame that arrives within this of the last one's end follows it without a gap (a tie:
+both happen at the same instant; far too short to hide a sender that is late)."""
 """One B0 frame: four frequency/intensity pairs of 25 ms each."""
 CHANNELS = 2
 FACTORY_SOFT_LIMIT = 200
@@ -93,6 +96,8 @@ class Coyote3Model:
         self._playing: list[wire3.ChannelPart | None] = [None] * CHANNELS
         self._busy = [False] * CHANNELS
         """A slot (playing or silent) is running on the channel."""
+        self._ending = [False] * CHANNELS
+        """A slot just ended with no frame waiting: one arriving in the same instant follows."""
         self._waiting: list[tuple[wire3.ChannelPart | None] | None] = [None] * CHANNELS
         self._timers: list[asyncio.TimerHandle | None] = [None] * CHANNELS
         self._delivered = [0.0] * CHANNELS
@@ -111,8 +116,8 @@ class Coyote3Model:
     def playing(self, channel: int) -> bool:
         return self._playing[channel] is not None
 
-    def _update(self, cause: str) -> None:
-        t = self.now()
+    def _update(self, cause: str, at: float | None = None) -> None:
+        t = self.now() if at is None else at
         for ch in range(CHANNELS):
             part = self._playing[ch]
             audible = part is not None and any(i > 0 for i in part.intensities)
@@ -187,6 +192,13 @@ class Coyote3Model:
 
     def _offer(self, channel: int, part: wire3.ChannelPart | None) -> None:
         """A frame's 100 ms for ``channel`` (None: dropped, a silent slot)."""
+        if self._ending[channel]:  # the last frame just ended: this one follows at once
+            self._ending[channel] = False
+            timer = self._timers[channel]
+            if timer is not None:
+                timer.cancel()
+            self._timers[channel] = None
+            self._busy[channel] = False
         if self._busy[channel]:
             self._waiting[channel] = (part,)
         else:
@@ -204,6 +216,7 @@ class Coyote3Model:
             timer.cancel()
         self._timers[channel] = None
         self._busy[channel] = False
+        self._ending[channel] = False
         self._waiting[channel] = None
         self._playing[channel] = None
 
@@ -211,6 +224,21 @@ class Coyote3Model:
         self._timers[channel] = None
         if self.hung:
             return  # the waveform engine is frozen: the last frame keeps playing
+        if self._waiting[channel] is None:
+            # a frame arriving at this very instant (a tie on the connection-event grid)
+            # follows without a gap: without this, whichever callback ran first decided, and
+            # a zero-length 0 went on the record before the frame (campaign seed 8067)
+            loop = asyncio.get_running_loop()
+            self._ending[channel] = True
+            self._timers[channel] = loop.call_at(loop.time() + TIE_S, self._slot_end, channel)
+            return
+        self._slot_end(channel)
+
+    def _slot_end(self, channel: int) -> None:
+        self._timers[channel] = None
+        self._ending[channel] = False
+        if self.hung:
+            return
         self._busy[channel] = False
         waiting, self._waiting[channel] = self._waiting[channel], None
         if waiting is not None:
@@ -218,7 +246,8 @@ class Coyote3Model:
             self._update("frame")
         else:
             self._playing[channel] = None
-            self._update("frames stopped")
+            # it ended when the frame's 100 ms did, not at the end of the tie window
+            self._update("frames stopped", at=self.now() - TIE_S)
 
     def _reply(self, seq: int) -> None:
         if self.silent:

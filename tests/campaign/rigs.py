@@ -603,8 +603,9 @@ class Coyote3Rig(Rig):
     # --- faults -------------------------------------------------------------------------
     async def f_link_drop(self, rng: random.Random) -> None:
         self.trace.step(self.now(), "link drop")
-        # frames stop: the device ends output once the last frame's 100 ms are over
-        self.blackout("link drop", 0.15, 0.05)
+        # frames stop: the device ends output once its frames are played: the one playing
+        # (<= 100 ms) and the one waiting behind it (100 ms), plus one connection event
+        self.blackout("link drop", 0.25, 0.05)
         await self.sim.drop_link()
 
     async def f_low_battery(self, rng: random.Random) -> None:
