@@ -6,7 +6,8 @@ component's platform ``DISCOVERY_SCHEMA`` (tests/daemon/ha_check.py), and render
 and availability templates with its own engine against real state payloads.
 
 ``test_payloads_pass_home_assistant`` uses the cached venv and takes seconds; it skips, saying
-how to build the venv, when there is none. ``test_build_ha_venv_and_check`` (slow: the install
+how to build the venv, when there is none; so does the check's own test, which feeds it payloads
+HA refuses or silently trims. ``test_build_ha_venv_and_check`` (slow: the install
 takes minutes) builds it, and skips when no Python 3.13 or no ``pip install`` can be had.
 """
 
@@ -109,6 +110,25 @@ def test_payloads_pass_home_assistant() -> None:
             "`pytest -m slow tests/daemon/test_ha_schema.py` (minutes)"
         )
     run_check(folder)
+
+
+def test_the_check_sees_what_home_assistant_refuses_or_drops() -> None:
+    """The check itself can fail: a misspelt key (HA drops it without a word), a unit HA has
+    not for the device class, a component availability list beside a shared topic."""
+    folder = ha_venv.venv_dir()
+    if not ha_venv.ready(folder):
+        pytest.skip(f"no Home Assistant venv cached at {folder}")
+    case = cases()["mA-remote_start=True"]
+    cmps = case["payload"]["cmps"]
+    cmps["time_left"]["unit_of_measure"] = cmps["time_left"].pop("unit_of_measurement")
+    cmps["delivered"]["unit_of_measurement"] = "mV"
+    shared = dict(case["payload"])
+    shared["availability_topic"] = shared.pop("availability")[0]["topic"]
+    got = ha_venv.check(folder, {"bad": case, "shared": {"payload": shared, "states": []}})
+    bad = " | ".join(got["cases"]["bad"]["problems"])
+    assert "time_left (sensor): keys HA drops as unknown: ['unit_of_measure']" in bad
+    assert "delivered (sensor): unit 'mV' is not one HA has for current" in bad
+    assert "intensity (number): two or more values" in " ".join(got["cases"]["shared"]["problems"])
 
 
 @pytest.mark.slow
