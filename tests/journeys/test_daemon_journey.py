@@ -3,7 +3,8 @@
 Three programs a person would run, nothing imported: ``tens simulate --json`` (a wearable on a
 virtual radio, whose JSON lines are its record of delivered output), ``tens daemon --radio``
 with a fresh TENS_HOME, and the broker's own ``mosquitto_pub`` / ``mosquitto_sub``. In order:
-discovery seen; a program chosen, then Start and Stop sent back to back (Stop wins: the retained
+discovery seen (and, where the Home Assistant venv of tests/daemon/ha_venv.py is cached, read
+by HA's own code as published); a program chosen, then Start and Stop sent back to back (Stop wins: the retained
 state and the wearable's record say no output); a real session, a big slider jump narrowed to
 one step; SIGTERM (a final state, link down and no session, then ``offline``); a retained Start
 left on the broker, and a restart (no output comes back by itself, the retained command is
@@ -27,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from tests.daemon import ha_venv
 from tests.daemon.broker import MOSQUITTO, NO_BROKER_REASON, Broker, running_broker
 from tests.journeys.terminal import TENS
 
@@ -283,7 +285,14 @@ def test_a_dashboard_drives_the_daemon_through_mosquitto(rig: Rig) -> None:
         assert disc["cmps"]["start"]["command_topic"] == f"{BASE}/cmd/start"
         bus.wait(lambda x: x == f"{BASE}/availability online")
         rig.connected(0)
-        assert bus.wait_json(DISCOVERY, lambda d: d["cmps"]["intensity"]["max"] == 40.0)
+        disc = bus.wait_json(DISCOVERY, lambda d: d["cmps"]["intensity"]["max"] == 40.0)
+        kept_state = json.loads(retained(port, f"{BASE}/state")[0])
+        if ha_venv.ready(ha_venv.venv_dir()):  # what was published, read by HA's own code
+            got = ha_venv.check(
+                ha_venv.venv_dir(), {"live": {"payload": disc, "states": [kept_state]}}
+            )
+            assert got["cases"]["live"]["problems"] == [], got["cases"]["live"]["problems"]
+            assert got["cases"]["live"]["rendered"]["intensity"]["availability"] == [["online"]]
 
         # 2. The dashboard picks a program, then Start and Stop back to back: Stop wins.
         mark = bus.mark()
