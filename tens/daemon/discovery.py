@@ -55,7 +55,9 @@ def package_support_url(dist: str = "tens") -> str | None:
 def intensity_name(limits: LimitsPayload) -> str:
     """The number's name says what one request can do: the governor raises the target at
     most one manual step above the present output, whatever the slider asked (lowering is
-    never narrowed)."""
+    never narrowed). HA keeps an entity's id by its unique_id, so a new step in the name
+    does not move the entity (no ``object_id``: HA 2025.10 deprecated it, 2026.4 dropped it,
+    and 2025.4 does not know its successor ``default_entity_id``)."""
     if limits.max is None or not limits.step:
         return "Intensity"
     return f"Intensity (rises {limits.step:g} {limits.unit} at a time)"
@@ -173,7 +175,6 @@ def discovery_payload(
         "intensity",
         "number",
         intensity_name(limits),
-        object_id=f"{uid}_intensity",  # its entity id stays put when the name's step changes
         command_topic=topics.command("intensity"),
         command_template='{"value": {{ value }}, "ts": ' + _TS + "}",
         value_template="{{ value_json.target }}",

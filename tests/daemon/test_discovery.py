@@ -209,8 +209,8 @@ def test_intensity_name_says_one_request_rises_one_step() -> None:
     lv = payload(False, LimitsPayload(unit="level", max=60, step=5))["cmps"]["intensity"]
     assert lv["name"] == "Intensity (rises 5 level at a time)"
     assert lv["step"] == 5  # and each notch of the slider is one such step
-    # the entity id does not follow the name (the step may change with the config)
-    assert lv["object_id"] == "tens_bedside_intensity"
+    # HA keeps the entity id by unique_id when the name changes; no object_id (HA dropped it)
+    assert lv["unique_id"] == "tens_bedside_intensity" and "object_id" not in lv
 
 
 def test_origin_names_a_support_url() -> None:
