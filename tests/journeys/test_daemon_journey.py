@@ -4,12 +4,12 @@ Three programs a person would run, nothing imported: ``tens simulate --json`` (a
 virtual radio, whose JSON lines are its record of delivered output), ``tens daemon --radio``
 with a fresh TENS_HOME, and the broker's own ``mosquitto_pub`` / ``mosquitto_sub``. In order:
 discovery seen (and, where the Home Assistant venv of tests/daemon/ha_venv.py is cached, read
-by HA's own code as published); a program chosen, then Start and Stop sent back to back (Stop wins: the retained
-state and the wearable's record say no output); a real session, a big slider jump narrowed to
-one step; SIGTERM (a final state, link down and no session, then ``offline``); a retained Start
-left on the broker, and a restart (no output comes back by itself, the retained command is
-refused once and cleared from the broker). Skipped when Mosquitto or its clients are missing
-(``.ci/run`` installs them).
+by HA's own code as published); a program chosen, then Start and Stop sent back to back (Stop
+wins: the retained state and the wearable's record say no output); a real session, a big
+slider jump narrowed to one step, Stop (Time left 0); another session, and SIGTERM (a final
+state, link down and no session, then ``offline``); a retained Start left on the broker, and a
+restart (no output comes back by itself, the retained command is refused once and cleared from
+the broker). Skipped when Mosquitto or its clients are missing (``.ci/run`` installs them).
 """
 
 from __future__ import annotations
