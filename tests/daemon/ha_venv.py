@@ -1,7 +1,7 @@
 """A separate Python 3.13 venv with Home Assistant, to check our discovery against its schemas.
 
 Home Assistant needs Python 3.13 and hundreds of packages, so it never goes into the project's
-venv. The venv is built once (minutes) in the user's cache folder, or ``TENS_HA_VENV`` when
+venv. The venv is built once (minutes) in the user's cache folder, or ``HA_CHECK_VENV`` when
 set, and reused: checking the payloads in it takes about two seconds. A folder is used only
 once its build finished (a ``ready`` file naming the spec installed), so a build cut short is
 never mistaken for a good one.
@@ -27,7 +27,7 @@ CHECK_TIMEOUT_S = 120
 
 
 def venv_dir() -> Path:
-    given = os.environ.get("TENS_HA_VENV")
+    given = os.environ.get("HA_CHECK_VENV")
     if given:
         return Path(given)
     slug = HA_SPEC.replace("==", "-")
