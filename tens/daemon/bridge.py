@@ -51,7 +51,7 @@ from tens.daemon.commands import (
     _peek_id,
     parse_command,
 )
-from tens.daemon.discovery import discovery_payload
+from tens.daemon.discovery import discovery_payload, package_support_url
 from tens.daemon.payloads import (
     CommandResult,
     EventPayload,
@@ -200,6 +200,7 @@ class MqttBridge:
         self._limits = limits
         self._programs = programs
         self._model = model or (lambda: None)
+        self._support_url = settings.support_url or package_support_url()
         self.handler = CommandHandler(
             control,
             remote_start=settings.remote_start,
@@ -256,6 +257,7 @@ class MqttBridge:
                 remote_start=self.settings.remote_start,
                 version=self._version,
                 model=self._model(),
+                support_url=self._support_url,
             ),
             separators=(",", ":"),
         ).encode()

@@ -65,6 +65,9 @@ class MqttSettings(BaseModel):
     discovery: bool = True
     """Publish Home Assistant MQTT device discovery."""
     discovery_prefix: str = "homeassistant"
+    support_url: str | None = None
+    """Shown by Home Assistant as the support link of the integration (discovery's origin);
+    default: the package's Documentation or Homepage URL, when it names one."""
     remote_start: bool = False
     """Obey ``cmd/start`` from the network. Off by default: stop is always obeyed."""
     stop_link: bool = True
@@ -88,6 +91,13 @@ class MqttSettings(BaseModel):
                 "must be topic levels of letters, digits, '_' or '-' separated by '/' "
                 "(no wildcards, no leading or trailing '/')"
             )
+        return value
+
+    @field_validator("support_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError("must be an http:// or https:// address")
         return value
 
     @field_validator("controller_id")

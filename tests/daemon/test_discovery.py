@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from tens.daemon.commands import CommandRefusal, parse_command
-from tens.daemon.discovery import discovery_payload
+from tens.daemon.discovery import discovery_payload, support_url_from
 from tens.daemon.payloads import LimitsPayload, StatePayload, state_payload
 from tens.daemon.topics import Topics
 from tens.events import LinkState, SessionState, Snapshot
+from tests.daemon.harness import settings_for
 
 ENTITY_COMMON = {
     "p",
@@ -173,11 +174,67 @@ def test_start_button_only_with_remote_start_and_stop_always() -> None:
 def test_intensity_number_follows_the_effective_limits() -> None:
     n = payload(False)["cmps"]["intensity"]
     assert (n["min"], n["max"], n["step"], n["unit_of_measurement"]) == (0.0, 40.0, 1.0, "mA")
+    assert n["device_class"] == "current"  # calibrated mA: HA shows it as a current
     levels = payload(False, LimitsPayload(unit="level", max=60, step=5))["cmps"]
     assert levels["intensity"]["max"] == 60 and levels["intensity"]["step"] == 5
     assert "device_class" not in levels["delivered"]  # "current" only for calibrated mA
-    # No limit known (no device yet): no intensity control offered at all.
-    assert "intensity" not in payload(False, LimitsPayload(max=None))["cmps"]
+    assert "device_class" not in levels["intensity"]  # abstract levels are no current
+
+
+def test_intensity_is_always_published_and_unavailable_without_limits() -> None:
+    """A number dropped from cmps keeps its old range in HA; so it stays, and says
+    unavailable (from the retained state) while no limits are known, with a range that can
+    only ask for nothing."""
+    jinja2 = pytest.importorskip("jinja2")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    for limits in (LIMITS, LimitsPayload(max=None)):
+        n = payload(False, limits)["cmps"]["intensity"]
+        assert n["availability_mode"] == "all"
+        topics = [a["topic"] for a in n["availability"]]
+        assert topics == [TOPICS.availability, TOPICS.state]
+        tpl = n["availability"][1]["value_template"]
+        known = json.loads(_state().to_bytes())
+        unknown = json.loads(
+            _state().model_copy(update={"limits": LimitsPayload(max=None)}).to_bytes()
+        )
+        assert env.from_string(tpl).render(value_json=known) == "online"
+        assert env.from_string(tpl).render(value_json=unknown) == "offline"
+    blind = payload(False, LimitsPayload(max=None))["cmps"]["intensity"]
+    assert blind["min"] == blind["max"] == 0.0
+
+
+def test_intensity_name_says_one_request_rises_one_step() -> None:
+    """The slider can ask for 0 -> 40 mA; the governor raises one manual step at a time."""
+    assert payload(False)["cmps"]["intensity"]["name"] == "Intensity (rises 1 mA at a time)"
+    lv = payload(False, LimitsPayload(unit="level", max=60, step=5))["cmps"]["intensity"]
+    assert lv["name"] == "Intensity (rises 5 level at a time)"
+    assert lv["step"] == 5  # and each notch of the slider is one such step
+    # HA keeps the entity id by unique_id when the name changes; no object_id (HA dropped it)
+    assert lv["unique_id"] == "tens_bedside_intensity" and "object_id" not in lv
+
+
+def test_origin_names_a_support_url() -> None:
+    url = "https://example.org/tens/docs/mqtt.md#home-assistant"
+    p = discovery_payload(
+        TOPICS,
+        limits=LIMITS,
+        programs=PROGRAMS,
+        remote_start=False,
+        version="0.1.0",
+        support_url=url,
+    )
+    assert p["o"]["support_url"] == url
+    assert "support_url" not in payload(False)["o"]  # none known: none made up
+    entries = ["Source, https://example.org/src", "Documentation, https://example.org/docs"]
+    assert support_url_from(entries) == "https://example.org/docs"
+    assert support_url_from(["Issues, https://example.org/i", "Bad, ftp://x"]) is None
+
+
+def test_support_url_setting_must_be_a_web_address() -> None:
+    assert settings_for(1883, support_url="https://example.org/t").support_url
+    for bad in ("example.org/t", "file:///etc/passwd", "https:// x"):
+        with pytest.raises(ValueError, match="http"):
+            settings_for(1883, support_url=bad)
 
 
 def _state(**snap: Any) -> StatePayload:
