@@ -778,19 +778,22 @@ class Controller:
             log.error("session task failed", exc_info=exc)
             self._end(s, SessionState.ABORTED, f"unexpected error: {exc!r}", write_stop=True)
 
-    async def _write_stop(self, source: Source = Source.SYSTEM, reason: str = "stop") -> Decision:
-        """STOP on every channel, confirmed by the device; else the link is dropped and the
-        decision (audited here, with every notice) carries ``code="stop_unconfirmed"``."""
+    async def _write_stop(
+        self, source: Source = Source.SYSTEM, reason: str = "stop"
+    ) -> Decision | None:
+        """STOP on every channel, confirmed by the device: None (also with no link: nothing
+        can be on). Else the link is dropped and the decision that says so (audited here,
+        with every notice; ``code="stop_unconfirmed"``) is returned."""
         dev = self.device
         if dev is None or not dev.connected:
-            return Decision(source, "stop", None, 0.0, "allowed", (reason, "no device connected"))
+            return None
         self._stopping += 1
         try:
             await dev.stop(None)
         except DeviceError as exc:
             failure = str(exc)
         else:
-            return Decision(source, "stop", None, 0.0, "allowed", (reason,))
+            return None
         finally:
             self._stopping -= 1
         return await self._stop_unconfirmed(dev, source, reason, failure)
@@ -935,7 +938,9 @@ class Controller:
         self._halt_output()  # the ramp writes nothing more
         s.pause(self.clock.monotonic())
         self._launch(s)  # the keepalive at 0 (its first keepalive comes after STOP)
-        await self._write_stop()
+        unconfirmed = await self._write_stop(source, "pause")
+        if unconfirmed is not None:  # the link is gone, and the session with it: say so
+            return replace(unconfirmed, action="pause")
         d = Decision(source, "pause", None, 0.0, "allowed", ("output 0; resume ramps from zero",))
         self._audit(d, s.id)
         self._changed()

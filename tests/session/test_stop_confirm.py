@@ -130,7 +130,10 @@ async def test_a_pauses_stop_unconfirmed_ends_the_session_and_drops_the_link(rig
     await asyncio.sleep(8)
     rig.sim.stick(True, watchdog=False)
     t0 = asyncio.get_running_loop().time()
-    await rig.ctrl.pause(Source.TUI)
+    d = await rig.ctrl.pause(Source.TUI)
+    # the reply says so: not "output 0; resume ramps from zero" for a session that is gone
+    assert (d.action, d.code, d.source) == ("pause", "stop_unconfirmed", Source.TUI), d
+    assert "did not confirm" in d.reason and "resume" not in d.reason, d.reason
     zero = next(s for s in rig.record.for_channel(0) if s.t >= t0)
     assert (zero.intensity_ma, zero.cause) == (0.0, "disconnect")
     assert zero.t - t0 <= BOUND_S + 0.05
