@@ -74,6 +74,13 @@ def _mmss(seconds: float | None) -> str:
     return f"{s // 60:02d}:{s % 60:02d}"
 
 
+STOP_REASONS = {
+    "Ctrl-C": "Ctrl-C from the terminal",
+    "SIGTERM": "SIGTERM: asked to end by the system or another program",
+}
+"""What a stop by signal says in the session's record and events."""
+
+
 class Progress:
     """One line redrawn in place (or one JSON object per event with --json)."""
 
@@ -345,7 +352,7 @@ async def run(args: argparse.Namespace) -> int:
             def on_signal(name: str, reason: str | None = None) -> None:
                 stop_reason.append(name)
                 # stop() cancels the output task and writes STOP before anything else runs
-                why = reason or f"{name} from the terminal"
+                why = reason or STOP_REASONS.get(name, name)
                 task = asyncio.ensure_future(ctrl.stop(Source.CLI, why))
                 stopping.add(task)
                 task.add_done_callback(stopping.discard)

@@ -110,7 +110,17 @@ def _read_until(proc: subprocess.Popen[str], pred, timeout: float) -> list[dict]
     raise AssertionError(f"condition not seen in time; saw {seen[-5:]}")
 
 
-def test_ctrl_c_stops_output_before_exit(home: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("signum", "said"),
+    [
+        (signal.SIGINT, "Ctrl-C from the terminal"),
+        # SIGTERM comes from systemd, kill or a script, not from the person's terminal
+        (signal.SIGTERM, "SIGTERM: asked to end by the system or another program"),
+    ],
+)
+def test_ctrl_c_stops_output_before_exit(
+    home: dict[str, str], signum: signal.Signals, said: str
+) -> None:
     port = _free_port()
     sim = subprocess.Popen(
         [*TENS, "simulate", "--listen", f"127.0.0.1:{port}", "--json"],
@@ -145,13 +155,14 @@ def test_ctrl_c_stops_output_before_exit(home: dict[str, str]) -> None:
                 lambda e: e.get("event") == "delivered" and e.get("intensity_ma", 0) >= 1,
                 90,
             )
-            run.send_signal(signal.SIGINT)
+            run.send_signal(signum)
             out, err = run.communicate(timeout=60)
         finally:
             if run.poll() is None:
                 run.kill()
         assert run.returncode == 9, err
-        assert any(e.get("event") == "ended" and e.get("state") == "stopped" for e in _events(out))
+        [ended] = [e for e in _events(out) if e.get("event") == "ended"]
+        assert ended["state"] == "stopped" and said in ended["reason"], ended
         # the wearable's own record: the next change after Ctrl-C is to 0, by a STOP command
         # (not merely by the link dropping when the process exited)
         after = _read_until(
