@@ -228,6 +228,32 @@ class CoyoteDriverBase(EventFanout):
         self._emit(ProtocolViolation(detail=detail))
         self._stop_in_background()
 
+    def _device_silent(self, detail: str) -> None:
+        """The device stopped answering: say so and drop the link now. A stop it would not
+        confirm cannot help (waiting out its bound kept a hung device's output on for another
+        second, campaign seed 8026); without frames a Coyote's output ends. The stop frame is
+        still written first, in case the device is only slow."""
+        log.error("%s: %s; dropping the link", self._info.name, detail)
+        self._emit(ProtocolViolation(detail=detail))
+        if self._connected and not self._stopping_after_fault:
+            self._stopping_after_fault = True
+            self._spawn(self._drop_after_silence(detail))
+
+    async def _drop_after_silence(self, detail: str) -> None:
+        try:
+            for ch in range(CHANNELS):
+                self._outputs[ch] = None
+                self._levels[ch] = 0
+            client = self._client
+            if client is not None and self._connected:
+                with contextlib.suppress(DeviceError, TimeoutError):
+                    async with asyncio.timeout(FRAME_S):  # at most the frame write in flight
+                        async with self._io_lock:
+                            await self._write_stop(client, tuple(range(CHANNELS)))
+            await self._drop_link(f"{detail}: the device stopped answering")
+        finally:
+            self._stopping_after_fault = False
+
     def _stop_in_background(self) -> None:
         if self._connected and not self._stopping_after_fault:
             self._stopping_after_fault = True
@@ -571,9 +597,9 @@ class CoyoteDriverBase(EventFanout):
         self._connected = False
         self._clear_outputs()
         self._cancel_tasks()
-        await disconnect_client(client)
-        if was_connected:
+        if was_connected:  # said before the await: a task of ours may be cancelled in it
             self._emit(LinkLost(reason=f"{reason}; link dropped so the frames stop"))
+        await disconnect_client(client)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)

@@ -13,12 +13,14 @@
 * **stream** — a B0 every 100 ms (also the device's keepalive). A strength change goes out
   as an absolute set with a sequence number 1-15; the next change waits until the B1 with
   that number arrives (the waveform keeps streaming meanwhile). A B1 that does not come
-  within ``ack_s`` is a :class:`ProtocolViolation` (unsure -> stop).
+  within ``ack_s`` is a :class:`ProtocolViolation`: the device stopped answering, so the
+  link is dropped at once (without frames the output ends).
 * **liveness** — while the strength holds no B1 is asked, so a hung device would go
   unnoticed with its output latched: every :data:`PROBE_EVERY_S` without a B1 the driver
   asks one with a relative +0 on both channels (a sequence number, nothing changed; being
   relative it can never undo a turn of the wheel). No B1 within ``ack_s`` of the last one is
-  a :class:`ProtocolViolation`: stop, unconfirmed, link dropped (a device zeroes then).
+  a :class:`ProtocolViolation` and the link is dropped at once (the stop frame written
+  first): a device that stopped answering would not confirm a stop either.
 * **stop** — a B0 with absolute 0 and the waveform dropped on the stopped channels, written
   at once (after at most the one frame write in flight), with its own sequence number;
   confirmed by the B1 answering it with strength 0 there, else the link is dropped.
@@ -261,7 +263,7 @@ class Coyote3Driver(CoyoteDriverBase):
         now = self._clock.monotonic()
         if self._pending is not None and now - self._pending_since > self._timeouts.ack_s:
             seq, self._pending = self._pending, None
-            self._violation(
+            self._device_silent(
                 f"no B1 answer to strength change #{seq} within {self._timeouts.ack_s:g} s"
             )
             return

@@ -458,9 +458,9 @@ class OpenTensDriver(EventFanout):
         self._connected = False
         self._fail_pending(DeviceDisconnected(f"{self._info.name}: {reason}"))
         self._cancel_tasks()
-        await disconnect_client(client)
-        if was_connected:
+        if was_connected:  # said before the await: a task of ours may be cancelled in it
             self._emit(LinkLost(reason=f"{reason}; link dropped so the device stops"))
+        await disconnect_client(client)
 
     # --- Device protocol: output ------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -518,3 +519,30 @@ async def test_liveness_probes_never_undo_a_turn_of_the_wheel() -> None:
             if isinstance(r.frame, wire3.StrengthFrame) and r.frame.seq
         ]
         assert 2 <= len(probes) <= 10, len(probes)
+
+
+async def test_a_hang_while_ramping_drops_the_link_within_the_silence_bound() -> None:
+    """Campaign seed 8026: hung 0.18 s before a strength change went out; no B1 for it, a
+    violation 1.1 s later, then a stop the hung device could not confirm, waited out for
+    another second: the link went 2.26 s after the hang (bound 2.25). A device that stopped
+    answering is not asked to confirm anything more: its link goes at once."""
+    async with coyote3_rig() as rig:
+        await rig.driver.arm((0,))
+        await rig.driver.set_output(0, OUT)
+        await run_for(rig.driver, 1.0)
+        rig.sim.hang(True)
+        t_hang = now()
+        await asyncio.sleep(0.18)
+        await rig.driver.set_output(0, ChannelOutput(14, 150, 100))  # a change, never answered
+        for _ in range(100):
+            if not rig.driver.connected:
+                break
+            await asyncio.sleep(0.02)
+            with contextlib.suppress(DeviceError):
+                await rig.driver.keepalive()  # the session runner feeds the host watchdog
+        assert not rig.driver.connected
+        assert now() - t_hang <= 0.18 + 1.0 + 0.1 + 0.15, now() - t_hang
+        assert any(isinstance(e, ProtocolViolation) for e in rig.events)
+        await asyncio.sleep(0.2)  # the disconnect completes
+        assert any(isinstance(e, LinkLost) for e in rig.events)
+        assert rig.sim.record.last(0) == 0

@@ -362,3 +362,23 @@ async def test_device_reboot_is_a_link_loss_and_a_new_connect_starts_clean() -> 
         await r.driver.arm((0,))
         with pytest.raises(DeviceRejected, match="OVER_LIMIT"):
             await r.driver.set_output(0, ChannelOutput(25.0, 200, 80.0))
+
+
+@pytest.mark.looptime
+async def test_a_violations_own_unconfirmed_stop_still_says_the_link_was_dropped() -> None:
+    """The stop after a protocol violation runs in a task of the driver's; dropping the link
+    cancels the driver's tasks when the disconnect lands, and that cancelled the very task
+    about to say so (found on the Coyote 3 driver, campaign seed 8026): LinkLost must reach
+    the controller whichever task drops the link."""
+    async with rig() as r:
+        await r.driver.arm((0,))
+        await r.driver.set_output(0, TENS)
+        await r.hold(1.0)
+        r.sim.stick(watchdog=False)
+        r.driver._violation("test: a status the driver could not read")
+        for _ in range(40):
+            if r.of(LinkLost):
+                break
+            await asyncio.sleep(0.05)
+        assert not r.driver.connected
+        assert r.of(LinkLost) and "link dropped" in r.of(LinkLost)[-1].reason
