@@ -133,7 +133,9 @@ async def test_a_pauses_stop_unconfirmed_ends_the_session_and_drops_the_link(rig
     d = await rig.ctrl.pause(Source.TUI)
     # the reply says so: not "output 0; resume ramps from zero" for a session that is gone
     assert (d.action, d.code, d.source) == ("pause", "stop_unconfirmed", Source.TUI), d
-    assert "did not confirm" in d.reason and "resume" not in d.reason, d.reason
+    assert d.reasons[0] == "pause", d.reasons  # what was being done when the stop failed
+    assert "did not confirm STOP" in d.reason, d.reason  # the driver's own words, kept
+    assert "resume" not in d.reason, d.reason
     zero = next(s for s in rig.record.for_channel(0) if s.t >= t0)
     assert (zero.intensity_ma, zero.cause) == (0.0, "disconnect")
     assert zero.t - t0 <= BOUND_S + 0.05
@@ -142,6 +144,23 @@ async def test_a_pauses_stop_unconfirmed_ends_the_session_and_drops_the_link(rig
     assert snap.session is SessionState.ABORTED  # not left paused on a link that is gone
     assert rig.ctrl.unconfirmed_stops == 1
     assert any("did not confirm the stop" in n for n in _notices(rig))
+
+
+async def test_a_link_lost_after_a_confirmed_pause_still_aborts_the_session(rig_factory) -> None:
+    """A stop in progress owns the ending of its session, so a link loss meanwhile does not
+    abort it too; once the pause's stop is done (confirmed), a later link loss aborts the
+    resumed session as link lost, as ever (a stop left counted as "in progress" would hide it)."""
+    rig = await rig_factory()
+    await _running(rig)
+    await asyncio.sleep(3)
+    assert (await rig.ctrl.pause(Source.TUI)).outcome == "allowed"
+    await asyncio.sleep(1)
+    assert (await rig.ctrl.resume(Source.TUI)).outcome == "allowed"
+    await asyncio.sleep(3)
+    await rig.sim.drop_link()
+    await rig.ctrl.wait_ended()
+    snap = rig.ctrl.snapshot()
+    assert snap.session is SessionState.ABORTED and snap.end_code == "link_lost", snap
 
 
 # --- item 3: silent firmware mid-session ----------------------------------------------------
