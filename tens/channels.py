@@ -72,7 +72,6 @@ def parse(text: str) -> int:
         value = int(text.strip(), 10)
     except ValueError:
         raise ChannelNumberError(
-            f"channel {text.strip()!r} is not a whole number (channels are numbered from "
-            f"{FIRST})"
+            f"channel {text.strip()!r} is not a whole number (channels are numbered from {FIRST})"
         ) from None
     return index(value)

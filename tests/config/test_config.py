@@ -127,6 +127,6 @@ def test_session_channel_zero_refused_saying_numbering_starts_at_one(
 ) -> None:
     path = tmp_path / "config.toml"
     path.write_text(f"[session]\nchannels = {value}\n")
-    with pytest.raises(ConfigError, match="session.channels: channel .* numbered from 1") as info:
+    with pytest.raises(ConfigError, match=r"session\.channels: channel .* numbered from 1") as info:
         load(path, environ={})
     assert [p.code for p in info.value.problems] == ["bad_channel_number"]

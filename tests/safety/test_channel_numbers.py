@@ -28,7 +28,8 @@ def test_named(indexes: tuple[int, ...], text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("count", "text"), [(0, "no channels"), (1, "channel 1"), (2, "channels 1–2"), (4, "channels 1–4")]
+    ("count", "text"),
+    [(0, "no channels"), (1, "channel 1"), (2, "channels 1–2"), (4, "channels 1–4")],
 )
 def test_span(count: int, text: str) -> None:
     assert channels.span(count) == text
