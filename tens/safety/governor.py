@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tens import channels as ch
+from tens import channels as channel_numbers
 from tens.device import Capabilities, IntensityUnit
 from tens.events import Decision, Source
 from tens.limits import HARD_CAPS, Limits
@@ -336,9 +336,10 @@ def check_start(
     channels = req.channels or default_channels
     bad = [c for c in channels if c < 0 or c >= caps.channels]
     if bad or not channels:
-        has = ch.span(caps.channels)
+        has = channel_numbers.span(caps.channels)
         why = (
-            f"{ch.named(bad)} {'is' if len(bad) == 1 else 'are'} not on this device: it has {has}"
+            f"{channel_numbers.named(bad)} {'is' if len(bad) == 1 else 'are'} not on this "
+            f"device: it has {has}"
             if bad
             else f"no channel named: the device has {has}"
         )
