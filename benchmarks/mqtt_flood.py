@@ -52,6 +52,7 @@ from benchmarks.common import (
     running_daemon,
     summarize,
 )
+from tens import channels as channel_numbers
 
 TARGET_MS = 100.0
 CONTROLLER_ID = "flooded"
@@ -284,7 +285,7 @@ class RemoteRig:
             what = "simulator process record"
 
             def feed(self, ev: dict[str, Any]) -> None:
-                ch = int(ev["channel"])
+                ch = channel_numbers.index(int(ev["channel"]))  # it says 1 for the first
                 if ch < self.channels:
                     self.values[ch] = float(ev["intensity_ma"])
                     self._update(self.values, float(ev["mono"]))

@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tens import channels as channel_numbers
 from tens.daemon.settings import MqttSettings
 from tens.limits import HARD_CAPS, Limits
 from tens.paths import config_dir
@@ -89,13 +90,21 @@ class SessionDefaults(BaseModel):
     program: str = "conventional"
     minutes: float = Field(30.0, gt=0, le=HARD_CAPS.session_minutes)
     placement: str | None = None
-    channels: tuple[int, ...] = (0,)
+    channels: tuple[int, ...] = Field(
+        (1,), description="output channels, numbered from 1 as on every face (tens.channels)"
+    )
     ramp_down_s: float = Field(5.0, ge=0, le=60)
     max_pause_minutes: float = Field(
         10.0, gt=0, le=120, description="a pause longer than this ends the session as stopped"
     )
     ask_pain_before: bool = True
     ask_pain_after: bool = True
+
+    @property
+    def channel_indexes(self) -> tuple[int, ...]:
+        """``channels`` as the device's indexes (1 -> 0); valid once :meth:`problems` is
+        empty, which refuses numbers below 1."""
+        return tuple(channel_numbers.index(n) for n in self.channels)
 
 
 class DeviceSettings(BaseModel):
@@ -170,6 +179,7 @@ class TensConfig(BaseModel):
         out += _program_problems("session.program", s.program, table)
         out += _placement_problems("session.placement", s.placement)
         out += _minutes_problems("session.minutes", s.minutes, self.limits)
+        out += _channel_problems("session.channels", s.channels)
         out += _night_use_problems(self.quiet_hours)
         for i, sched in enumerate(self.schedules):
             key = f"schedules.{i}"
@@ -219,6 +229,15 @@ def _program_problems(key: str, name: str, table: Mapping[str, Program]) -> list
         return []
     known = ", ".join(sorted(table))
     return [ConfigProblem(key, "unknown_program", f"unknown program {name!r}; known: {known}")]
+
+
+def _channel_problems(key: str, numbers: tuple[int, ...]) -> list[ConfigProblem]:
+    for n in numbers:
+        try:
+            channel_numbers.index(n)
+        except channel_numbers.ChannelNumberError as exc:
+            return [ConfigProblem(key, exc.code, str(exc))]
+    return []
 
 
 def _placement_problems(key: str, placement: str | None) -> list[ConfigProblem]:

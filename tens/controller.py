@@ -669,7 +669,7 @@ class Controller:
             source,
             default_program=cfg.program,
             default_minutes=cfg.minutes,
-            default_channels=cfg.channels,
+            default_channels=cfg.channel_indexes,
             contraindicated=contraindicated_placements(),
             blocked_sites=await self._db(_red_flag_blocks),  # red flags not yet cleared
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tens import channels
 from tens.events import LinkState, SessionState
 
 FULL = "█"
@@ -107,7 +108,7 @@ def contact_text(electrodes: Sequence[bool | None]) -> str:
     words = ["ok" if c else ("OFF" if c is False else "?") for c in electrodes]
     if len(words) == 1:
         return f"contact {words[0]}"
-    return "contact " + " · ".join(f"{i + 1} {w}" for i, w in enumerate(words))
+    return "contact " + " · ".join(f"{channels.label(i)} {w}" for i, w in enumerate(words))
 
 
 def bucket_max(

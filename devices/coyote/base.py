@@ -39,6 +39,7 @@ from devices.bleak_link import (
 )
 from devices.coyote.render import RenderError
 from devices.transport import BleTransport
+from tens import channels as channel_numbers
 from tens.clock import Clock, LoopClock
 from tens.device import (
     STOP_CONFIRM_MAX_S,
@@ -364,7 +365,10 @@ class CoyoteDriverBase(EventFanout):
 
     def _check_channel(self, channel: int) -> None:
         if not 0 <= channel < CHANNELS:
-            raise DeviceRejected(f"{self._info.name} has channels 0 and 1 (A and B), not {channel}")
+            raise DeviceRejected(
+                f"{self._info.name} has {channel_numbers.named(range(CHANNELS))} (A and B), "
+                f"not {channel_numbers.label(channel)}"
+            )
 
     def _touch(self) -> None:
         self._last_command_t = self._clock.monotonic()

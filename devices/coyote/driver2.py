@@ -33,6 +33,7 @@ from devices.bleak_link import characteristic_present, map_bleak_error
 from devices.coyote import render, v2codec
 from devices.coyote.base import CHANNELS, CoyoteDriverBase
 from devices.coyote.v2codec import CoyoteV2ProtocolError, Strength
+from tens import channels as channel_numbers
 from tens.device import (
     Capabilities,
     ChannelOutput,
@@ -129,7 +130,7 @@ class Coyote2Driver(CoyoteDriverBase):
                 client,
                 v2codec.WAVE_UUIDS[ch],
                 v2codec.encode_pulse(pulse),
-                f"writing channel {'AB'[ch]}'s waveform",
+                f"writing the waveform of channel {channel_numbers.label(ch)} ({'AB'[ch]})",
             )
 
     async def _write_stop(self, client: BleakClient, channels: tuple[int, ...]) -> None:

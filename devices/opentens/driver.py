@@ -79,6 +79,7 @@ from devices.opentens.profile import (
     describe_att_error,
 )
 from devices.transport import BleTransport
+from tens import channels as channel_numbers
 from tens.clock import Clock, LoopClock
 from tens.device import (
     STOP_CONFIRM_MAX_S,
@@ -524,13 +525,15 @@ class OpenTensDriver(EventFanout):
         for channel in channels:
             self._check_channel(channel)
             mask |= 1 << channel
-        await self._command(lambda seq: Start(seq, mask), f"START of channels {list(channels)}")
+        await self._command(
+            lambda seq: Start(seq, mask), f"START of {channel_numbers.named(channels)}"
+        )
 
     async def set_output(self, channel: int, output: ChannelOutput) -> None:
         command = self._output_command(channel, output)
         await self._command(
             lambda seq: replace(command, seq=seq),
-            f"SET_OUTPUT {output.intensity:g} mA on channel {channel}",
+            f"SET_OUTPUT {output.intensity:g} mA on {channel_numbers.named((channel,))}",
         )
 
     def _output_command(self, channel: int, output: ChannelOutput) -> SetOutput:
@@ -613,7 +616,8 @@ class OpenTensDriver(EventFanout):
             raise DeviceDisconnected(f"{self._info.name} is not connected")
         if not 0 <= channel < profile.channels:
             raise DeviceError(
-                f"{self._info.name} has channels 0–{profile.channels - 1}, not {channel}"
+                f"{self._info.name} has {channel_numbers.span(profile.channels)}, "
+                f"not {channel_numbers.label(channel)}"
             )
 
     def _next_seq(self) -> int:

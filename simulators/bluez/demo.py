@@ -20,6 +20,7 @@ from typing import Any
 from simulators.bluez.daemon import BusError, PrivateBus
 from simulators.bluez.service import BlueZConfig, FakeBlueZ
 from simulators.opentens.config import SimConfig
+from simulators.opentens.record import sample_report
 
 BUS_ENV = "DBUS_SYSTEM_BUS_ADDRESS"
 MODELS = ("opentens", "coyote3", "coyote2")
@@ -142,15 +143,8 @@ async def serve_bluez(args: argparse.Namespace, config: SimConfig, say: Say) -> 
         simulator = sim.simulator
 
         def on_sample(sample: Any) -> None:
-            t = round(sample.t - t0, 3)
-            say(
-                f"{t:10.3f} s  ch{sample.channel}  {sample.intensity_ma:7.2f} mA  {sample.cause}",
-                event="delivered",
-                t=t,
-                channel=sample.channel,
-                intensity_ma=sample.intensity_ma,
-                cause=sample.cause,
-            )
+            line, fields = sample_report(sample, round(sample.t - t0, 3))
+            say(line, **fields)
 
         def on_link(what: str) -> None:
             t = round(loop.time() - t0, 3)

@@ -22,6 +22,7 @@ from simulators.opentens.profile import (
     ChannelFlag,
     Opcode,
 )
+from tens import channels as channel_numbers
 
 
 class MalformedMessage(ValueError):
@@ -231,7 +232,9 @@ def decode_status(data: bytes) -> StatusReport:
         delivered, impedance, flags = struct.unpack_from("<HHB", data, 5 + 5 * k)
         if flags & ~_KNOWN_CHANNEL_FLAGS:
             # Not named malformed by the profile; refused here because unsure means stop.
-            raise MalformedMessage(f"channel {k} has unknown flag bits (0x{flags:02X})")
+            raise MalformedMessage(
+                f"{channel_numbers.named((k,))} has unknown flag bits (0x{flags:02X})"
+            )
         channels.append(ChannelReport(delivered, impedance, ChannelFlag(flags)))
     return StatusReport(acked, battery, faults, tuple(channels))
 

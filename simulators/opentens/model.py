@@ -49,6 +49,7 @@ from simulators.opentens.profile import (
     FaultBit,
 )
 from simulators.opentens.record import DeliveredRecord, DeliveredSample
+from tens import channels as channel_numbers
 
 log = logging.getLogger(__name__)
 
@@ -678,7 +679,9 @@ class OpenTensModel:
             raise CommandRefused(AttCode.LOW_BATTERY, "battery at or below the cut-off")
         off = [ch.index for ch in named if not ch.contact]
         if off:
-            raise CommandRefused(AttCode.ELECTRODE_OFF, f"no electrode contact on {off}")
+            raise CommandRefused(
+                AttCode.ELECTRODE_OFF, f"no electrode contact on {channel_numbers.named(off)}"
+            )
         for ch in named:
             ch.armed = True
             ch.electrode_off = False
@@ -687,7 +690,10 @@ class OpenTensModel:
 
     def _set_output(self, cmd: SetOutput, t: float) -> None:
         if not 0 <= cmd.channel < len(self._channels):
-            raise CommandRefused(AttCode.BAD_CHANNEL, f"no channel {cmd.channel}")
+            raise CommandRefused(
+                AttCode.BAD_CHANNEL,
+                f"no {channel_numbers.named((cmd.channel,))} (wire index {cmd.channel})",
+            )
         cfg = self.config
         pw_min, pw_max = cfg.pulse_width_us
         f_min, f_max = cfg.frequency_units

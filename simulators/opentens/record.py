@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from tens import channels
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,25 @@ class DeliveredSample:
 
 
 SamplePredicate = Callable[[DeliveredSample], bool]
+
+
+def sample_report(sample: DeliveredSample, t: float) -> tuple[str, dict[str, Any]]:
+    """How ``tens simulate`` shows one change, ``t`` seconds after it began: its text line
+    and its ``--json`` fields. The channel is numbered from 1 in both, as on every face
+    (:mod:`tens.channels`); the record itself keeps the device's index."""
+    line = (
+        f"{t:10.3f} s  channel {channels.label(sample.channel)}  "
+        f"{sample.intensity_ma:7.2f} mA  {sample.cause}"
+    )
+    fields = {
+        "event": "delivered",
+        "t": t,
+        "mono": round(sample.t, 6),  # the loop's clock: time.monotonic(), machine-wide
+        "channel": channels.number(sample.channel),
+        "intensity_ma": sample.intensity_ma,
+        "cause": sample.cause,
+    }
+    return line, fields
 
 
 class DeliveredRecord:

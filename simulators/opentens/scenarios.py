@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from simulators.opentens.profile import AttCode
+from tens import channels
 
 
 class FaultTarget(Protocol):
@@ -47,10 +48,10 @@ async def _steady(sim: FaultTarget, t: Timing, say: Say) -> None:
 async def _peel_off(sim: FaultTarget, t: Timing, say: Say) -> None:
     await asyncio.sleep(t.after_s)
     sim.peel_off(0)
-    say("electrode 0 peeled off")
+    say(f"electrode on channel {channels.label(0)} peeled off")
     await asyncio.sleep(t.for_s)
     sim.reattach(0)
-    say("electrode 0 back on (output stays 0 until START)")
+    say(f"electrode on channel {channels.label(0)} back on (output stays 0 until START)")
 
 
 async def _link_drop(sim: FaultTarget, t: Timing, say: Say) -> None:
@@ -116,7 +117,12 @@ SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
         Scenario("steady", "no faults: a well-behaved wearable", _steady),
-        Scenario("peel-off", "electrode 0 comes off after AFTER s, back FOR s later", _peel_off),
+        Scenario(
+            "peel-off",
+            f"the electrode on channel {channels.label(0)} comes off after AFTER s, back FOR s "
+            "later",
+            _peel_off,
+        ),
         Scenario("link-drop", "the device drops the link after AFTER s", _link_drop),
         Scenario(
             "low-battery",

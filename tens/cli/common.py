@@ -14,6 +14,17 @@ def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def channel_arg(text: str) -> int:
+    """``type=`` for a ``--channel`` flag: the channel a person names (1, 2, …) as the device's
+    index (0, 1, …); 0, negative numbers and non-numbers are a usage error (exit 2)."""
+    from tens import channels
+
+    try:
+        return channels.parse(text)
+    except channels.ChannelNumberError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, metavar="FILE", help="config file (default: the user config dir)"

@@ -14,7 +14,7 @@ import contextlib
 import sys
 from typing import Any
 
-from tens.cli.common import add_config, add_json
+from tens.cli.common import add_config, add_json, channel_arg
 from tens.cli.exitcodes import ExitCode
 from tens.cli.output import emit_json, fail
 
@@ -46,11 +46,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--placement", metavar="REGION", help="where the electrodes are")
     p.add_argument(
         "--channel",
-        type=int,
+        type=channel_arg,
         action="append",
         dest="channels",
         metavar="N",
-        help="output channel (repeat for several; default from config)",
+        help="output channel, numbered from 1 (repeat for several; default: the config's "
+        "session.channels)",
     )
     p.add_argument("--pain-before", type=int, metavar="NRS", help="pain now, 0-10 (journal)")
     p.add_argument("--pain-after", type=int, metavar="NRS", help="pain after, 0-10 (journal)")
@@ -328,7 +329,7 @@ async def run(args: argparse.Namespace) -> int:
                 minutes=args.minutes,
                 intensity=args.intensity,
                 placement=args.placement,
-                channels=tuple(args.channels) if args.channels else None,
+                channels=tuple(dict.fromkeys(args.channels)) if args.channels else None,
             )
             before = args.pain_before
             # the governor first: a start it refuses asks no pain score and logs no entry

@@ -190,6 +190,7 @@ async def run(args: argparse.Namespace) -> int:
 
         return await serve_bluez(args, config, lambda line, **f: _say(as_json, line, **f))
 
+    from simulators.opentens.record import sample_report
     from simulators.radio import VirtualRadio
 
     loop = asyncio.get_running_loop()
@@ -223,17 +224,8 @@ async def run(args: argparse.Namespace) -> int:
             simulator = await start_coyote(radio, args.model, name=args.name)
 
         def on_sample(sample: Any) -> None:
-            t = round(sample.t - t0, 3)
-            _say(
-                as_json,
-                f"{t:10.3f} s  ch{sample.channel}  {sample.intensity_ma:7.2f} mA  {sample.cause}",
-                event="delivered",
-                t=t,
-                mono=round(sample.t, 6),  # the loop's clock: time.monotonic(), machine-wide
-                channel=sample.channel,
-                intensity_ma=sample.intensity_ma,
-                cause=sample.cause,
-            )
+            line, fields = sample_report(sample, round(sample.t - t0, 3))
+            _say(as_json, line, **fields)
 
         def on_link(what: str) -> None:
             t = round(loop.time() - t0, 3)

@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from tens import channels as channel_numbers
 from tens.device import Capabilities, IntensityUnit
 from tens.events import Decision, Source
 from tens.limits import HARD_CAPS, Limits
@@ -271,9 +272,11 @@ def check_start(
     """
     reasons: list[str] = []
 
-    def refuse(reason: str) -> tuple[Decision, None]:
+    def refuse(reason: str, code: str | None = None) -> tuple[Decision, None]:
         return (
-            Decision(source, "start", req.intensity, None, "refused", (reason, *reasons)),
+            Decision(
+                source, "start", req.intensity, None, "refused", (reason, *reasons), code=code
+            ),
             None,
         )
 
@@ -333,7 +336,14 @@ def check_start(
     channels = req.channels or default_channels
     bad = [c for c in channels if c < 0 or c >= caps.channels]
     if bad or not channels:
-        return refuse(f"channel(s) {bad or '(none)'} not on this device (it has {caps.channels})")
+        has = channel_numbers.span(caps.channels)
+        why = (
+            f"{channel_numbers.named(bad)} {'is' if len(bad) == 1 else 'are'} not on this "
+            f"device: it has {has}"
+            if bad
+            else f"no channel named: the device has {has}"
+        )
+        return refuse(why, code="no_such_channel")
     target = 0.0 if req.intensity is None else req.intensity
     problem = _intensity_problem(lim, program, target, "intensity")
     if problem:

@@ -110,3 +110,23 @@ def test_schedule_days_and_next_due() -> None:
     assert due is not None and due[0].name == "we" and due[1].hour == 9
     off = Schedule(name="off", intensity=5, at=("07:00",), enabled=False)
     assert off.next_after(saturday_morning) is None
+
+
+def test_session_channels_are_numbered_from_one(tmp_path: Path) -> None:
+    """People count channels from 1 (tens.channels): ``channels = [2]`` is the second one."""
+    path = tmp_path / "config.toml"
+    path.write_text("[session]\nchannels = [2]\n")
+    session = load(path, environ={}).config.session
+    assert session.channels == (2,) and session.channel_indexes == (1,)
+    assert load(tmp_path / "none.toml", environ={}).config.session.channel_indexes == (0,)
+
+
+@pytest.mark.parametrize("value", ["[0]", "[1, 0]", "[-1]"])
+def test_session_channel_zero_refused_saying_numbering_starts_at_one(
+    tmp_path: Path, value: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"[session]\nchannels = {value}\n")
+    with pytest.raises(ConfigError, match=r"session\.channels: channel .* numbered from 1") as info:
+        load(path, environ={})
+    assert [p.code for p in info.value.problems] == ["bad_channel_number"]

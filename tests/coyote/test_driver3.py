@@ -546,3 +546,11 @@ async def test_a_hang_while_ramping_drops_the_link_within_the_silence_bound() ->
         await asyncio.sleep(0.2)  # the disconnect completes
         assert any(isinstance(e, LinkLost) for e in rig.events)
         assert rig.sim.record.last(0) == 0
+
+
+async def test_a_channel_the_coyote_lacks_is_named_as_people_count() -> None:
+    """Issue 18.8: index 2 is "channel 3"; the Coyote's A and B are channels 1 and 2."""
+    async with coyote3_rig(level_limit=20) as rig:
+        with pytest.raises(DeviceRejected, match=r"has channels 1 and 2 \(A and B\), not 3$"):
+            await rig.driver.set_output(2, ChannelOutput(5, 150, 100))
+        assert rig.sim.record.max() == 0

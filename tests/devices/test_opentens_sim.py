@@ -23,6 +23,7 @@ from simulators.radio.radio import VirtualRadio
 from tens.device import (
     ChannelOutput,
     DeviceDisconnected,
+    DeviceError,
     DeviceEvent,
     DeviceRejected,
     DeviceStatus,
@@ -382,3 +383,22 @@ async def test_a_violations_own_unconfirmed_stop_still_says_the_link_was_dropped
             await asyncio.sleep(0.05)
         assert not r.driver.connected
         assert r.of(LinkLost) and "link dropped" in r.of(LinkLost)[-1].reason
+
+
+async def test_driver_messages_count_channels_from_1() -> None:
+    """What reaches a person from the driver names channels as every face does (issue 18.8):
+    index 0 is "channel 1". Kills: an index printed where a person reads it."""
+    async with rig(timeouts=DriverTimeouts(ack_s=0.3)) as r:
+        with pytest.raises(DeviceError, match=r"has channels 1–2, not 3$"):
+            await r.driver.set_output(2, TENS)
+        with pytest.raises(DeviceError, match=r"has channels 1–2, not 3$"):
+            await r.driver.arm((0, 2))
+        with pytest.raises(DeviceRejected, match=r"SET_OUTPUT 10 mA on channel 1\b.*NOT_ARMED"):
+            await r.driver.set_output(0, TENS)
+        r.sim.reject_next_write()
+        with pytest.raises(DeviceRejected, match=r"START of channels 1 and 2\b.*BUSY"):
+            await r.driver.arm((0, 1))
+        r.sim.stick(watchdog=False)
+        with pytest.raises(DeviceTimeout, match="did not acknowledge START of channel 1 "):
+            await r.driver.arm((0,))
+    assert r.sim.record.max() == 0.0

@@ -496,14 +496,22 @@ def test_a_rest_of_one_second_is_still_enforced() -> None:
 @pytest.mark.parametrize(
     ("channels", "default", "reason"),
     [
-        ((2,), (0,), "channel(s) [2] not on this device (it has 2)"),
-        ((-1, 0), (0,), "channel(s) [-1] not on this device (it has 2)"),
-        (None, (), "channel(s) (none) not on this device (it has 2)"),
+        # people count channels from 1 (tens.channels): index 2 is "channel 3"
+        ((2,), (0,), "channel 3 is not on this device: it has channels 1–2"),
+        ((2, 3), (0,), "channels 3 and 4 are not on this device: it has channels 1–2"),
+        ((-1, 0), (0,), "channel 0 is not on this device: it has channels 1–2"),
+        (None, (), "no channel named: the device has channels 1–2"),
     ],
 )
 def test_channels_off_the_device_refused(channels, default, reason) -> None:
     d, _ = start(StartRequest(intensity=5, channels=channels), default_channels=default)
     assert d.reasons == (reason,)
+    assert d.code == "no_such_channel"
+
+
+def test_a_one_channel_device_names_its_one_channel() -> None:
+    d, _ = start(StartRequest(intensity=5, channels=(1,)), caps=replace(CAPS, channels=1))
+    assert d.reasons == ("channel 2 is not on this device: it has channel 1",)
 
 
 def test_last_channel_of_the_device_allowed() -> None:

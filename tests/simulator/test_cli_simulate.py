@@ -119,3 +119,26 @@ async def test_simulate_serves_a_wearable_that_another_process_drives() -> None:
         rest, _err = await asyncio.wait_for(proc.communicate(), 20.0)
     assert proc.returncode == 0
     assert json.loads(rest.decode().splitlines()[-1]) == {"event": "stopped"}
+
+
+def test_scenarios_name_channels_as_people_count_them(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 18.8: the peel-off scenario's summary says `channel 1`, not `electrode 0`."""
+    assert main(["simulate", "--list-scenarios"]) == 0
+    [peel] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("peel-off")]
+    assert "channel 1" in peel and " 0 " not in peel
+
+
+def test_a_delivered_change_is_shown_with_its_channel_counted_from_1() -> None:
+    """Both `tens simulate` faces (the radio and --bluez) print through sample_report."""
+    from simulators.opentens.record import DeliveredSample, sample_report
+
+    line, fields = sample_report(DeliveredSample(12.5, 1, 3.25, "ramp"), 2.5)
+    assert line == "     2.500 s  channel 2     3.25 mA  ramp"
+    assert fields == {
+        "event": "delivered",
+        "t": 2.5,
+        "mono": 12.5,
+        "channel": 2,
+        "intensity_ma": 3.25,
+        "cause": "ramp",
+    }

@@ -54,6 +54,11 @@ async def test_scenario(name: str) -> None:
             check = CHECKS[name]
             check(sim, c, t0)
     assert said, "the scenario said nothing"
+    if name == "peel-off":  # channels as people count them (issue 18.8)
+        assert said == [
+            "electrode on channel 1 peeled off",
+            "electrode on channel 1 back on (output stays 0 until START)",
+        ]
 
 
 def _causes(sim: OpenTensSimulator) -> list[str]:

@@ -110,3 +110,13 @@ def test_view_keeps_only_what_the_chart_window_needs() -> None:
     assert len(view.samples) <= CHART_SPAN_S + 2
     # pruning changes nothing the chart shows
     assert view.chart(999.0, 40) == fmt.bucket_max(everything, 999.0, CHART_SPAN_S, 40)
+
+
+def test_the_gauge_names_each_channel_counted_from_1() -> None:
+    """Issue 18.8: the first channel is ch1 in the TUI, as on every face."""
+    from tens.events import LinkState, Snapshot
+    from tui.widgets.session.gauge import gauge_info
+
+    snap = Snapshot(LinkState.CONNECTED, SessionState.RUNNING, target=3.0, limit=40.0)
+    assert gauge_info(snap, (3.0, 0.0)).splitlines()[-1] == "ch1 3.0 mA · ch2 0.0 mA"
+    assert fmt.contact_text((None, True, False)) == "contact 1 ? · 2 ok · 3 OFF"

@@ -118,6 +118,24 @@ async def test_a_refused_step_shows_its_reason(sim_rig_factory: Any) -> None:
         await wait_for(pilot, lambda: rig.last() == 0.0, within=1.0)
 
 
+async def test_a_channel_the_device_lacks_is_refused_in_its_own_numbering(
+    sim_rig_factory: Any,
+) -> None:
+    """Issue 18.8: the config names channel 3 of a two-channel wearable; the TUI shows the
+    refusal as a person counts channels (from 1), and nothing reaches the electrodes."""
+    from tens.config import SessionDefaults
+
+    rig = await sim_rig_factory(TensConfig(session=SessionDefaults(channels=(3,))))
+    app = app_for(rig)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(pilot, rig)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: "REFUSED" in screen_text(app))
+        text = " ".join(screen_text(app).split())
+        assert "channel 3 is not on this device: it has channels 1–2" in text, text
+        assert rig.sim.record.max() == 0.0
+
+
 @pytest.mark.parametrize("key", ["s", "escape"])
 async def test_stop_from_inside_the_pain_dialog(sim_rig_factory: Any, key: str) -> None:
     from tens.journal.repository import list_entries

@@ -8,6 +8,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Digits, Static
 
+from tens import channels
 from tens.events import Snapshot
 from tui import format as fmt
 
@@ -27,7 +28,9 @@ def gauge_info(snap: Snapshot, delivered: tuple[float, ...]) -> str:
     ]
     if len(delivered) > 1:
         lines.append(
-            " · ".join(f"ch{i + 1} {fmt.amount(v, unit)}" for i, v in enumerate(delivered))
+            " · ".join(
+                f"ch{channels.label(i)} {fmt.amount(v, unit)}" for i, v in enumerate(delivered)
+            )
         )
     else:
         lines.append(f"program {snap.program or '-'}")
