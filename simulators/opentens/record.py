@@ -30,20 +30,23 @@ class DeliveredSample:
 SamplePredicate = Callable[[DeliveredSample], bool]
 
 
-def sample_report(sample: DeliveredSample, t: float) -> tuple[str, dict[str, Any]]:
+def sample_report(
+    sample: DeliveredSample, t: float, unit: str = "mA"
+) -> tuple[str, dict[str, Any]]:
     """How ``tens simulate`` shows one change, ``t`` seconds after it began: its text line
     and its ``--json`` fields. The channel is numbered from 1 in both, as on every face
-    (:mod:`tens.channels`); the record itself keeps the device's index."""
-    line = (
-        f"{t:10.3f} s  channel {channels.label(sample.channel)}  "
-        f"{sample.intensity_ma:7.2f} mA  {sample.cause}"
-    )
+    (:mod:`tens.channels`); the record itself keeps the device's index. ``unit``: "mA", or
+    "level" for the Coyotes, whose record holds strength levels (in the same field)."""
+    value = sample.intensity_ma
+    amount = f"{value:7.2f} mA" if unit == "mA" else f"{value:4.0f} level"
+    line = f"{t:10.3f} s  channel {channels.label(sample.channel)}  {amount}  {sample.cause}"
     fields = {
         "event": "delivered",
         "t": t,
         "mono": round(sample.t, 6),  # the loop's clock: time.monotonic(), machine-wide
         "channel": channels.number(sample.channel),
-        "intensity_ma": sample.intensity_ma,
+        "intensity_ma": sample.intensity_ma,  # the value, in ``unit`` (the name is kept)
+        "unit": unit,
         "cause": sample.cause,
     }
     return line, fields

@@ -224,7 +224,8 @@ async def run(args: argparse.Namespace) -> int:
             simulator = await start_coyote(radio, args.model, name=args.name)
 
         def on_sample(sample: Any) -> None:
-            line, fields = sample_report(sample, round(sample.t - t0, 3))
+            unit = "mA" if args.model == "opentens" else "level"
+            line, fields = sample_report(sample, round(sample.t - t0, 3), unit)
             _say(as_json, line, **fields)
 
         def on_link(what: str) -> None:

@@ -140,5 +140,16 @@ def test_a_delivered_change_is_shown_with_its_channel_counted_from_1() -> None:
         "mono": 12.5,
         "channel": 2,
         "intensity_ma": 3.25,
+        "unit": "mA",
         "cause": "ramp",
     }
+
+
+def test_a_coyotes_change_is_shown_in_levels_not_ma() -> None:
+    """The Coyote simulators' record holds strength levels: `tens simulate --model coyote3`
+    printed them labelled "mA" (a level has no published mA figure)."""
+    from simulators.opentens.record import DeliveredSample, sample_report
+
+    line, fields = sample_report(DeliveredSample(1.0, 0, 12.0, "frame"), 1.0, "level")
+    assert "12 level" in line and "mA" not in line
+    assert fields["unit"] == "level" and fields["intensity_ma"] == 12.0
