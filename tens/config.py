@@ -120,6 +120,16 @@ class DeviceSettings(BaseModel):
     ack_timeout_s: float = Field(1.0, gt=0, le=10)
 
 
+class PrescriptionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    require_signature: bool = Field(
+        False,
+        description="refuse to import or apply a prescription that is not signed by a key "
+        "you trust (docs/prescription.md)",
+    )
+
+
 class TensConfig(BaseModel):
     """The whole configuration. Every section has safe defaults."""
 
@@ -132,6 +142,7 @@ class TensConfig(BaseModel):
     schedules: tuple[Schedule, ...] = ()
     quiet_hours: QuietHours = QuietHours()
     mqtt: MqttSettings = Field(default_factory=MqttSettings, description="see docs/mqtt.md")
+    prescription: PrescriptionSettings = PrescriptionSettings()
 
     def program_table(self) -> dict[str, Program]:
         return all_programs(self.programs)
@@ -529,6 +540,10 @@ ask_pain_after = true
 # end = "07:00"
 # allow_night_use = false
 # night_use_reason = "..."
+
+# Only prescriptions signed by a clinician's key you trust (tens prescription trust):
+# [prescription]
+# require_signature = false
 """
 
 

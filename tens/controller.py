@@ -686,6 +686,8 @@ class Controller:
             return Outcome(self.limits_in_force)
         from tens.journal.validate import local_midnight
         from tens.prescription import PrescriptionError, parse
+        from tens.prescription_signature import check, refusal
+        from tens.store.prescription_keys import all_keys
         from tens.store.prescriptions import active_source, sessions_started_since
         from tens.store.sessions import last_session_end
 
@@ -694,6 +696,7 @@ class Controller:
             source = await self._db(active_source)
             if source is None:
                 return Outcome(self.limits_in_force)
+            keys = await self._db(all_keys)
             midnight = local_midnight(now.astimezone().date())
             done = await self._db(sessions_started_since, midnight)
             last = await self._db(last_session_end, now)
@@ -711,6 +714,19 @@ class Controller:
                 refusal=f"the stored prescription cannot be read ({exc}): refusing; "
                 "remove it with `tens prescription remove` or import it again",
                 code="rx-unreadable",
+            )
+        # Re-verified on every start: a row altered in the database, a key the person has
+        # since withdrawn, or (with require_signature) no trusted signature -> refused.
+        refused = refusal(
+            check(source, keys), require_signature=self.config.prescription.require_signature
+        )
+        if refused is not None:
+            code, why = refused
+            return Outcome(
+                self.limits_in_force,
+                refusal=f"{rules.name} is not applied: {why} Refusing every start until you "
+                "import one that passes, or remove it with `tens prescription remove`",
+                code=f"rx-{code}",
             )
         return prescribed_limits(
             self.limits_in_force,

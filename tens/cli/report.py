@@ -125,8 +125,11 @@ def _prescription_words(conn: sqlite3.Connection) -> str | None:
     source = active_source(conn)
     if source is None:
         return None
+    from tens.prescription_signature import check
+    from tens.store.prescription_keys import all_keys
+
     try:
-        return parse(source).plain_words()
+        return parse(source).plain_words() + "\n" + check(source, all_keys(conn)).words
     except PrescriptionError as exc:
         return f"A stored prescription cannot be read ({exc}); sessions are refused."
 

@@ -117,7 +117,20 @@ _V5: tuple[str, ...] = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
+# Clinicians' public keys the person trusts for signed prescriptions (tens prescription
+# trust/untrust); a withdrawn key keeps its row (revoked_at), so a prescription it signed is
+# refused rather than treated as merely unsigned. Additive: no existing table changes.
+_V6: tuple[str, ...] = (
+    """CREATE TABLE prescription_keys(
+        key_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        public_key BLOB NOT NULL CHECK (length(public_key) = 32),
+        trusted_at TEXT NOT NULL,
+        revoked_at TEXT
+    )""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 """MIGRATIONS[n - 1] upgrades version n - 1 to n."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

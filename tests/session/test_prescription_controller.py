@@ -94,3 +94,46 @@ async def test_unreadable_stored_prescription_refuses(rig_factory) -> None:
     d = await rig.ctrl.start(StartRequest(intensity=5, minutes=1), Source.CLI)
     assert d.refused and "stored prescription cannot be read" in d.reason
     assert rig.delivered_max() == 0
+
+
+async def test_signed_prescription_is_verified_again_at_every_start(rig_factory) -> None:
+    """Trusted: applies. The row altered in the database, or the key withdrawn later: every
+    start refused (rx-signature-*), nothing delivered; trusted again: applies again."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tens.prescription_signature import raw_public, sign
+    from tens.store.prescription_keys import trust_key, untrust_key
+
+    key = Ed25519PrivateKey.generate()
+    signed = sign(RX.format(until="2099-12-31"), key)
+    rig = await rig_factory(_config())
+    kid = await rig.db.run(trust_key, raw_public(key), "J. Physio")
+    await _changed(rig, save_accepted, signed)
+    await rig.ctrl.connect()
+    d = await rig.ctrl.start(StartRequest(intensity=10, minutes=1), Source.CLI)
+    assert d.outcome == "allowed", d.reason
+    await rig.ctrl.stop(Source.CLI)
+    await rig.db.run(untrust_key, kid)
+    d = await rig.ctrl.start(StartRequest(intensity=10, minutes=1), Source.CLI)
+    assert d.refused and d.code == "rx-signature-revoked"
+    assert "your prescription from J. Physio" in d.reason and "no longer trust" in d.reason
+    await rig.db.run(trust_key, raw_public(key), "J. Physio")
+    await _changed(rig, save_accepted, signed.replace("[5, 12]", "[5, 40]"))
+    d = await rig.ctrl.start(StartRequest(intensity=30, minutes=1), Source.CLI)
+    assert d.refused and d.code == "rx-signature-invalid"
+    assert rig.delivered_max() <= 10.11
+
+
+async def test_require_signature_stops_an_unsigned_stored_prescription(rig_factory) -> None:
+    from tens.config import PrescriptionSettings
+
+    cfg = _config().model_copy(
+        update={"prescription": PrescriptionSettings(require_signature=True)}
+    )
+    rig = await rig_factory(cfg)
+    await _changed(rig, save_accepted, RX.format(until="2099-12-31"))
+    await rig.ctrl.connect()
+    d = await rig.ctrl.start(StartRequest(intensity=5, minutes=1), Source.SCHEDULER)
+    assert d.refused and d.code == "rx-signature-required"
+    assert "require_signature" in d.reason
+    assert rig.delivered_max() == 0
