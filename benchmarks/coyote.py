@@ -99,8 +99,8 @@ class StrengthWatch:
         self._waiters: list[tuple[float, asyncio.Future[float]]] = []
         self._original = self._model._update
 
-        def update(cause: str) -> None:
-            self._original(cause)
+        def update(*args: Any, **kwargs: Any) -> None:
+            self._original(*args, **kwargs)
             self._after_update()
 
         self._model._update = update
