@@ -407,3 +407,35 @@ async def test_a_set_output_landing_just_after_a_stop_delivers_nothing(rig_facto
     asked = _asked_after(rig.sim, t_stop)
     names = [type(c).__name__ for c in asked]
     assert [n for n in names if n in ("Stop", "SetOutput")][:2] == ["Stop", "SetOutput"]
+
+
+async def test_a_session_task_that_fails_unexpectedly_aborts_says_why_and_logs_it(
+    rig_factory, caplog
+) -> None:
+    """A bug in the output path (here a device call raising what no driver should) ends the
+    session as aborted with the exception named, output stopped on the record, and the
+    traceback in the log for whoever has to fix it (issue 12's mutation gap in
+    ``_on_task_done``)."""
+    import logging
+
+    rig = await rig_factory()
+    await _running(rig)
+    await asyncio.sleep(2)
+    dev = rig.ctrl.device
+
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug in the output path")
+
+    dev.set_output = broken  # type: ignore[method-assign]
+    dev.keepalive = broken  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="tens.controller"):
+        await rig.ctrl.wait_ended()
+        await asyncio.sleep(1)
+    snap = rig.ctrl.snapshot()
+    assert snap.session is SessionState.ABORTED
+    assert "unexpected error" in (snap.end_reason or "") and "a bug in the output" in (
+        snap.end_reason or ""
+    ), snap.end_reason
+    assert rig.last() == 0.0  # the stop went out (the device's own stop still works)
+    [rec] = [r for r in caplog.records if r.getMessage() == "session task failed"]
+    assert rec.levelno == logging.ERROR and rec.exc_info and rec.exc_info[0] is RuntimeError
