@@ -430,7 +430,11 @@ async def test_a_session_task_that_fails_unexpectedly_aborts_says_why_and_logs_i
     dev.keepalive = broken  # type: ignore[method-assign]
     with caplog.at_level(logging.ERROR, logger="tens.controller"):
         await rig.ctrl.wait_ended()
+        t_end = asyncio.get_running_loop().time()
         await asyncio.sleep(1)
+    # a STOP ended the output, not the device's watchdog a second later
+    zero = next(x for x in rig.record.for_channel(0) if x.t >= t_end - 0.2 and x.intensity_ma == 0)
+    assert zero.cause == "stop" and zero.t - t_end <= 0.3, zero
     snap = rig.ctrl.snapshot()
     assert snap.session is SessionState.ABORTED
     assert "unexpected error" in (snap.end_reason or "") and "a bug in the output" in (
