@@ -27,5 +27,5 @@ DRIVER_SPEC = DriverSpec(
     name="opentens",
     matches=has_service(SERVICE_UUID),
     factory=_open,
-    description="OpenTENS profile v1 (tens' own wearable, the simulator, DIY firmware)",
+    description="OpenTENS profile v2 (tens' own wearable, the simulator, DIY firmware)",
 )

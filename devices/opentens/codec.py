@@ -1,4 +1,4 @@
-"""Bytes <-> typed messages for the OpenTENS profile v1. Pure functions, no BLE library.
+"""Bytes <-> typed messages for the OpenTENS profile v2. Pure functions, no BLE library.
 
 Written from docs/opentens-profile.md only; the test vectors there decide. Every value here is
 in the profile's own integer units (0.1 mA, 0.1 Hz, µs, ms): converting to mA and Hz is the

@@ -1,4 +1,4 @@
-"""The OpenTENS driver: :class:`tens.device.Device` on bleak, speaking profile v1.
+"""The OpenTENS driver: :class:`tens.device.Device` on bleak, speaking profile v2.
 
 How it behaves (docs/opentens-profile.md is the contract, docs/drivers.md the overview):
 
@@ -368,7 +368,7 @@ class OpenTensDriver(EventFanout):
             self._check_limits(profile, self._limits)
         self._profile = profile
         self._capabilities = capabilities_from_info(profile, self._limits)
-        self._info = replace(self._info, firmware=profile.firmware, profile_version=1)
+        self._info = replace(self._info, firmware=profile.firmware, profile_version=profile.version)
         if profile.channels >= 3:
             self._warn_if_mtu_small(client, profile.channels)
 

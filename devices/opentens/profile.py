@@ -1,4 +1,4 @@
-"""Constants of the OpenTENS GATT profile, version 1 (docs/opentens-profile.md).
+"""Constants of the OpenTENS GATT profile, version 2 (docs/opentens-profile.md).
 
 Only numbers and names live here: UUIDs, opcodes, ATT error codes, bit meanings and units.
 The codec (``codec.py``) turns bytes into typed messages with them; the driver uses the UUIDs.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 
 SERVICE_UUID = "0e7e5000-1c8a-4b1f-9d3e-6a5d2c7b9f10"
 DEVICE_INFO_UUID = "0e7e5001-1c8a-4b1f-9d3e-6a5d2c7b9f10"

@@ -1,10 +1,10 @@
-"""Numbers of the OpenTENS GATT profile v1 (docs/opentens-profile.md), as the device sees them."""
+"""Numbers of the OpenTENS GATT profile v2 (docs/opentens-profile.md), as the device sees them."""
 
 from __future__ import annotations
 
 import enum
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 
 SERVICE_UUID = "0e7e5000-1c8a-4b1f-9d3e-6a5d2c7b9f10"
 DEVICE_INFO_UUID = "0e7e5001-1c8a-4b1f-9d3e-6a5d2c7b9f10"

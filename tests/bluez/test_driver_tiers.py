@@ -60,7 +60,7 @@ async def test_connect_reads_info_and_capabilities(tier: TierKit) -> None:
     await driver.connect()
     try:
         assert driver.connected and sim.connected
-        assert driver.info.firmware == "sim-1.0" and driver.info.profile_version == 1
+        assert driver.info.firmware == "sim-1.0" and driver.info.profile_version == 2
         caps = driver.capabilities
         assert caps.channels == 2 and caps.intensity_max == 80.0
         assert caps.watchdog_timeout_s == 1.0

@@ -39,7 +39,7 @@ _P = gatt.Characteristic.Properties
 _PERM = gatt.Characteristic.Permissions
 
 INFO = ProfileInfo(
-    version=1,
+    version=2,
     channels=2,
     intensity_max=800,
     intensity_step=1,

@@ -96,7 +96,7 @@ STATUS_VECTORS: list[tuple[StatusReport, str]] = [
 
 INFO_VECTOR = (
     ProfileInfo(
-        version=1,
+        version=2,
         channels=2,
         intensity_max=800,
         intensity_step=1,
@@ -109,7 +109,7 @@ INFO_VECTOR = (
         watchdog_ms=1000,
         firmware="sim-1.0",
     ),
-    "010220030100320090010A00DC05073200E8030773696D2D312E30",
+    "020220030100320090010A00DC05073200E8030773696D2D312E30",
 )
 
 
@@ -197,7 +197,8 @@ def _info_hex_with(offset: int, value: bytes) -> bytes:
 @pytest.mark.parametrize(
     ("data", "why"),
     [
-        (_info_hex_with(0, b"\x02"), "version 2 is not supported"),
+        (_info_hex_with(0, b"\x01"), "version 1 is not supported"),
+        (_info_hex_with(0, b"\x03"), "version 3 is not supported"),
         (_info_hex_with(0, b"\x00"), "version 0"),
         (_info_hex_with(1, b"\x00"), "channels"),
         (_info_hex_with(1, b"\x05"), "channels"),
@@ -289,7 +290,7 @@ def infos(draw: st.DrawFn) -> ProfileInfo:
     pw_max = draw(st.integers(1, 0xFFFF))
     f_max = draw(st.integers(1, 0xFFFF))
     return ProfileInfo(
-        version=1,
+        version=2,
         channels=draw(st.integers(1, 4)),
         intensity_max=imax,
         intensity_step=draw(st.integers(1, imax)),

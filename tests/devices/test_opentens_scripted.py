@@ -70,7 +70,7 @@ async def test_capabilities_from_device_info(driver: OpenTensDriver) -> None:
     assert caps.keepalive_interval_s == 0.25
     assert caps.max_ramp_per_s == 5.0
     assert driver.info.firmware == "scripted-1"
-    assert driver.info.profile_version == 1
+    assert driver.info.profile_version == 2
     assert driver.info.driver == "opentens"
     assert driver.battery_percent == 90
 
@@ -124,14 +124,14 @@ async def test_sequence_numbers_wrap_and_skip_zero(
 @pytest.mark.parametrize(
     ("info_bytes", "why"),
     [
-        (bytes([2]) + encode_info(INFO)[1:], "profile version 2 is not supported"),
+        (bytes([1]) + encode_info(INFO)[1:], "profile version 1 is not supported"),
         (encode_info(INFO)[:-3], "expected"),
         (
             encode_info(INFO).replace(bytes([0x07, 0x32, 0x00]), bytes([0x00, 0x32, 0x00]), 1),
             "no waveform",
         ),
     ],
-    ids=["version-2", "truncated", "no-waveform"],
+    ids=["version-1", "truncated", "no-waveform"],
 )
 async def test_refuses_device_info_it_cannot_trust(
     radio: VirtualRadio, info_bytes: bytes, why: str
@@ -149,7 +149,7 @@ async def test_refuses_device_info_it_cannot_trust(
 
 async def test_one_channel_device_without_burst(radio: VirtualRadio) -> None:
     info = ProfileInfo(
-        version=1,
+        version=2,
         channels=1,
         intensity_max=500,
         intensity_step=5,

@@ -71,7 +71,7 @@ STATUS_VECTORS = [
 
 INFO_VECTOR = (
     DeviceInfoRecord(2, 800, 1, 50, 400, 10, 1500, 0b111, 50, 1000, "sim-1.0"),
-    "010220030100320090010A00DC05073200E8030773696D2D312E30",
+    "020220030100320090010A00DC05073200E8030773696D2D312E30",
 )
 
 
@@ -149,7 +149,8 @@ def test_malformed_device_info() -> None:
     good = bytes.fromhex(INFO_VECTOR[1])
     for bad in (
         good[:-1],  # firmware truncated
-        b"\x02" + good[1:],  # unknown version
+        b"\x03" + good[1:],  # unknown version
+        b"\x01" + good[1:],  # version 1: no link security
         good[:1] + b"\x00" + good[2:],  # zero channels
         good[:14] + b"\x00" + good[15:],  # no waveform
         good[:6] + (500).to_bytes(2, "little") + good[8:],  # pulse width min > max
