@@ -1,11 +1,36 @@
-"""Settings of one simulated OpenTENS wearable (factory values, link timing, battery)."""
+"""Settings of one simulated OpenTENS wearable (factory values, link timing, battery, link
+security)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from simulators.opentens.codec import DeviceInfoRecord
 from simulators.opentens.profile import MAX_CHANNELS, WaveformCode
+
+DEFAULT_PASSKEY = 123456
+"""The passkey printed on the simulated wearable unless configured otherwise."""
+DEFAULT_MAX_BONDS = 4
+
+
+@dataclass(frozen=True)
+class LinkSecurity:
+    """How the simulated wearable protects its link (None in ``SimConfig``: an open link)."""
+
+    passkey: int = DEFAULT_PASSKEY
+    """Six digits printed on the device (1-999999; 000000 is never used)."""
+    keystore: Path | None = None
+    """Bond file; None keeps bonds in memory (lost when the simulator stops)."""
+    numeric_comparison: bool = False
+    """The device has a display and a button: numeric comparison instead of passkey entry."""
+    max_bonds: int = DEFAULT_MAX_BONDS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.passkey <= 999_999:
+            raise ValueError("the passkey must be 000001-999999")
+        if self.max_bonds < 1:
+            raise ValueError("a device holds at least one bond")
 
 
 @dataclass(frozen=True)
@@ -41,6 +66,9 @@ class SimConfig:
     status_period_s: float = 1.0
     reboot_s: float = 0.5
     """How long a rebooting device stays silent before it advertises again."""
+    security: LinkSecurity | None = None
+    """Link security as profile version 2 requires (simulators.opentens.security); None: an
+    open link, the test suite's mode for everything that is not about pairing."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.channels <= MAX_CHANNELS:

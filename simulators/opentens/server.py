@@ -5,6 +5,12 @@ Device Information Service on a powered-on ``bumble.device.Device`` (for example
 ``VirtualRadio.add_peripheral``), advertises at ~20 ms, and runs the device model
 (:mod:`simulators.opentens.model`). Control-point writes are refused with the profile's ATT
 error codes; status notifications go out with ``device.notify_subscribers``. Imports bumble.
+
+With ``config.security`` (profile version 2, "Link security") the characteristics carry
+bumble's own permissions: the control point ``WRITE_REQUIRES_AUTHENTICATION``, the status
+value ``READ_REQUIRES_ENCRYPTION`` and its CCCD ``WRITE_REQUIRES_ENCRYPTION``, so bumble's
+ATT layer answers a plaintext request with Insufficient Authentication (0x05) or Insufficient
+Encryption (0x0F) and the firmware never sees it; pairing is :mod:`simulators.opentens.security`.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from simulators.opentens.profile import (
     AttCode,
 )
 from simulators.opentens.record import DeliveredRecord
+from simulators.opentens.security import SecuredDevice, secure_device
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +98,16 @@ class OpenTensSimulator(WearableFront):
         self._advertising = False
         self._init_front()
         """(loop time, "connected" / "disconnected") for tests and the CLI."""
+        self.security: SecuredDevice | None = None
+        secure = self.config.security is not None
+        control_permissions = (
+            gatt.Characteristic.WRITE_REQUIRES_AUTHENTICATION
+            if secure
+            else gatt.Characteristic.WRITEABLE
+        )
+        status_permissions = (
+            gatt.Characteristic.READ_REQUIRES_ENCRYPTION if secure else gatt.Characteristic.READABLE
+        )
 
         self.info_characteristic = gatt.Characteristic(
             DEVICE_INFO_UUID,
@@ -101,13 +118,13 @@ class OpenTensSimulator(WearableFront):
         self.control_characteristic: gatt.Characteristic[bytes] = gatt.Characteristic(
             CONTROL_POINT_UUID,
             gatt.Characteristic.Properties.WRITE,
-            gatt.Characteristic.WRITEABLE,
+            control_permissions,
             gatt.CharacteristicValue(write=self._on_control_write),
         )
         self.status_characteristic: gatt.Characteristic[bytes] = gatt.Characteristic(
             STATUS_UUID,
             gatt.Characteristic.Properties.READ | gatt.Characteristic.Properties.NOTIFY,
-            gatt.Characteristic.READABLE,
+            status_permissions,
             gatt.CharacteristicValue(read=lambda _connection: self.model.status_bytes()),
         )
         self.service = gatt.Service(
@@ -143,9 +160,13 @@ class OpenTensSimulator(WearableFront):
         if self._started:
             return
         self._started = True
+        if self.config.security is not None:
+            self.security = secure_device(self.device, self.config.security)
         self.device.add_services(
             [self.service, self.battery_service, self.device_information_service]
         )
+        if self.config.security is not None:
+            self._status_cccd_requires_encryption()
         self._guard_write_commands()
         self.device.on(self.device.EVENT_CONNECTION, self._on_connection)
         self.model.add_status_sink(self._notify_status)
@@ -179,6 +200,20 @@ class OpenTensSimulator(WearableFront):
     aclose = close
 
     # --- GATT handlers ---------------------------------------------------------------
+
+    def _status_cccd_requires_encryption(self) -> None:
+        """Subscribing to the status (its CCCD, added by bumble) needs an encrypted link."""
+        status = self.status_characteristic
+        for attribute in self.device.gatt_server.attributes:
+            if (
+                attribute.type == gatt.GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR
+                and status.handle < attribute.handle <= status.end_group_handle
+            ):
+                attribute.permissions = (
+                    att.Attribute.READ_REQUIRES_ENCRYPTION | att.Attribute.WRITE_REQUIRES_ENCRYPTION
+                )
+                return
+        raise RuntimeError("the status characteristic has no CCCD")
 
     def _guard_write_commands(self) -> None:
         """The control point takes writes with response only: a write command (no
@@ -240,6 +275,36 @@ class OpenTensSimulator(WearableFront):
         self._on_disconnection(connection, 0)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(connection.disconnect(), 2.0)
+
+    # --- link security ---------------------------------------------------------------
+
+    @property
+    def link_encrypted(self) -> bool:
+        """Whether the current link is encrypted (False with no link)."""
+        connection = self._connection
+        return connection is not None and bool(connection.is_encrypted)
+
+    async def bonds(self) -> list[str]:
+        """The controllers this device holds a bond with (addresses), sorted."""
+        return await self.security.bonds() if self.security is not None else []
+
+    async def forget_bonds(self) -> None:
+        """Fault "bond lost on the device": every bond cleared (as by a long press on the
+        button), and the link dropped (output 0). A controller that comes back with its old
+        key is refused; it has to pair again."""
+        if self.security is None:
+            raise RuntimeError("this simulated wearable has no link security")
+        await self.security.forget_all()
+        await self._disconnect_link()
+
+    def set_passkey(self, passkey: int) -> None:
+        """Fault "wrong passkey": the device checks ``passkey``, not the one printed on it, so
+        a person who types the label's passkey fails to pair (and so does a wrong guess)."""
+        if self.security is None:
+            raise RuntimeError("this simulated wearable has no link security")
+        if not 1 <= passkey <= 999_999:
+            raise ValueError("the passkey must be 000001-999999")
+        self.security.passkey = passkey
 
     # --- fault injection -------------------------------------------------------------
 

@@ -27,6 +27,8 @@ async def start_simulated_wearable(
 
     ``scenario`` names a fault scenario (``simulators.opentens.scenarios.SCENARIOS``) that
     starts counting at the first connection. Close the result with ``await sim.close()``.
+    With a key-store file in ``config.security`` and no ``address``, the wearable comes back
+    at the address its bonds belong to (a controller knows it by that address).
     """
     from simulators.opentens.scenarios import SCENARIOS
     from simulators.opentens.server import OpenTensSimulator
@@ -34,6 +36,12 @@ async def start_simulated_wearable(
     if scenario is not None and scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
     cfg = dataclasses.replace(config or SimConfig(), name=name)
+    if address is None and cfg.security is not None and cfg.security.keystore is not None:
+        from simulators.radio.keystore import stored_identity
+
+        stored = stored_identity(cfg.security.keystore)
+        if stored is not None:
+            address = stored.to_string(with_type_qualifier=False)
     device = await radio.add_peripheral(name, address)
     simulator = OpenTensSimulator(device, cfg)
     await simulator.start()

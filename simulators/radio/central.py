@@ -13,8 +13,10 @@ from collections.abc import Callable
 
 from bumble import core, hci
 from bumble.device import Advertisement, Connection, Device
+from bumble.pairing import PairingConfig, PairingDelegate
 
 from simulators.radio.controller import RadioController
+from simulators.radio.pairing import central_pairing_config
 from simulators.radio.spec import normalize_address
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,45 @@ class Central:
         self._listeners: dict[object, AdvertListener] = {}
         self._scanning = False
         self._typed: dict[str, hci.Address] = {}
+        self._pairing: dict[int, PairingDelegate] = {}
         device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
+        device.pairing_config_factory = self._pairing_config
+
+    # -- pairing and bonds ------------------------------------------------------------------
+
+    def _pairing_config(self, connection: Connection) -> PairingConfig:
+        return central_pairing_config(self._pairing.get(connection.handle))
+
+    def expect_pairing(self, connection: Connection, delegate: PairingDelegate) -> None:
+        """Pair on ``connection`` with ``delegate`` (a person's answers) until :meth:`done`."""
+        self._pairing[connection.handle] = delegate
+
+    def pairing_done(self, connection: Connection) -> None:
+        self._pairing.pop(connection.handle, None)
+
+    async def bond_for(self, address: str) -> bool:
+        """Whether this central holds a long-term key for ``address`` (``AA:BB:..``)."""
+        keystore = self.device.keystore
+        if keystore is None:
+            return False
+        keys = await keystore.get(normalize_address(address))
+        return keys is not None and keys.ltk is not None
+
+    async def bonds(self) -> list[str]:
+        """Addresses of the devices this central is bonded with, sorted."""
+        keystore = self.device.keystore
+        if keystore is None:
+            return []
+        return sorted(name for name, keys in await keystore.get_all() if keys.ltk is not None)
+
+    async def forget(self, address: str) -> bool:
+        """Delete the bond with ``address``; False when there was none."""
+        keystore = self.device.keystore
+        key = normalize_address(address)
+        if keystore is None or await keystore.get(key) is None:
+            return False
+        await keystore.delete(key)
+        return True
 
     # -- scanning -------------------------------------------------------------------------
 

@@ -8,6 +8,14 @@ Behaviour follows bleak's BlueZ backend where the two could differ, because that
 on the Raspberry Pi: the disconnected callback fires on every disconnection (also one this
 client asked for), connect raises ``TimeoutError`` when nothing answers, ATT error responses
 raise ``BleakGATTProtocolError`` carrying the ATT error code.
+
+Pairing follows bleak's API as well: ``pair()`` bonds with LE Secure Connections (passkey
+entry or numeric comparison: pass ``passkey=`` and/or ``compare_numbers=``, see
+:mod:`simulators.radio.pairing`; BlueZ asks its registered agent instead and ignores them),
+returns at once when a bond exists, and raises :class:`PairingFailed` otherwise; ``unpair()``
+deletes the bond and disconnects. Like BlueZ, a client holding a bond for the device encrypts
+the link with it right after connecting; when the device refuses the key (it forgot the bond)
+the link stays unencrypted, and the device's own ATT errors tell the driver so.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from bumble.device import Connection, Peer
 
 from simulators.radio.central import AlreadyLinked
 from simulators.radio.gatt_map import discover
+from simulators.radio.pairing import CentralDelegate
 
 if TYPE_CHECKING:
     from simulators.radio.radio import VirtualRadio
@@ -40,6 +49,17 @@ PREFERRED_MTU = 247
 """ATT MTU asked for after connecting, as BlueZ does (the peer may grant less)."""
 
 DISCONNECT_TIMEOUT_S = 5.0
+PAIRING_TIMEOUT_S = 60.0
+"""How long a pairing may take: the person has to read and type a passkey."""
+
+
+class PairingFailed(BleakError):
+    """Pairing did not complete; ``reason`` is the SMP error code (Vol 3, Part H, 3.5.5),
+    e.g. 0x04 Confirm Value Failed for a wrong passkey, or None (timeout, link lost)."""
+
+    def __init__(self, message: str, reason: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _radio_from(kwargs: dict[str, Any]) -> VirtualRadio:
@@ -67,6 +87,7 @@ class BumbleClient(BaseBleakClient):
             address_or_ble_device, disconnected_callback=disconnected_callback, timeout=timeout
         )
         self._radio = _radio_from(kwargs)
+        self._central = kwargs.get("central") or self._radio.central
         self._typed_address: hci.Address | None = None
         self._device_name: str | None = None
         if isinstance(address_or_ble_device, BLEDevice):
@@ -96,17 +117,20 @@ class BumbleClient(BaseBleakClient):
     def is_connected(self) -> bool:
         return self._connection is not None
 
+    @property
+    def encrypted(self) -> bool:
+        """Whether the link is encrypted now (this backend's own addition to bleak's API)."""
+        return self._connection is not None and bool(self._connection.is_encrypted)
+
     # -- connection -------------------------------------------------------------------------
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
-        if pair:
-            log.warning("the virtual radio has no pairing; connecting without it")
         if self._connection is not None:
             return
         if self._radio.down is not None:
             raise BleakError(self._radio.down)
         timeout = float(kwargs.get("timeout", self._timeout))
-        central = self._radio.central
+        central = self._central
         try:
             address = self._typed_address or central.typed_address(self.address)
         except ValueError as exc:
@@ -121,11 +145,27 @@ class BumbleClient(BaseBleakClient):
         self._peer = peer
         try:
             async with asyncio.timeout(timeout):
+                await self._encrypt_if_bonded(connection)
                 await self._bumble(peer.request_mtu(PREFERRED_MTU))
                 self.services = await self._bumble(discover(peer, self._max_write_without_response))
+            if pair:
+                await self.pair(**kwargs)
         except BaseException:
             await self.disconnect()
             raise
+
+    async def _encrypt_if_bonded(self, connection: Connection) -> None:
+        """Encrypt with the stored bond, as BlueZ does on connecting to a bonded device."""
+        if not await self._central.bond_for(self.address):
+            return
+        try:
+            await self._central.device.encrypt(connection)
+        except (hci.HCI_Error, core.BaseBumbleError) as exc:
+            log.warning(
+                "%s: the device refused this controller's bond (%s); the link stays unencrypted",
+                self.address,
+                exc,
+            )
 
     def _on_disconnection(self, reason: int) -> None:
         log.debug("%s disconnected, reason 0x%02X", self.address, reason)
@@ -147,10 +187,38 @@ class BumbleClient(BaseBleakClient):
             self._on_disconnection(hci.HCI_CONNECTION_TERMINATED_BY_LOCAL_HOST_ERROR)
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        raise BleakError("the virtual radio does not support pairing")
+        """Bond with the device (LE Secure Connections, MITM); see the module docstring.
+
+        Keyword arguments: ``passkey`` (an int, or a callback returning one, possibly
+        async) for passkey entry, ``compare_numbers`` (a callback given the six digits,
+        returning whether the device shows the same) for numeric comparison.
+        """
+        connection = self._connection
+        if connection is None:
+            raise BleakError("Not connected")
+        if connection.is_encrypted and await self._central.bond_for(self.address):
+            log.debug("%s is already paired", self.address)
+            return
+        delegate = CentralDelegate(kwargs.get("passkey"), kwargs.get("compare_numbers"))
+        self._central.expect_pairing(connection, delegate)
+        try:
+            async with asyncio.timeout(float(kwargs.get("timeout", PAIRING_TIMEOUT_S))):
+                await connection.pair()
+        except core.ProtocolError as exc:
+            code = int(exc.error_code) if exc.error_code is not None else None
+            name = exc.error_name or (f"0x{code:02X}" if code is not None else "?")
+            raise PairingFailed(f"{self.address}: pairing failed ({name})", code) from exc
+        except TimeoutError as exc:
+            raise PairingFailed(f"{self.address}: pairing did not complete in time") from exc
+        except core.BaseBumbleError as exc:
+            raise PairingFailed(f"{self.address}: pairing failed ({exc})") from exc
+        finally:
+            self._central.pairing_done(connection)
 
     async def unpair(self) -> None:
-        raise BleakError("the virtual radio does not support pairing")
+        """Delete the bond with the device (if any) and disconnect, as BlueZ's RemoveDevice."""
+        await self._central.forget(self.address)
+        await self.disconnect()
 
     # -- GATT -------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from pathlib import Path
 
 from bumble import hci
 from bumble.device import Device
@@ -22,6 +23,7 @@ from devices.transport import BleTransport
 from simulators.radio.central import Central
 from simulators.radio.client import BumbleClient
 from simulators.radio.controller import RadioController, RssiTable
+from simulators.radio.keystore import open_keystore, stored_identity
 from simulators.radio.quiet import quiet_bumble_debug
 from simulators.radio.scanner import BumbleScanner
 from simulators.radio.spec import normalize_address
@@ -37,6 +39,20 @@ def _random_static_address(taken: set[str]) -> hci.Address:
         address = hci.Address.generate_static_address()
         if address.to_string(with_type_qualifier=False) not in taken:
             return address
+
+
+def _central_address(keystore: Path | None, taken: set[str]) -> hci.Address:
+    """The central's address: the one its key-store file belongs to, else a fresh one."""
+    if keystore is not None:
+        stored = stored_identity(keystore)
+        if stored is not None:
+            return stored
+    return _random_static_address(taken)
+
+
+def _use_keystore(device: Device, keystore: Path | None) -> None:
+    if keystore is not None:
+        device.keystore = open_keystore(keystore, device.random_address)
 
 
 def _local_device(
@@ -68,18 +84,25 @@ class VirtualRadio:
         self._rssi: RssiTable = rssi if rssi is not None else {}
         self._closed = False
         self._down: str | None = None
+        self._parent: VirtualRadio | None = None
+        self._central_controller: RadioController | None = None
         quiet_bumble_debug()  # bumble's per-packet debug strings, unless debugging
 
     # -- construction -----------------------------------------------------------------------
 
     @classmethod
-    async def local(cls) -> VirtualRadio:
-        """A radio in this process on a fresh ``LocalLink``."""
+    async def local(cls, keystore: Path | None = None) -> VirtualRadio:
+        """A radio in this process on a fresh ``LocalLink``.
+
+        ``keystore``: the file where the central keeps its bonds (and, with them, its
+        address: see :mod:`simulators.radio.keystore`); None keeps them in memory.
+        """
         link = LocalLink()
         rssi: RssiTable = {}
-        address = _random_static_address(set())
+        address = _central_address(keystore, set())
         device, controller = _local_device(link, "tens-central", address, rssi)
         await asyncio.wait_for(device.power_on(), POWER_ON_TIMEOUT_S)
+        _use_keystore(device, keystore)
         return cls(
             Central(device, controller),
             link=link,
@@ -88,7 +111,7 @@ class VirtualRadio:
         )
 
     @classmethod
-    async def connect(cls, host: str, port: int) -> VirtualRadio:
+    async def connect(cls, host: str, port: int, keystore: Path | None = None) -> VirtualRadio:
         """Join, as a central, the radio of a process that called :meth:`serve_tcp`.
 
         Raises ConnectionError when nothing listens there or it does not answer as a radio.
@@ -98,7 +121,7 @@ class VirtualRadio:
             transport = await asyncio.wait_for(open_transport(spec), POWER_ON_TIMEOUT_S)
         except (OSError, TimeoutError) as exc:
             raise ConnectionError(f"no virtual radio at {host}:{port}: {exc}") from exc
-        address = _random_static_address(set())
+        address = _central_address(keystore, set())
         device = Device.with_hci("tens-central", address, transport.source, transport.sink)
         try:
             await asyncio.wait_for(device.power_on(), POWER_ON_TIMEOUT_S)
@@ -107,6 +130,7 @@ class VirtualRadio:
             if isinstance(exc, TimeoutError):
                 raise ConnectionError(f"{host}:{port} did not answer as a virtual radio") from exc
             raise
+        _use_keystore(device, keystore)
         radio = cls(
             Central(device, None),
             hci_transport=transport,
@@ -152,6 +176,27 @@ class VirtualRadio:
         await asyncio.wait_for(device.power_on(), POWER_ON_TIMEOUT_S)
         self._peripherals.append((device, controller))
         return device
+
+    async def add_central(
+        self, name: str = "other-central", keystore: Path | None = None
+    ) -> VirtualRadio:
+        """Another controller on this link (someone else's phone or Pi in range), with its
+        own address and bonds: the radio it is the central of. Closing it removes only it."""
+        if self._link is None:
+            raise RuntimeError("centrals can only be added in the radio's own process")
+        taken = {
+            d.random_address.to_string(with_type_qualifier=False) for d, _ in self._peripherals
+        } | {self._central.device.random_address.to_string(with_type_qualifier=False)}
+        address = _central_address(keystore, taken)
+        device, controller = _local_device(self._link, name, address, self._rssi)
+        await asyncio.wait_for(device.power_on(), POWER_ON_TIMEOUT_S)
+        _use_keystore(device, keystore)
+        other = VirtualRadio(
+            Central(device, controller), description=f"{name} on the {self._description}"
+        )
+        other._parent = self
+        other._central_controller = controller
+        return other
 
     def set_rssi(self, address: str, rssi_dbm: int | None) -> None:
         """Make centrals hear ``address`` at ``rssi_dbm`` (None: bumble's fixed -50 dBm)."""
@@ -224,6 +269,10 @@ class VirtualRadio:
             session.detach()
         await self._central.close()
         self._closed = True
+        if self._parent is not None and self._central_controller is not None:
+            link = self._parent.link
+            if link is not None and self._central_controller in link.controllers:
+                link.remove_controller(self._central_controller)
         for device, controller in self._peripherals:
             for connection in list(device.connections.values()):
                 try:
