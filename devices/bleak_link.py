@@ -47,6 +47,7 @@ from tens.device import (
     DeviceNotFound,
     DeviceRejected,
     DeviceTimeout,
+    LinkNotSecure,
 )
 
 __all__ = [
@@ -225,6 +226,50 @@ def att_error_code(exc: BaseException) -> int | None:
     return None
 
 
+ATT_INSUFFICIENT_AUTHENTICATION = 0x05
+ATT_INSUFFICIENT_ENCRYPTION_KEY_SIZE = 0x0C
+ATT_INSUFFICIENT_ENCRYPTION = 0x0F
+PAIR_AGAIN = "run `tens pair` (after `tens pair --forget` if this controller paired with it before)"
+BLUEZ_NOT_PERMITTED = "org.bluez.Error.NotPermitted"
+
+
+def link_security_error(exc: BaseException, doing: str) -> LinkNotSecure | None:
+    """The :class:`LinkNotSecure` for a refusal because the link is not encrypted/bonded.
+
+    The ATT errors Insufficient Authentication (0x05), Insufficient Encryption (0x0F) and
+    Insufficient Encryption Key Size (0x0C) are the Core specification's, the same for every
+    profile; BlueZ reports them before asking the device as NotPermitted "Not paired" (bleak
+    leaves that one a ``BleakDBusError``). None for any other error.
+    """
+    code = att_error_code(exc)
+    if code == ATT_INSUFFICIENT_AUTHENTICATION:
+        return LinkNotSecure(
+            f"the device refused {doing}: Insufficient Authentication (0x05), it has no bond "
+            f"with this controller (never paired, or the device forgot us); {PAIR_AGAIN}",
+            "insufficient_authentication",
+            code,
+        )
+    if code in (ATT_INSUFFICIENT_ENCRYPTION, ATT_INSUFFICIENT_ENCRYPTION_KEY_SIZE):
+        return LinkNotSecure(
+            f"the device refused {doing}: Insufficient Encryption (0x{code:02X}), the link "
+            "is not encrypted with a key the device knows (not paired, or the device forgot "
+            f"us); {PAIR_AGAIN}",
+            "insufficient_encryption",
+            code,
+        )
+    if (
+        isinstance(exc, BleakDBusError)
+        and exc.dbus_error == BLUEZ_NOT_PERMITTED
+        and "not paired" in (exc.dbus_error_details or "").lower()
+    ):
+        return LinkNotSecure(
+            f"BlueZ refused {doing}: the device needs a paired link and is not paired with "
+            f"this controller; {PAIR_AGAIN}",
+            "not_paired",
+        )
+    return None
+
+
 def map_bleak_error(
     exc: BaseException,
     doing: str,
@@ -239,6 +284,9 @@ def map_bleak_error(
     if isinstance(exc, DeviceError):
         return exc
     code = att_error_code(exc)
+    insecure = link_security_error(exc, doing)
+    if insecure is not None:
+        return insecure
     if code is not None:
         words = describe_att(code) if describe_att else f"ATT error 0x{code:02X}"
         return DeviceRejected(f"the device refused {doing}: {words}", code=code)

@@ -7,6 +7,7 @@ simulator, ``simulators.radio`` returns a transport whose backend classes run bl
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,9 @@ class BleTransport:
     client_kwargs: dict[str, Any] = field(default_factory=dict)
     scanner_kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = "system Bluetooth (bleak default backend)"
+    bonds: Callable[[], Awaitable[list[str]]] | None = None
+    """The addresses this controller holds bonds with, when the backend can tell (the
+    virtual radio); None on BlueZ, which keeps them itself (``bluetoothctl devices Paired``)."""
 
     def client_options(self) -> dict[str, Any]:
         opts = dict(self.client_kwargs)

@@ -182,6 +182,32 @@ class StopUnconfirmed(DeviceError):
     every output on disconnect, which is all that is left to do."""
 
 
+class LinkNotSecure(DeviceError):
+    """The device requires an encrypted link with an authenticated bond and this link is not
+    one: the device was never paired with this controller, or it forgot the bond. Nothing was
+    driven; a driver never retries in plaintext. The way out is to pair again (``tens pair``).
+
+    ``code``: ``insufficient_authentication`` (ATT 0x05), ``insufficient_encryption`` (ATT
+    0x0F or 0x0C), or ``not_paired`` (BlueZ's own refusal, before any ATT request)."""
+
+    def __init__(self, message: str, code: str, att_code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.att_code = att_code
+
+
+class PairingFailed(DeviceError):
+    """Pairing with the device did not complete; no bond was stored.
+
+    ``code``: ``wrong_passkey`` (the passkey or the number comparison did not match),
+    ``refused`` (the device refused to pair: not in pairing mode, bonds full, or a method
+    without MITM protection), ``timeout``, or ``failed``."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 STOP_CONFIRM_MAX_S = 1.0
 """No driver may take longer than this to confirm a stop (or to give up and drop the link)."""
 

@@ -8,6 +8,12 @@ How it behaves (docs/opentens-profile.md is the contract, docs/drivers.md the ov
   Subscribes to the status, reads one status (output must be 0 after a fresh connect; if it
   is not, a STOP for all channels goes out at once), reads and follows the Battery Service
   when present, and sends SET_LIMITS when :meth:`set_device_limits` gave device-side limits.
+* **link security** (profile v2) — the status subscription needs an encrypted link and the
+  control point an authenticated bond; a device refusing either with Insufficient Encryption
+  (0x0F) or Insufficient Authentication (0x05) ends the connect with
+  :class:`~tens.device.LinkNotSecure` ("not paired, or the device forgot us: run tens pair"),
+  link closed, nothing written. The driver never pairs by itself and never retries in plaintext:
+  the host encrypts with a stored bond when it connects (BlueZ, the virtual radio's backend).
 * **commands** — numbered 1..255 (0 skipped), written with response; a command counts as
   done only when a status acknowledges its number (bounded wait, else
   :class:`DeviceTimeout`). An ATT error becomes :class:`DeviceRejected` naming the profile's

@@ -216,6 +216,7 @@ class VirtualRadio:
             client_kwargs={"radio": self},
             scanner_kwargs={"radio": self},
             description=self._description,
+            bonds=self._central.bonds,
         )
 
     # -- across processes -------------------------------------------------------------------

@@ -31,5 +31,8 @@ class ExitCode(enum.IntEnum):
     """A stop was not confirmed by the device: the link was dropped so that it zeroes."""
     WRITE = 11
     """An output file could not be written (nothing was written)."""
+    NOT_PAIRED = 12
+    """The device needs an encrypted, bonded link and has none with this controller (never
+    paired, or it forgot us), or pairing failed: `tens pair`. Nothing was driven."""
     INTERRUPTED = 130
     """Ctrl-C outside a session."""

@@ -285,7 +285,7 @@ async def run(args: argparse.Namespace) -> int:
     import signal
 
     from tens.cli.common import load_or_fail
-    from tens.cli.target import open_target
+    from tens.cli.target import exit_code_for, open_target
     from tens.controller import LINK_LOST, STORE_FAILED, Controller
     from tens.device import DeviceError
     from tens.events import SessionState, Source
@@ -317,7 +317,7 @@ async def run(args: argparse.Namespace) -> int:
             try:
                 await ctrl.connect()
             except DeviceError as exc:
-                return fail(f"no device: {exc}", EXIT_NO_DEVICE, as_json=args.json)
+                return fail(f"no device: {exc}", exit_code_for(exc), as_json=args.json)
             if interactive and not await _checklist_answered(db):
                 progress.clear()
                 code = await _first_run_checklist(db)
@@ -394,6 +394,6 @@ async def run(args: argparse.Namespace) -> int:
                 return EXIT_STORE
             return EXIT_ABORTED
     except DeviceError as exc:
-        return fail(str(exc), EXIT_NO_DEVICE, as_json=args.json)
+        return fail(str(exc), exit_code_for(exc), as_json=args.json)
     finally:
         await db.close()

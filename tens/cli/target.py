@@ -28,7 +28,8 @@ simulated OpenTENS wearable on it; ``--radio HOST:PORT`` (or the ``TENS_RADIO`` 
 variable) joins the radio of a ``tens simulate --listen HOST:PORT`` process; otherwise the
 system's Bluetooth through bleak's default backend.
 
-Exit codes for verbs (:func:`exit_code_for`): 2 for a malformed ``--radio``, and
+Exit codes for verbs (:func:`exit_code_for`): 2 for a malformed ``--radio``, 12 (NOT_PAIRED)
+when the device needs a bonded, encrypted link this controller does not have, and
 :data:`EXIT_NO_DEVICE` (6, as ``tens run``) when there is no Bluetooth, the radio cannot be
 reached or the device fails (not found, refused, ...). Nothing heavy is imported here at module
 level.
@@ -315,6 +316,10 @@ async def _close_simulator(simulator: Any) -> None:
 
 def exit_code_for(exc: BaseException) -> int:
     """The exit code a verb returns for a device/transport error."""
+    from tens.device import LinkNotSecure, PairingFailed
+
     if isinstance(exc, TargetUsageError):
         return EXIT_USAGE
+    if isinstance(exc, LinkNotSecure | PairingFailed):
+        return ExitCode.NOT_PAIRED
     return EXIT_NO_DEVICE
