@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from simulators.opentens.profile import AttCode
 from tens import channels
@@ -28,6 +28,10 @@ class FaultTarget(Protocol):
     def send_malformed(self, kind: str = "crc") -> None: ...
     def reject_next_write(self, code: int = AttCode.BUSY) -> None: ...
     async def reboot(self) -> None: ...
+    async def forget_bonds(self) -> None: ...
+    def set_passkey(self, passkey: int) -> None: ...
+    async def intrude(self) -> Any: ...
+    async def wait_disconnected(self) -> None: ...
 
 
 Say = Callable[[str], None]
@@ -106,11 +110,37 @@ async def _reboot(sim: FaultTarget, t: Timing, say: Say) -> None:
     say("device back, advertising")
 
 
+async def _forget_bonds(sim: FaultTarget, t: Timing, say: Say) -> None:
+    await asyncio.sleep(t.after_s)
+    await sim.forget_bonds()
+    say("bond lost on the device: every bond cleared (a long press), link dropped")
+
+
+async def _wrong_passkey(sim: FaultTarget, t: Timing, say: Say) -> None:
+    sim.set_passkey(WRONG_PASSKEY)
+    say(f"the device now checks passkey {WRONG_PASSKEY:06d}, not the printed one")
+
+
+async def _intruder(sim: FaultTarget, t: Timing, say: Say) -> None:
+    await asyncio.sleep(t.after_s)
+    say((await sim.intrude()).describe())
+    await sim.wait_disconnected()
+    await asyncio.sleep(0.2)  # the device advertises again
+    say((await sim.intrude()).describe())
+
+
+WRONG_PASSKEY = 999_999
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     summary: str
     script: Callable[[FaultTarget, Timing, Say], Awaitable[None]]
+    needs_security: bool = False
+    """Only for a wearable with link security (``tens simulate`` without --open-link)."""
+    at_once: bool = False
+    """Starts when the simulator does, not at the first connection."""
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -139,6 +169,27 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("malformed", "one status notification with a bad CRC after AFTER s", _malformed),
         Scenario("reject", "the next write after AFTER s is refused with BUSY", _reject),
         Scenario("reboot", "the device reboots after AFTER s (link drops, factory state)", _reboot),
+        Scenario(
+            "forget-bonds",
+            "bond lost on the device: AFTER s after connecting it clears every bond and drops "
+            "the link",
+            _forget_bonds,
+            needs_security=True,
+        ),
+        Scenario(
+            "wrong-passkey",
+            "the device checks another passkey than the one printed on it: pairing fails",
+            _wrong_passkey,
+            needs_security=True,
+            at_once=True,
+        ),
+        Scenario(
+            "intruder",
+            "someone else's controller tries to write AFTER s after connecting, and again "
+            "once the link is free",
+            _intruder,
+            needs_security=True,
+        ),
     )
 }
 
@@ -155,5 +206,6 @@ async def run_scenario(
     scenario = SCENARIOS.get(name)
     if scenario is None:
         raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
-    await sim.wait_connected()
+    if not scenario.at_once:
+        await sim.wait_connected()
     await scenario.script(sim, Timing(after_s, for_s), say or (lambda _msg: None))

@@ -99,6 +99,10 @@ class OpenTensSimulator(WearableFront):
         self._init_front()
         """(loop time, "connected" / "disconnected") for tests and the CLI."""
         self.security: SecuredDevice | None = None
+        self._link_free = asyncio.Event()
+        self._link_free.set()
+        self.radio: Any = None
+        """The VirtualRadio it is on, when known (for the "someone else's controller" fault)."""
         secure = self.config.security is not None
         control_permissions = (
             gatt.Characteristic.WRITE_REQUIRES_AUTHENTICATION
@@ -254,6 +258,7 @@ class OpenTensSimulator(WearableFront):
             log.warning("a second central connected; the simulator serves the first only")
             return
         self._connection = connection
+        self._link_free.clear()
         self._link_event("connected")
         connection.on(
             connection.EVENT_DISCONNECTION,
@@ -265,6 +270,7 @@ class OpenTensSimulator(WearableFront):
         if connection is not self._connection:
             return
         self._connection = None
+        self._link_free.set()
         self.model.disconnect("disconnect")
         self._link_event("disconnected")
 
@@ -305,6 +311,20 @@ class OpenTensSimulator(WearableFront):
         if not 1 <= passkey <= 999_999:
             raise ValueError("the passkey must be 000001-999999")
         self.security.passkey = passkey
+
+    async def intrude(self) -> Any:
+        """Fault "someone else's controller tries to write": an unbonded stranger's central on
+        the same radio connects and writes START and SET_OUTPUT; returns the
+        :class:`~simulators.opentens.intruder.Intrusion` (what it got)."""
+        from simulators.opentens.intruder import intrude
+
+        if self.radio is None:
+            raise RuntimeError("the simulator does not know its radio")
+        return await intrude(self.radio, self.address)
+
+    async def wait_disconnected(self) -> None:
+        """Return once no central is connected."""
+        await self._link_free.wait()
 
     # --- fault injection -------------------------------------------------------------
 

@@ -36,6 +36,8 @@ async def start_simulated_wearable(
     if scenario is not None and scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
     cfg = dataclasses.replace(config or SimConfig(), name=name)
+    if scenario is not None and SCENARIOS[scenario].needs_security and cfg.security is None:
+        raise ValueError(f"scenario {scenario!r} needs a wearable with link security")
     if address is None and cfg.security is not None and cfg.security.keystore is not None:
         from simulators.radio.keystore import stored_identity
 
@@ -44,6 +46,7 @@ async def start_simulated_wearable(
             address = stored.to_string(with_type_qualifier=False)
     device = await radio.add_peripheral(name, address)
     simulator = OpenTensSimulator(device, cfg)
+    simulator.radio = radio
     await simulator.start()
     if scenario is not None:
         simulator.run_scenario(scenario, after_s=after_s, for_s=for_s)

@@ -7,6 +7,7 @@ it delivered (its record), not only what the central saw.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -240,3 +241,59 @@ async def test_a_full_device_refuses_a_new_bond() -> None:
                 assert info.value.reason == smp.ErrorCode.PAIRING_NOT_SUPPORTED
         finally:
             await other.close()
+
+
+# --- the security fault scenarios (tests/simulator/test_scenarios.py runs the others) -------
+
+
+async def test_a_security_scenario_needs_a_secure_wearable() -> None:
+    radio = await VirtualRadio.local()
+    try:
+        with pytest.raises(ValueError, match="link security"):
+            await start_simulated_wearable(radio, scenario="intruder")
+    finally:
+        await radio.close()
+
+
+async def test_scenario_forget_bonds_drops_the_link_and_the_bond() -> None:
+    said: list[str] = []
+    async with wearable(_secure()) as (radio, sim):
+        sim.run_scenario("forget-bonds", after_s=0.3, say=said.append)
+        async with connected(radio, sim) as client:
+            await client.pair(passkey=PASSKEY)
+            await sim.wait_disconnected()
+        assert await sim.bonds() == [] and said
+        async with connected(radio, sim) as client:
+            assert await _refused(client, START) == 0x05
+
+
+async def test_scenario_wrong_passkey_fails_the_printed_passkey() -> None:
+    async with wearable(_secure()) as (radio, sim):
+        sim.run_scenario("wrong-passkey")
+        async with connected(radio, sim) as client:
+            with pytest.raises(PairingFailed):
+                await client.pair(passkey=PASSKEY)
+        assert await sim.bonds() == []
+
+
+async def test_scenario_intruder_is_refused_during_and_after_the_session() -> None:
+    said: list[str] = []
+    first = asyncio.Event()
+
+    def say(text: str) -> None:
+        said.append(text)
+        first.set()
+
+    async with wearable(_secure()) as (radio, sim):
+        task = sim.run_scenario("intruder", after_s=0.3, say=say)
+        async with connected(radio, sim) as client:
+            await client.pair(passkey=PASSKEY)
+            await client.write_gatt_char(CONTROL_POINT_UUID, START, response=True)
+            await asyncio.wait_for(first.wait(), 10.0)
+        await asyncio.wait_for(task, 10.0)
+        asked = [type(item).__name__ for _t, item in sim.model.asked]
+        assert asked == ["Start"]  # only my controller's START reached the firmware
+    assert said == [
+        "someone else's controller could not connect (the link is held)",
+        "someone else's controller was refused: 0x05, 0x05",
+    ]
