@@ -52,7 +52,8 @@ class ConfigProblem:
     ``above_limit``, ``above_hard_cap``, ``unknown_program``, ``unknown_placement``,
     ``contraindicated_placement``, ``unknown_level_driver``, ``quiet_hours`` (a schedule that
     would start in the quiet hours), ``night_use_needs_reason``, ``invalid`` (programs that clash),
-    ``too_deep``, or pydantic's error type (``float_type``, ``less_than_equal``, ...).
+    ``too_deep``, ``overridden`` (a written key another layer sets otherwise), or pydantic's
+    error type (``float_type``, ``less_than_equal``, ...).
     """
 
     key: str

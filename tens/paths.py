@@ -44,3 +44,19 @@ def config_dir() -> Path:
 def db_path() -> Path:
     """The SQLite database shared by the journal and the session records."""
     return data_dir() / DB_FILENAME
+
+
+BONDS_FILENAME = "bonds.json"
+SIMULATOR_KEYS = ("simulator", "opentens-keys.json")
+
+
+def bonds_path() -> Path:
+    """The controller's bonds on the virtual radio (``--simulator``, ``--radio``); BlueZ keeps
+    its own. Written by ``tens pair``, mode 0600: it holds long-term keys."""
+    return data_dir() / BONDS_FILENAME
+
+
+def simulator_keys_path() -> Path:
+    """The in-process simulated wearable's own bonds (``tens pair --simulator`` makes it;
+    while it exists, ``--simulator`` starts that wearable with link security)."""
+    return data_dir().joinpath(*SIMULATOR_KEYS)

@@ -32,6 +32,8 @@ VERBS: dict[str, str] = {
     "daemon": "tens.cli.daemon",
     "install-service": "tens.cli.service",
     "bench": "tens.cli.bench",
+    "pair": "tens.cli.pair",
+    "devices": "tens.cli.pair",
 }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tens.cli.exitcodes import ExitCode
@@ -94,6 +95,29 @@ def register(subparsers: Any) -> None:
         "--loss", type=float, metavar="P", help="probability that a connection event is lost"
     )
     parser.add_argument("--channels", type=int, metavar="N", help="channels, 1 to 4 (default 2)")
+    parser.add_argument(
+        "--passkey",
+        type=int,
+        metavar="N",
+        help="the six-digit passkey printed on the wearable (default 123456)",
+    )
+    parser.add_argument(
+        "--keys",
+        type=Path,
+        metavar="FILE",
+        help="keep the wearable's bonds (and its address) in FILE across restarts "
+        "(default: in memory)",
+    )
+    parser.add_argument(
+        "--numeric-comparison",
+        action="store_true",
+        help="the wearable has a display and a button: numeric comparison, not a passkey",
+    )
+    parser.add_argument(
+        "--open-link",
+        action="store_true",
+        help="no link security (profile v1 behaviour: anyone in range can write)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument(
         "--bluez",
@@ -119,7 +143,9 @@ def _list_scenarios(as_json: bool) -> int:
 
     if as_json:
         for s in SCENARIOS.values():
-            emit_json({"scenario": s.name, "summary": s.summary})
+            emit_json(
+                {"scenario": s.name, "summary": s.summary, "needs_security": s.needs_security}
+            )
         return 0
     width = max(len(name) for name in SCENARIOS)
     for s in SCENARIOS.values():
@@ -143,7 +169,30 @@ def _config(args: argparse.Namespace) -> Any:
             overrides[key] = value
     if args.name:
         overrides["name"] = args.name
+    if args.model == "opentens" and not args.open_link and not args.bluez:
+        from simulators.opentens.config import DEFAULT_PASSKEY, LinkSecurity
+
+        overrides["security"] = LinkSecurity(
+            passkey=DEFAULT_PASSKEY if args.passkey is None else args.passkey,
+            keystore=args.keys,
+            numeric_comparison=args.numeric_comparison,
+        )
     return SimConfig(**overrides)
+
+
+def _security_line(config: Any) -> tuple[str, dict[str, Any] | None]:
+    security = getattr(config, "security", None)
+    if security is None:
+        return "Link: OPEN (no pairing: anyone in range can write; --open-link)\n", None
+    bonds = str(security.keystore) if security.keystore is not None else "memory"
+    method = "numeric_comparison" if security.numeric_comparison else "passkey"
+    how = (
+        "numeric comparison (the wearable confirms the six digits)"
+        if security.numeric_comparison
+        else f"passkey {security.passkey:06d} (printed on it)"
+    )
+    line = f"Link security: LE Secure Connections, {how}; bonds in {bonds}\n"
+    return line, {"method": method, "passkey": security.passkey, "keys": bonds}
 
 
 def _say(as_json: bool, line: str, **fields: Any) -> None:
@@ -180,6 +229,17 @@ async def run(args: argparse.Namespace) -> int:
             known = ", ".join(SCENARIOS)
             return fail(
                 f"unknown scenario {args.scenario!r}; known: {known}", EXIT_USAGE, as_json=as_json
+            )
+    if args.passkey is not None and not 1 <= args.passkey <= 999_999:
+        return fail("--passkey takes the six digits 000001-999999", EXIT_USAGE, as_json=as_json)
+    if args.scenario is not None and args.open_link:
+        from simulators.opentens.scenarios import SCENARIOS
+
+        if SCENARIOS[args.scenario].needs_security:
+            return fail(
+                f"scenario {args.scenario!r} needs link security (drop --open-link)",
+                EXIT_USAGE,
+                as_json=as_json,
             )
     for option in ("after", "for_s"):
         value = getattr(args, option)
@@ -248,11 +308,19 @@ async def run(args: argparse.Namespace) -> int:
 
         name = str(getattr(simulator, "name", config.name))
         address = str(getattr(simulator, "address", "?"))
+        security_line, security = _security_line(config) if args.model == "opentens" else ("", None)
+        pair_hint = (
+            f"Pair with it: tens pair --radio {where} --passkey {security['passkey']:06d}\n"
+            if security is not None and security["method"] == "passkey"
+            else ""
+        )
         _say(
             as_json,
             f"Serving simulated {args.model} wearable {name!r} ({address}) on a virtual radio "
             f"at {where}\n"
             f"Reach it with: tens scan --radio {where}   (or {RADIO_ENV}={where})\n"
+            + security_line
+            + pair_hint
             + (f"Scenario: {args.scenario}\n" if args.scenario else "")
             + "Delivered output changes follow; Ctrl-C stops.",
             event="serving",
@@ -261,6 +329,7 @@ async def run(args: argparse.Namespace) -> int:
             address=address,
             radio=where,
             scenario=args.scenario,
+            security=security,
             **(
                 {"interval_ms": config.interval_ms, "channels": config.channels}
                 if args.model == "opentens"

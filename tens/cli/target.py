@@ -28,6 +28,12 @@ simulated OpenTENS wearable on it; ``--radio HOST:PORT`` (or the ``TENS_RADIO`` 
 variable) joins the radio of a ``tens simulate --listen HOST:PORT`` process; otherwise the
 system's Bluetooth through bleak's default backend.
 
+Bonds on the virtual radio: the central keeps them in :func:`tens.paths.bonds_path` (BlueZ
+keeps its own). The in-process simulated wearable has link security once ``tens pair
+--simulator`` paired with it (its bonds are in :func:`tens.paths.simulator_keys_path`); before
+that, ``--simulator`` serves it on an open link (the development mode docs/simulator.md
+describes).
+
 Exit codes for verbs (:func:`exit_code_for`): 2 for a malformed ``--radio``, 12 (NOT_PAIRED)
 when the device needs a bonded, encrypted link this controller does not have, and
 :data:`EXIT_NO_DEVICE` (6, as ``tens run``) when there is no Bluetooth, the radio cannot be
@@ -245,8 +251,9 @@ async def open_target(
     async with contextlib.AsyncExitStack() as stack:
         if getattr(args, "simulator", False):
             from simulators.radio import VirtualRadio
+            from tens.paths import bonds_path
 
-            radio = await VirtualRadio.local()
+            radio = await VirtualRadio.local(keystore=bonds_path())
             stack.push_async_callback(radio.close)
             sim_model = getattr(args, "sim_model", None) or "opentens"
             simulator: Any
@@ -254,7 +261,7 @@ async def open_target(
                 from simulators.opentens import start_simulated_wearable
 
                 simulator = await start_simulated_wearable(
-                    radio, name=simulator_name, config=simulator_config
+                    radio, name=simulator_name, config=in_process_sim_config(simulator_config)
                 )
             else:
                 from simulators.coyote.simulator import start_coyote
@@ -276,8 +283,10 @@ async def open_target(
                 host, port = parse_radio(spec)
             except ValueError as exc:
                 raise TargetUsageError(str(exc)) from exc
+            from tens.paths import bonds_path
+
             try:
-                radio = await VirtualRadio.connect(host, port)
+                radio = await VirtualRadio.connect(host, port, keystore=bonds_path())
             except (ConnectionError, OSError) as exc:
                 raise TargetUnavailable(
                     f"cannot reach the virtual radio at {host}:{port} ({exc}); is "
@@ -302,6 +311,31 @@ async def open_target(
             )
         stack.push_async_callback(target.aclose)
         yield target
+
+
+SIM_PASSKEY = 123456
+"""The passkey "printed on" the in-process simulated wearable (``--simulator``)."""
+
+
+def in_process_sim_config(config: Any = None, *, secure: bool | None = None) -> Any:
+    """The SimConfig for ``--simulator``: ``config`` (a SimConfig or None), with link
+    security (passkey :data:`SIM_PASSKEY`, bonds in :func:`tens.paths.simulator_keys_path`)
+    when ``secure``; ``secure=None``: when that key file exists (``tens pair --simulator``
+    made it). A config that sets its own security keeps it."""
+    import dataclasses
+
+    from simulators.opentens.config import LinkSecurity, SimConfig
+    from tens.paths import simulator_keys_path
+
+    base = config if config is not None else SimConfig()
+    if base.security is not None:
+        return base
+    keys = simulator_keys_path()
+    if secure is None:
+        secure = keys.exists()
+    if not secure:
+        return base
+    return dataclasses.replace(base, security=LinkSecurity(passkey=SIM_PASSKEY, keystore=keys))
 
 
 async def _close_simulator(simulator: Any) -> None:

@@ -130,7 +130,18 @@ def test_ctrl_c_stops_output_before_exit(
         text=True,
     )
     try:
-        _read_until(sim, lambda e: e.get("event") == "serving", 60)
+        [serving] = _read_until(sim, lambda e: e.get("event") == "serving", 60)[-1:]
+        passkey = str(serving["security"]["passkey"])  # printed at start, as on the label
+        paired = subprocess.run(
+            [*TENS, "pair", "--radio", f"127.0.0.1:{port}", "--passkey", passkey, "--json"],
+            env=home,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert paired.returncode == 0, paired.stderr
+        assert _events(paired.stdout)[-1]["paired"] == serving["address"]
+        # `tens run` finds it by the [device] address `tens pair` wrote, over the bonded link
         run = subprocess.Popen(
             [
                 *TENS,
@@ -190,6 +201,7 @@ def test_an_unconfirmed_stop_exits_10(home: dict[str, str]) -> None:
             "--listen",
             f"127.0.0.1:{port}",
             "--json",
+            "--open-link",
             "--scenario",
             "hung",
             "--after",

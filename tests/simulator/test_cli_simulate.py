@@ -31,6 +31,9 @@ def test_list_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
         "malformed",
         "reject",
         "reboot",
+        "forget-bonds",
+        "wrong-passkey",
+        "intruder",
     ]
 
 
@@ -94,7 +97,9 @@ async def test_simulate_serves_a_wearable_that_another_process_drives() -> None:
                 **radio.transport().scanner_options(),
             )
             assert device is not None and device.address == serving["address"]
+            assert serving["security"]["method"] == "passkey"  # secure by default
             async with BleakClient(device, **radio.transport().client_options()) as client:
+                await client.pair(passkey=serving["security"]["passkey"])  # printed at start
                 await client.write_gatt_char(
                     CONTROL_POINT_UUID, encode_command(Start(1, 0x01)), response=True
                 )
