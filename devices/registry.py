@@ -107,6 +107,9 @@ class DriverSpec:
     matches: Callable[[Advertisement], bool]
     factory: DeviceFactory
     description: str = ""
+    link_security: bool = False
+    """Whether its devices take commands only over an encrypted, bonded link (OpenTENS v2);
+    False: anyone in range can write to them (the published Coyote protocols)."""
 
 
 _registered: list[DriverSpec] = []
@@ -177,6 +180,12 @@ class Found:
             "driver": self.driver,
             "rssi": self.rssi,
         }
+
+
+def link_protected(driver: str | None) -> bool:
+    """Whether devices of this driver family refuse unbonded, unencrypted commands."""
+    spec = next((s for s in drivers() if s.name == driver), None)
+    return spec is not None and spec.link_security
 
 
 def _found(seen: Seen) -> Found:

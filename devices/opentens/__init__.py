@@ -28,4 +28,5 @@ DRIVER_SPEC = DriverSpec(
     matches=has_service(SERVICE_UUID),
     factory=_open,
     description="OpenTENS profile v2 (tens' own wearable, the simulator, DIY firmware)",
+    link_security=True,
 )

@@ -69,7 +69,22 @@ async def run(args: argparse.Namespace) -> int:
         sys.stdout.write(f"{NO_DEVICES}{hint}\n")
         return 0
     sys.stdout.write(format_table(rows))
+    sys.stdout.write(unprotected_note(rows))
     return 0
+
+
+def unprotected_note(rows: list[dict[str, Any]]) -> str:
+    """A plain line under the table for every device whose link anyone in range can drive."""
+    from devices.registry import link_protected
+
+    lines = [
+        f"{r['name'] or r['address']} ({r['driver']}): link UNPROTECTED, no pairing in its "
+        "protocol; anyone in range can write to it. tens drives it only when it is the "
+        "configured [device] address or named with --device."
+        for r in rows
+        if r["driver"] and not link_protected(str(r["driver"]))
+    ]
+    return "".join(line + "\n" for line in lines)
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

@@ -172,3 +172,16 @@ def test_two_processes_simulate_and_scan() -> None:
         if pipe is not None:
             pipe.close()
     assert sim.returncode == 0, errors
+
+
+def test_an_unprotected_link_is_said_plainly() -> None:
+    from tens.cli.scan import unprotected_note
+
+    rows = [
+        {"name": "Mine", "address": "AA:AA", "driver": "opentens", "rssi": -40},
+        {"name": "47L121000", "address": "BB:BB", "driver": "coyote3", "rssi": -50},
+        {"name": None, "address": "CC:CC", "driver": None, "rssi": None},
+    ]
+    note = unprotected_note(rows)
+    assert note.count("\n") == 1  # only the Coyote: OpenTENS v2 needs a bond, no driver: none
+    assert "47L121000 (coyote3): link UNPROTECTED" in note
