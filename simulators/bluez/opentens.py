@@ -111,6 +111,12 @@ class OpenTensBlueZ(WearableFront):
         )
         self.peripheral.advertising = False
         self.peripheral.battery_percent = self.model.battery_percent
+        if self.config.security is not None:
+            # as the bumble server: the control point needs an authenticated bond, the status
+            # (read and subscription) an encrypted link; pairing is passkey entry
+            self.control_characteristic.security = "authentication"
+            self.status_characteristic.security = "encryption"
+            self.peripheral.passkey = self.config.security.passkey
 
     # --- identity --------------------------------------------------------------------
 
@@ -189,6 +195,23 @@ class OpenTensBlueZ(WearableFront):
         self._link_event("disconnected")
 
     # --- fault injection (same API as OpenTensSimulator) ------------------------------
+
+    async def bonds(self) -> list[str]:
+        """The adapters this device holds a bond with."""
+        return sorted(self.peripheral.bonds)
+
+    async def forget_bonds(self) -> None:
+        """Fault "bond lost on the device": every bond cleared, the link dropped."""
+        if self.config.security is None:
+            raise RuntimeError("this simulated wearable has no link security")
+        self.peripheral.bonds.clear()
+        await self.drop_link()
+
+    def set_passkey(self, passkey: int) -> None:
+        """Fault "wrong passkey": the device checks ``passkey``, not its label."""
+        if self.config.security is None:
+            raise RuntimeError("this simulated wearable has no link security")
+        self.peripheral.passkey = passkey
 
     async def drop_link(self) -> None:
         """The link drops from the device's side: output 0 at once."""

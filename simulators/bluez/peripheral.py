@@ -39,6 +39,9 @@ class Characteristic:
     write: WriteHandler | None = None
     value: bytes = b""
     """The cached value bluetoothd shows as ``Value`` (last read or notified)."""
+    security: str | None = None
+    """What the device's ATT layer requires: ``"encryption"`` (reads, notifications) or
+    ``"authentication"`` (writes: an authenticated bond); None: open."""
 
     def __post_init__(self) -> None:
         self.uuid = self.uuid.lower()
@@ -123,6 +126,10 @@ class Peripheral:
         self.battery_percent: int | None = None
         """Battery level for ``org.bluez.Battery1`` when the Battery Service is claimed."""
         self.host: Host | None = None
+        self.passkey: int | None = None
+        """The passkey printed on the device (passkey entry); None: it pairs with Just Works."""
+        self.bonds: set[str] = set()
+        """The device's half of its bonds: the adapter addresses it holds a key for."""
 
     @property
     def advertising(self) -> bool:

@@ -50,6 +50,8 @@ BLUEZ_NAME = "org.bluez"
 ADAPTER = "org.bluez.Adapter1"
 DEVICE = "org.bluez.Device1"
 BATTERY = "org.bluez.Battery1"
+AGENT_MANAGER = "org.bluez.AgentManager1"
+AGENT = "org.bluez.Agent1"
 GATT_SERVICE = "org.bluez.GattService1"
 GATT_CHARACTERISTIC = "org.bluez.GattCharacteristic1"
 GATT_DESCRIPTOR = "org.bluez.GattDescriptor1"
@@ -96,6 +98,10 @@ class _Remote:
     att: asyncio.Lock = field(default_factory=asyncio.Lock)
     expiry: asyncio.TimerHandle | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    paired: bool = False
+    """BlueZ's half of the bond (``Paired`` / ``Bonded``)."""
+    encrypted: bool = False
+    """This link is encrypted: BlueZ holds a bond and the device still knows it."""
 
 
 def _dev_path(adapter_path: str, address: str) -> str:
@@ -123,6 +129,9 @@ class FakeBlueZ:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.calls: list[tuple[str, str]] = []
         """(interface member, path) of every method call served, for tests."""
+        self._agents: dict[tuple[str, str], str] = {}
+        """(sender, agent path) -> IO capability, as ``AgentManager1.RegisterAgent`` got it."""
+        self._default_agent: tuple[str, str] | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -152,6 +161,7 @@ class FakeBlueZ:
         self._server.on_client_gone(self._client_gone)
         await self._server.watch_clients()
         self._export_adapter()
+        self._export_agent_manager()
         reply = await bus.request_name(BLUEZ_NAME, NameFlag.DO_NOT_QUEUE)
         if reply != RequestNameReply.PRIMARY_OWNER:
             bus.disconnect()
@@ -297,6 +307,46 @@ class FakeBlueZ:
             {ADAPTER: {"Powered": self._set_powered, "Alias": self._set_alias}},
         )
 
+    def _export_agent_manager(self) -> None:
+        self.server.add(
+            "/org/bluez",
+            {AGENT_MANAGER: {}},
+            {
+                AGENT_MANAGER: {
+                    "RegisterAgent": Method("os", self._register_agent),
+                    "UnregisterAgent": Method("o", self._unregister_agent),
+                    "RequestDefaultAgent": Method("o", self._request_default_agent),
+                }
+            },
+        )
+
+    async def _register_agent(self, call: Call) -> Reply:
+        key = (call.sender, str(call.args[0]))
+        if key in self._agents:
+            raise DBusError(errors.ALREADY_EXISTS, "Already Exists")
+        self._agents[key] = str(call.args[1]) or "KeyboardDisplay"
+        return Reply()
+
+    async def _unregister_agent(self, call: Call) -> Reply:
+        key = (call.sender, str(call.args[0]))
+        if self._agents.pop(key, None) is None:
+            raise DBusError(errors.DOES_NOT_EXIST, "Does Not Exist")
+        if self._default_agent == key:
+            self._default_agent = None
+        return Reply()
+
+    async def _request_default_agent(self, call: Call) -> Reply:
+        key = (call.sender, str(call.args[0]))
+        if key not in self._agents:
+            raise DBusError(errors.DOES_NOT_EXIST, "Does Not Exist")
+        self._default_agent = key
+        return Reply()
+
+    def _agent_for(self, sender: str) -> tuple[str, str] | None:
+        """bluetoothd asks the caller's own agent first, else the default agent."""
+        own = next((k for k in self._agents if k[0] == sender), None)
+        return own or self._default_agent
+
     def _powered(self) -> bool:
         return bool(self.server.get(self.adapter_path, ADAPTER, "Powered"))
 
@@ -394,6 +444,7 @@ class FakeBlueZ:
             raise DBusError(errors.DOES_NOT_EXIST, "Does Not Exist")
         if remote.connected:
             self._teardown(remote)
+        remote.paired = False  # RemoveDevice deletes the bond too
         self._unexport(remote)
         return Reply()
 
@@ -456,8 +507,8 @@ class FakeBlueZ:
                 "Address": _v("s", peripheral.address),
                 "AddressType": _v("s", peripheral.address_type),
                 "Alias": _v("s", peripheral.address.replace(":", "-")),
-                "Paired": _v("b", False),
-                "Bonded": _v("b", False),
+                "Paired": _v("b", remote.paired),
+                "Bonded": _v("b", remote.paired),
                 "Trusted": _v("b", False),
                 "Blocked": _v("b", False),
                 "LegacyPairing": _v("b", False),
@@ -474,6 +525,9 @@ class FakeBlueZ:
             async def disconnect(call: Call) -> Reply:
                 return await self._disconnect(remote, call)
 
+            async def pair(call: Call) -> Reply:
+                return await self._pair(remote, call)
+
             def set_bool(name: str, value: Any) -> None:
                 self._set_device(remote, name, "b", value)
 
@@ -487,7 +541,7 @@ class FakeBlueZ:
                     DEVICE: {
                         "Connect": Method("", connect),
                         "Disconnect": Method("", disconnect),
-                        "Pair": Method("", self._pair),
+                        "Pair": Method("", pair),
                         "CancelPairing": Method("", self._cancel_pairing),
                     }
                 },
@@ -509,8 +563,8 @@ class FakeBlueZ:
 
     def _expire(self, remote: _Remote) -> None:
         remote.expiry = None
-        if self._server is None or remote.connected or self.discovering:
-            return
+        if self._server is None or remote.connected or self.discovering or remote.paired:
+            return  # bluetoothd keeps a paired device
         self._unexport(remote)
 
     def _unexport(self, remote: _Remote) -> None:
@@ -539,8 +593,63 @@ class FakeBlueZ:
 
     # --- connections -----------------------------------------------------------------
 
-    async def _pair(self, call: Call) -> Reply:
-        raise DBusError(errors.PREFIX + "AuthenticationFailed", "Authentication Failed")
+    async def _pair(self, remote: _Remote, call: Call) -> Reply:
+        """Device1.Pair as bluetoothd: on the connected link, the agent asked for the passkey
+        of a device that has one (passkey entry; else Just Works), then Paired and Bonded."""
+        self.calls.append(("Pair", remote.path))
+        if remote.paired:
+            raise DBusError(errors.ALREADY_EXISTS, "Already Exists")
+        self._check_link(remote)
+        peripheral = remote.peripheral
+        if peripheral.passkey is not None:
+            agent = self._agent_for(call.sender)
+            if agent is None:
+                raise DBusError(errors.PREFIX + "AuthenticationFailed", "Authentication Failed")
+            try:
+                typed = await self._ask_passkey(agent, remote.path)
+            except DBusError as exc:
+                raise DBusError(
+                    errors.PREFIX + "AuthenticationCanceled", "Authentication Canceled"
+                ) from exc
+            if typed != peripheral.passkey:
+                raise DBusError(errors.PREFIX + "AuthenticationFailed", "Authentication Failed")
+        peripheral.bonds.add(self.config.adapter_address)
+        remote.paired = True
+        remote.encrypted = True
+        self.server.update(remote.path, DEVICE, {"Paired": _v("b", True), "Bonded": _v("b", True)})
+        return Reply()
+
+    async def _ask_passkey(self, agent: tuple[str, str], device_path: str) -> int:
+        from dbus_fast import Message, MessageType
+
+        sender, path = agent
+        assert self._bus is not None
+        reply = await self._bus.call(
+            Message(
+                destination=sender,
+                path=path,
+                interface=AGENT,
+                member="RequestPasskey",
+                signature="o",
+                body=[device_path],
+            )
+        )
+        if reply is None or reply.message_type == MessageType.ERROR:
+            name = reply.error_name if reply is not None else errors.FAILED
+            raise DBusError(name or errors.FAILED, "the agent refused")
+        return int(reply.body[0])
+
+    def _check_security(self, remote: _Remote, char: Characteristic) -> None:
+        """The device's ATT layer: a request its link is not secure enough for is refused
+        (bluetoothd reports 0x05 / 0x0F as NotPermitted "Not paired")."""
+        if char.security is None or remote.encrypted:
+            return
+        code = (
+            errors.ATT_AUTHENTICATION
+            if char.security == "authentication"
+            else errors.ATT_INSUFFICIENT_ENCRYPTION
+        )
+        raise att_dbus_error(code)
 
     async def _cancel_pairing(self, call: Call) -> Reply:
         raise DBusError(errors.DOES_NOT_EXIST, "Does Not Exist")
@@ -570,6 +679,8 @@ class FakeBlueZ:
                     await asyncio.wait_for(remote.changed.wait(), left)
             remote.connected = True
             peripheral.connected = True
+            # with a bond, bluetoothd encrypts at once; a device that forgot it refuses the key
+            remote.encrypted = remote.paired and self.config.adapter_address in peripheral.bonds
             if remote.expiry is not None:
                 remote.expiry.cancel()
                 remote.expiry = None
@@ -606,6 +717,7 @@ class FakeBlueZ:
         if not remote.connected:
             return
         remote.connected = False
+        remote.encrypted = False
         peripheral = remote.peripheral
         peripheral.connected = False
         for key in list(remote.acquired):
@@ -777,6 +889,7 @@ class FakeBlueZ:
                 self._check_link(remote)
                 if "read" not in char.flags:
                     raise att_dbus_error(errors.ATT_READ_NOT_PERMITTED)
+                self._check_security(remote, char)
                 try:
                     value = await char.do_read()
                 except AttError as exc:
@@ -816,6 +929,7 @@ class FakeBlueZ:
                 self._check_link(remote)
                 if "write" not in char.flags:
                     raise att_dbus_error(errors.ATT_WRITE_NOT_PERMITTED)
+                self._check_security(remote, char)
                 try:
                     await char.do_write(value, True)
                 except AttError as exc:
@@ -846,8 +960,13 @@ class FakeBlueZ:
         first = not senders
         senders.add(call.sender)
         if first:
-            async with remote.att:  # the CCC write to the device
-                self._check_link(remote)
+            try:
+                async with remote.att:  # the CCC write to the device
+                    self._check_link(remote)
+                    self._check_security(remote, char)
+            except DBusError:
+                senders.discard(call.sender)
+                raise
             self.server.update(path, GATT_CHARACTERISTIC, {"Notifying": _v("b", True)})
         return Reply()
 
