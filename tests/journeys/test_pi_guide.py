@@ -38,6 +38,9 @@ REPLACED = {
 NOT_HERE = (
     "sudo apt-get",  # host packages: .ci/run installs what the tests need
     "bluetoothctl",
+    # pairing needs the wearable and a Bluetooth adapter (tests/bluez/test_pairing_bluez.py)
+    "sudo -u tens TENS_HOME=/var/lib/tens TENS_CONFIG=/etc/tens/config.toml "
+    "/opt/tens/venv/bin/tens pair",
     "sudo systemctl enable --now bluetooth",
     "sudo systemctl enable --now tens",  # no systemd as PID 1 here
     "systemctl status tens",
