@@ -234,6 +234,7 @@ class RemoteRig:
             "--listen",
             "127.0.0.1:0",
             "--json",
+            "--open-link",  # what is timed is the MQTT path, not pairing (docs/simulator.md)
             "--name",
             "OT-Flood",
             "--interval-ms",
