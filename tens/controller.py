@@ -238,6 +238,7 @@ class Controller:
             device_name=info.name if info else None,
             device_address=info.address if info else None,
             driver=info.driver if info else None,
+            link_security=info.link_security if info else None,
             unit=lim.unit.value if lim else "mA",
             program=s.plan.program.name if s else None,
             target=s.target if s else 0.0,

@@ -63,6 +63,10 @@ class DeviceInfo:
     driver: str
     firmware: str = ""
     profile_version: int | None = None
+    link_security: str | None = None
+    """How the link is protected once connected: ``encrypted_bonded`` (the device takes
+    commands only over an encrypted link with a bond: OpenTENS v2) or ``unprotected`` (anyone
+    in range can write to it: the published Coyote protocols); None: unknown, not connected."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +184,10 @@ class StopUnconfirmed(DeviceError):
     """The device did not confirm a stop within :data:`STOP_CONFIRM_MAX_S` (or the driver's
     tighter bound). The driver has dropped the link before raising: a conforming device zeroes
     every output on disconnect, which is all that is left to do."""
+
+
+LINK_ENCRYPTED_BONDED = "encrypted_bonded"
+LINK_UNPROTECTED = "unprotected"
 
 
 class LinkNotSecure(DeviceError):

@@ -58,6 +58,8 @@ class Snapshot:
     device_name: str | None = None
     device_address: str | None = None
     driver: str | None = None
+    link_security: str | None = None
+    """``encrypted_bonded``, ``unprotected``, or None (see ``tens.device.DeviceInfo``)."""
     unit: str = "mA"
     program: str | None = None
     target: float = 0.0

@@ -42,6 +42,7 @@ from devices.transport import BleTransport
 from tens import channels as channel_numbers
 from tens.clock import Clock, LoopClock
 from tens.device import (
+    LINK_UNPROTECTED,
     STOP_CONFIRM_MAX_S,
     Advertisement,
     Capabilities,
@@ -132,7 +133,10 @@ class CoyoteDriverBase(EventFanout):
         self._connect_attempts = connect_attempts
         name = (advertisement.name if advertisement else None) or ble_device.name
         self._info = DeviceInfo(
-            address=ble_device.address, name=name or ble_device.address, driver=self.driver_name
+            address=ble_device.address,
+            name=name or ble_device.address,
+            driver=self.driver_name,
+            link_security=LINK_UNPROTECTED,  # no pairing in the published protocol
         )
         self._level_limit = 0 if level_limit is None else self._checked_limit(level_limit)
         self._watchdog_s = HOST_WATCHDOG_S

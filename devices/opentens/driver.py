@@ -88,6 +88,8 @@ from devices.transport import BleTransport
 from tens import channels as channel_numbers
 from tens.clock import Clock, LoopClock
 from tens.device import (
+    LINK_ENCRYPTED_BONDED,
+    LINK_UNPROTECTED,
     STOP_CONFIRM_MAX_S,
     Advertisement,
     Capabilities,
@@ -382,6 +384,7 @@ class OpenTensDriver(EventFanout):
             await client.start_notify(STATUS_UUID, self._on_status_notification)
         except BleakError as exc:
             raise map_bleak_error(exc, "subscribing to the status") from exc
+        self._info = replace(self._info, link_security=_link_security(client))
         raw_status = await self._read(client, STATUS_UUID, "the status")
         try:
             first = decode_status(raw_status)
@@ -859,6 +862,15 @@ def _loop_running() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _link_security(client: BleakClient) -> str:
+    """After the status subscription, which a profile-v2 device takes only encrypted: the
+    virtual radio's backend says whether the link is encrypted (False on the simulator's
+    open-link development mode); BlueZ does not say, and a conforming device's acceptance
+    stands for it."""
+    encrypted = getattr(getattr(client, "_backend", None), "encrypted", None)
+    return LINK_UNPROTECTED if encrypted is False else LINK_ENCRYPTED_BONDED
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:

@@ -138,6 +138,17 @@ def discovery_payload(
             entity_category="diagnostic",
             value_template="{{ 'ON' if value_json.link == 'connected' else 'OFF' }}",
         ),
+        "link_security": entity(
+            "link_security",
+            "sensor",
+            "Link security",
+            device_class="enum",
+            entity_category="diagnostic",
+            options=["encrypted_bonded", "unprotected"],
+            value_template="{{ value_json.link_security if value_json.link_security "
+            "is not none else 'None' }}",
+            icon="mdi:shield-lock",
+        ),
         "stop": entity(
             "stop",
             "button",

@@ -65,6 +65,8 @@ class StatePayload(_Out):
     controller: str
     link: str
     device: DevicePayload | None = None
+    link_security: str | None = None
+    """``encrypted_bonded`` / ``unprotected`` while a device is connected, else None."""
     session: str
     active: bool
     program: str | None = None
@@ -115,6 +117,7 @@ def state_payload(
         controller=controller_id,
         link=str(snap.link),
         device=device,
+        link_security=snap.link_security,
         session=str(snap.session),
         active=snap.session.active,
         program=snap.program

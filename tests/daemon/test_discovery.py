@@ -304,3 +304,16 @@ def test_command_templates_make_commands_the_daemon_accepts() -> None:
     assert isinstance(
         parse_command("intensity", text.encode(), now=stale, max_age_s=5), CommandRefusal
     )
+
+
+def test_link_security_is_a_diagnostic_entity_fed_by_the_state() -> None:
+    jinja2 = pytest.importorskip("jinja2")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    comp = payload(False)["cmps"]["link_security"]
+    assert comp["entity_category"] == "diagnostic" and comp["p"] == "sensor"
+    template = env.from_string(comp["value_template"])
+    for value in ("encrypted_bonded", "unprotected"):
+        state = json.loads(_state(link_security=value).to_bytes())
+        assert template.render(value_json=state) == value
+        assert value in comp["options"]
+    assert template.render(value_json=json.loads(_state().to_bytes())) == "None"

@@ -79,6 +79,7 @@ async def test_paired_the_driver_runs_over_the_encrypted_link() -> None:
         await driver.connect()
         try:
             assert sim.link_encrypted
+            assert driver.info.link_security == "encrypted_bonded"
             await driver.set_device_limits(20.0, 5.0, 1.0)
             await driver.arm((0,))
             await driver.set_output(0, TENS)
@@ -140,3 +141,21 @@ async def test_pairing_a_device_that_is_not_there_is_not_found() -> None:
     async with on_radio(_secure()) as (radio, _sim):
         with pytest.raises(DeviceNotFound):
             await pair_device(radio.transport(), "C0:00:00:00:00:01", passkey=1, scan_timeout=0.5)
+
+
+async def test_link_security_is_reported_unprotected_on_an_open_link_and_for_a_coyote() -> None:
+    from simulators.coyote.simulator import start_coyote
+
+    async with on_radio(SimConfig()) as (radio, sim):  # the open-link development mode
+        driver = await _driver(radio, sim)
+        await driver.connect()
+        try:
+            assert driver.info.link_security == "unprotected"
+        finally:
+            await driver.disconnect()
+        coyote = await start_coyote(radio, "coyote3")
+        try:
+            device = await registry.open_device(radio.transport(), coyote.address, 5.0)
+            assert device.info.link_security == "unprotected"
+        finally:
+            await coyote.close()
