@@ -1,10 +1,11 @@
 """Journey: the installed ``tens daemon`` on a real Mosquitto, driven as a dashboard drives it.
 
 Three programs a person would run, nothing imported: ``tens simulate --json`` (a wearable on a
-virtual radio, whose JSON lines are its record of delivered output), ``tens daemon --radio``
-with a fresh TENS_HOME, and the broker's own ``mosquitto_pub`` / ``mosquitto_sub``. In order:
-discovery seen (and, where the Home Assistant venv of tests/daemon/ha_venv.py is cached, read
-by HA's own code as published); a program chosen, then Start and Stop sent back to back (Stop
+virtual radio, whose JSON lines are its record of delivered output; paired once with
+``tens pair --radio``), ``tens daemon --radio`` with a fresh TENS_HOME, and the broker's own
+``mosquitto_pub`` / ``mosquitto_sub``. In order: discovery seen (and, where the Home
+Assistant venv of tests/daemon/ha_venv.py is cached, read by HA's own code as published); a
+program chosen, then Start and Stop sent back to back (Stop
 wins: the retained state and the wearable's record say no output); a real session, a big
 slider jump narrowed to one step, Stop (Time left 0); another session, and SIGTERM (a final
 state, link down and no session, then ``offline``); a retained Start left on the broker, and a
@@ -267,6 +268,19 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         bus = Bus(broker.port)
         try:
             serving = json.loads(wearable.wait(lambda x: '"serving"' in x, within=30).text)
+            # the wearable has link security (as tens simulate does by default): pair once,
+            # with the passkey it printed, as a person would; that writes [device] address
+            paired = subprocess.run(
+                [
+                    *(TENS, "pair", "--radio", serving["radio"], "--config", str(config)),
+                    *("--passkey", str(serving["security"]["passkey"]), "--json"),
+                ],
+                env={**os.environ, "TENS_HOME": str(home)},
+                capture_output=True,
+                text=True,
+                timeout=90,
+            )
+            assert paired.returncode == 0, paired.stderr
             yield Rig(broker, home, config, serving["radio"], bus, wearable)
         finally:
             bus.stop()
@@ -287,6 +301,7 @@ def test_a_dashboard_drives_the_daemon_through_mosquitto(rig: Rig) -> None:
         rig.connected(0)
         disc = bus.wait_json(DISCOVERY, lambda d: d["cmps"]["intensity"]["max"] == 40.0)
         kept_state = json.loads(retained(port, f"{BASE}/state")[0])
+        assert kept_state["link_security"] == "encrypted_bonded"  # over the bond
         if ha_venv.ready(ha_venv.venv_dir()):  # what was published, read by HA's own code
             got = ha_venv.check(
                 ha_venv.venv_dir(), {"live": {"payload": disc, "states": [kept_state]}}
