@@ -62,9 +62,10 @@ class Lines:
 
 @contextmanager
 def simulator(env: dict[str, str], *extra: str) -> Iterator[tuple[Lines, str]]:
-    """`tens simulate` on a free port; yields its output lines and its HOST:PORT."""
+    """`tens simulate` on a free port; yields its output lines and its HOST:PORT. Its link is
+    open (--open-link): these tests are about channel numbers, not pairing."""
     sim = subprocess.Popen(
-        [*TENS, "simulate", "--listen", "127.0.0.1:0", *extra],
+        [*TENS, "simulate", "--listen", "127.0.0.1:0", "--open-link", *extra],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
