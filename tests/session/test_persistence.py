@@ -470,3 +470,34 @@ async def _rig_on(db: Path, cfg: TensConfig) -> Rig:
     rig = Rig(ctrl, sim, radio, store)
     ctrl.add_listener(rig.events.append)
     return rig
+
+
+async def test_a_record_another_process_left_running_is_closed_at_the_next_start(
+    rig_factory,
+) -> None:
+    """A record left "running" by another process that died (the daemon while `tens run` is
+    open, or kill -9 after this store opened): each start closes it as interrupted, at the
+    latest moment its output may have been on (its last update plus the update period, but
+    never after now), and the rest rule counts from there."""
+    from tens.store.sessions import RUNNING_UPDATE_S
+
+    rig = await rig_factory(TensConfig(limits=Limits(rest_minutes=15)))
+    t = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)  # the controller's wall clock
+    rig.ctrl.clock = WallClock(t)
+    sid = await rig.db.run(
+        create_session,  # no lease: nobody runs it any more
+        started_at=t - dt.timedelta(minutes=5),
+        persisted_at=t - dt.timedelta(seconds=5),
+        stimulation_seconds=290.0,
+        device="elsewhere",
+        program="conventional",
+    )
+    await rig.ctrl.connect()
+    d = await rig.ctrl.start(StartRequest(intensity=3, minutes=1), Source.CLI)
+    assert d.refused and "rest between sessions is 15 min" in d.reason, d
+    rec = {r.id: r for r in await rig.db.run(list_sessions)}[sid]
+    assert rec.state == "interrupted", rec
+    # 5 s ago + the update period would be in the future: it ends now, on the injected clock
+    assert RUNNING_UPDATE_S > 5
+    assert rec.ended_at == t, rec.ended_at
+    assert rec.stimulation_seconds == pytest.approx(290.0)
