@@ -501,3 +501,11 @@ async def test_a_record_another_process_left_running_is_closed_at_the_next_start
     assert RUNNING_UPDATE_S > 5
     assert rec.ended_at == t, rec.ended_at
     assert rec.stimulation_seconds == pytest.approx(290.0)
+    from tens.events import Notice
+
+    said = [
+        e
+        for e in rig.events
+        if isinstance(e, Notice) and f"session {sid} was interrupted" in e.text
+    ]
+    assert [n.level for n in said] == ["warning"], said
