@@ -50,7 +50,9 @@ class ConfigProblem:
     ``key`` is dotted, array entries by index (``schedules.0.intensity``); ``code`` is
     machine-readable: ``unknown_key``, ``not_toml``, ``unreadable``, ``env_conflict``,
     ``above_limit``, ``above_hard_cap``, ``unknown_program``, ``unknown_placement``,
-    ``contraindicated_placement``, ``unknown_level_driver``, ``quiet_hours`` (a schedule that
+    ``contraindicated_placement``, ``placement_required`` (a schedule naming no placement),
+    ``moved_key`` (a key that is no longer configuration, e.g. ``limits.electrode_area_cm2``),
+    ``unknown_level_driver``, ``quiet_hours`` (a schedule that
     would start in the quiet hours), ``night_use_needs_reason``, ``invalid`` (programs that clash),
     ``too_deep``, ``overridden`` (a written key another layer sets otherwise), or pydantic's
     error type (``float_type``, ``less_than_equal``, ...).
@@ -159,6 +161,9 @@ class TensConfig(BaseModel):
         check its parts together. Raises :class:`ConfigError` listing every problem, each with
         the origin of its key (``origins``: dotted key -> where it was set)."""
         origins = {"": default_origin, **(origins or {})}
+        moved = _moved_keys(document, origins)
+        if moved:
+            raise ConfigError.of(moved)
         try:
             text = json.dumps(document, default=_json_scalar)
         except RecursionError:
@@ -197,7 +202,7 @@ class TensConfig(BaseModel):
             key = f"schedules.{i}"
             out += _quiet_hours_problems(key, sched, self.quiet_hours)
             out += _program_problems(f"{key}.program", sched.program, table)
-            out += _placement_problems(f"{key}.placement", sched.placement)
+            out += _placement_problems(f"{key}.placement", sched.placement, required=True)
             out += _minutes_problems(f"{key}.minutes", sched.minutes, self.limits)
             program = table.get(sched.program)
             out += _intensity_problems(f"{key}.intensity", sched.intensity, program, self.limits)
@@ -252,9 +257,38 @@ def _channel_problems(key: str, numbers: tuple[int, ...]) -> list[ConfigProblem]
     return []
 
 
-def _placement_problems(key: str, placement: str | None) -> list[ConfigProblem]:
+def _moved_keys(document: Mapping[str, Any], origins: Mapping[str, str]) -> list[ConfigProblem]:
+    """Keys that used to be configuration and now live elsewhere, with where."""
+    limits = document.get("limits")
+    if isinstance(limits, Mapping) and "electrode_area_cm2" in limits:
+        key = "limits.electrode_area_cm2"
+        return [
+            ConfigProblem(
+                key,
+                "moved_key",
+                "the electrode size is no longer assumed from the config: remove this key and "
+                "state the pads on each channel with `tens electrodes set --channel N SIZE` "
+                "(e.g. 5x5, 5x9, round-3.2)",
+                _origin_of(key, origins),
+            )
+        ]
+    return []
+
+
+def _placement_problems(
+    key: str, placement: str | None, *, required: bool = False
+) -> list[ConfigProblem]:
     if placement is None:
-        return []
+        if not required:
+            return []
+        return [
+            ConfigProblem(
+                key,
+                "placement_required",
+                "a schedule must name its electrode placement (e.g. placement = "
+                '"lower-back"): an unattended start is checked against it',
+            )
+        ]
     from tens.journal.regions import REGIONS, normalize_region
 
     try:
@@ -324,14 +358,13 @@ def _intensity_problems(
     r.m.s. density for this program) and above every configured level peak. A schedule does
     not say which device it is for, so the level peaks count too; the governor checks again
     against the connected device at every start."""
+    from tens.electrodes import MAX_AREA_CM2
     from tens.safety.governor import rms_density
 
     ma_peak = min(limits.peak_ma, HARD_CAPS.peak_ma)
     density = min(limits.current_density_ma_cm2, HARD_CAPS.current_density_ma_cm2)
-    dense = (
-        program is not None
-        and rms_density(intensity, program, limits.electrode_area_cm2) > density + 1e-9
-    )
+    # the pads are stated per channel in the store, not here: "never" is on the largest pad
+    dense = program is not None and rms_density(intensity, program, MAX_AREA_CM2) > density + 1e-9
     if intensity <= ma_peak and not dense:
         return []
     level_peaks = {
@@ -341,9 +374,9 @@ def _intensity_problems(
     if any(intensity <= peak for peak in level_peaks.values()):
         return []
     why = (
-        f"the r.m.s. current density limit {density:g} mA/cm² on "
-        f"{limits.electrode_area_cm2:g} cm² with program {program.name if program else '?'} "
-        "(limits.current_density_ma_cm2, limits.electrode_area_cm2)"
+        f"the r.m.s. current density limit {density:g} mA/cm² on the largest electrode "
+        f"({MAX_AREA_CM2:g} cm²) with program {program.name if program else '?'} "
+        "(limits.current_density_ma_cm2)"
         if intensity <= ma_peak
         else f"the peak intensity limit {ma_peak:g} mA (limits.peak_ma)"
     )
@@ -509,7 +542,6 @@ session_minutes = 30.0
 daily_minutes = 180.0       # counted from the session records; survives restarts
 rest_minutes = 15.0         # between sessions
 current_density_ma_cm2 = 2.0
-electrode_area_cm2 = 25.0   # a 5 x 5 cm pad
 frequency_hz = [1.0, 150.0]
 pulse_width_us = [50, 400]
 
@@ -523,7 +555,7 @@ pulse_width_us = [50, 400]
 program = "conventional"
 minutes = 30.0
 max_pause_minutes = 10.0    # a longer pause ends the session (stopped)
-# placement = "lower-back"
+# placement = "lower-back"  # where the electrodes go when a start names none (MQTT, TUI)
 ask_pain_before = true
 ask_pain_after = true
 
@@ -532,6 +564,7 @@ ask_pain_after = true
 # program = "conventional"
 # minutes = 30
 # intensity = 12
+# placement = "lower-back"  # required: every start names its placement
 # at = ["08:00", "20:00"]
 
 # No schedule starts in the quiet hours (refused when the config loads, and again at run time)

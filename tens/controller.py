@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from tens.device import (
     LinkLost,
     ProtocolViolation,
 )
+from tens.electrodes import ElectrodeSize
 from tens.events import (
     ControllerEvent,
     Decision,
@@ -127,6 +128,7 @@ class Controller:
         open_device: DeviceOpener,
         store: Any = None,
         clock: Clock | None = None,
+        declared_electrodes: Mapping[int, ElectrodeSize] | None = None,
     ) -> None:
         if isinstance(config, LoadedConfig):
             self._origins = dict(config.origins)
@@ -137,12 +139,12 @@ class Controller:
         self._open_device = open_device
         self.store = store  # tens.store.AsyncDB or None (no persistence: tests of pure flow)
         self.clock: Clock = clock or LoopClock()
+        self.declared_electrodes: dict[int, ElectrodeSize] = dict(declared_electrodes or {})
+        """Pads the device side declares (the in-process simulator's simulated pads); a size
+        the person stated in the store wins over it. A real device declares none."""
         self.device: Device | None = None
         self.limits_in_force: EffectiveLimits | None = None
         self._limits_refusal: str | None = None
-        self._start_limits: EffectiveLimits | None = None
-        """The limits for the session being started: limits_in_force narrowed by an accepted
-        prescription (see _prescription_outcome)."""
         self._unsubscribe: Callable[[], None] | None = None
         self._link = LinkState.DISCONNECTED
         self._session: Session | None = None
@@ -573,7 +575,8 @@ class Controller:
             # a gentle ramp-down, at most a quarter of a short session
             ramp_down = min(self.config.session.ramp_down_s, plan.duration_s / 4)
             max_pause = self.config.session.max_pause_minutes * 60
-            limits = self._start_limits or self.limits_in_force  # a prescription narrows them
+            # as checked: narrowed by a prescription, with the stated electrode area
+            limits = plan.limits
             s = Session(plan, limits, ramp_down, max_pause_s=max_pause)
             s.target = plan.target
             if self.store is not None:
@@ -651,6 +654,7 @@ class Controller:
         try:
             usage = await self._usage()
             rx = await self._prescription_outcome(request.program or cfg.program, placement)
+            electrodes = await self.electrodes()
         except StorageUnavailable as exc:
             d = Decision(source, "start", request.intensity, None, "refused", (str(exc),))
             return replace(d, code=STORE_FAILED), None
@@ -659,7 +663,6 @@ class Controller:
             return replace(d, code=rx.code), None
         if rx.notice is not None:
             self._notice("warning", rx.notice)
-        self._start_limits = rx.limits
         return check_start(
             rx.limits,
             self.device.capabilities,
@@ -673,7 +676,25 @@ class Controller:
             default_channels=cfg.channel_indexes,
             contraindicated=contraindicated_placements(),
             blocked_sites=await self._db(_red_flag_blocks),  # red flags not yet cleared
+            electrodes=electrodes,
         )
+
+    async def electrodes(self) -> dict[int, ElectrodeSize]:
+        """Channel -> the electrode size in force: stated by the person (the store), else
+        declared by the device side. Raises StorageUnavailable when the store fails."""
+        out = dict(self.declared_electrodes)
+        if self.store is None:
+            return out
+        from tens.store.electrodes import stated_electrodes
+
+        try:
+            stated = await self._db(stated_electrodes)
+        except Exception as exc:
+            raise StorageUnavailable(
+                f"storage failed: cannot read the electrode sizes ({exc})"
+            ) from exc
+        out.update({ch: st.size for ch, st in (stated or {}).items()})
+        return out
 
     async def _prescription_outcome(self, program: str, placement: str | None) -> Any:
         """The accepted prescription (if any) applied to the limits in force, for one start.

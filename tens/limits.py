@@ -78,7 +78,6 @@ class Limits(BaseModel):
     daily_minutes: float = Field(180.0, gt=0, le=HARD_CAPS.daily_minutes)
     rest_minutes: float = Field(15.0, ge=0, le=24 * 60)
     current_density_ma_cm2: float = Field(2.0, gt=0, le=HARD_CAPS.current_density_ma_cm2)
-    electrode_area_cm2: float = Field(25.0, gt=0, le=400)
     frequency_hz: tuple[float, float] = (1.0, 150.0)
     pulse_width_us: tuple[int, int] = (50, 400)
     levels: dict[str, LevelLimits] = Field(
@@ -137,7 +136,6 @@ LIMIT_DOCS: dict[str, str] = {
     "daily_minutes": "stimulation per day",
     "rest_minutes": "rest between sessions",
     "current_density_ma_cm2": "r.m.s. current density",
-    "electrode_area_cm2": "electrode area",
     "frequency_hz": "frequency range",
     "pulse_width_us": "pulse width range",
 }

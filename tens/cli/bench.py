@@ -430,6 +430,22 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=lambda _a: p.print_help() or 0)
 
 
+def _stated_pads() -> dict[int, Any]:
+    """The electrode sizes stated with `tens electrodes set` (none when unreadable: then
+    every cycle is refused, as a session would be)."""
+    from tens.store import StoreError, open_db
+    from tens.store.electrodes import stated_electrodes
+
+    try:
+        conn = open_db()
+    except StoreError:
+        return {}
+    try:
+        return {ch: st.size for ch, st in stated_electrodes(conn).items()}
+    finally:
+        conn.close()
+
+
 async def _real_device_refusal(args: argparse.Namespace) -> str | None:
     if not args.allow_output:
         return (
@@ -518,7 +534,9 @@ async def run_stop(args: argparse.Namespace) -> int:
     intensity = args.intensity if simulated else min(args.intensity, REAL_MAX_MA)
     try:
         async with open_target(args, settings=config.device, simulator_config=sim_config) as target:
-            ctrl = Controller(config, target.open_device, None)
+            # no store for the cycles; a real device's pads are the ones stated there
+            pads = target.declared_electrodes or _stated_pads()
+            ctrl = Controller(config, target.open_device, None, declared_electrodes=pads)
             try:
                 await ctrl.connect()
                 assert ctrl.device is not None

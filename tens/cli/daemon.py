@@ -121,7 +121,13 @@ async def run(args: argparse.Namespace) -> int:
     try:
         async with open_target(args, settings=loaded.config.device) as target:
             clock = LoopClock()
-            controller = Controller(loaded, target.open_device, db, clock)
+            controller = Controller(
+                loaded,
+                target.open_device,
+                db,
+                clock,
+                declared_electrodes=target.declared_electrodes,
+            )
             daemon = Daemon(
                 controller,
                 settings,

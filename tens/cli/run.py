@@ -312,7 +312,9 @@ async def run(args: argparse.Namespace) -> int:
     progress = Progress(args.json)
     try:
         async with open_target(args, settings=loaded.config.device) as target:
-            ctrl = Controller(loaded, target.open_device, db)
+            ctrl = Controller(
+                loaded, target.open_device, db, declared_electrodes=target.declared_electrodes
+            )
             ctrl.add_listener(progress.event)
             try:
                 await ctrl.connect()

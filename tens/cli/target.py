@@ -146,6 +146,10 @@ class Target:
     device_origin: str | None = None
     """Where ``device_address`` came from: FROM_COMMAND_LINE or FROM_CONFIG."""
     scan_timeout: float = DEFAULT_DEVICE_SCAN_S
+    declared_electrodes: dict[int, Any] = field(default_factory=dict)
+    """Channel -> ElectrodeSize the device side declares: the in-process simulator's simulated
+    pads (every device on its radio is simulated); empty for any real radio, where the person
+    states the pads (`tens electrodes set`)."""
     _opened: list[Device] = field(default_factory=list)
 
     async def open_device(self, address: str | None = None) -> Device:
@@ -275,6 +279,7 @@ async def open_target(
                 device_address=device_address,
                 device_origin=device_origin,
                 scan_timeout=scan_timeout,
+                declared_electrodes=simulated_pads(),
             )
         elif (spec := radio_spec(args)) is not None:
             from simulators.radio import VirtualRadio, parse_radio
@@ -336,6 +341,14 @@ def in_process_sim_config(config: Any = None, *, secure: bool | None = None) -> 
     if not secure:
         return base
     return dataclasses.replace(base, security=LinkSecurity(passkey=SIM_PASSKEY, keystore=keys))
+
+
+def simulated_pads() -> dict[int, Any]:
+    """The pads the in-process simulator declares on every channel it may have."""
+    from simulators.opentens.codec import MAX_CHANNELS
+    from tens.electrodes import SIMULATED_PAD
+
+    return dict.fromkeys(range(MAX_CHANNELS), SIMULATED_PAD)
 
 
 async def _close_simulator(simulator: Any) -> None:

@@ -59,7 +59,9 @@ async def run(args: argparse.Namespace) -> int:
     try:
         async with open_target(args, settings=config.config.device) as target:
             choice = DeviceChoice(target)
-            controller = Controller(config, choice.open, db)
+            controller = Controller(
+                config, choice.open, db, declared_electrodes=target.declared_electrodes
+            )
             app = make_app(
                 controller,
                 store=db,

@@ -17,16 +17,19 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tens import channels as channel_numbers
 from tens.device import Capabilities, IntensityUnit
+from tens.electrodes import ELECTRODE_SIZE_UNKNOWN, ElectrodeSize, unknown_text
 from tens.events import Decision, Source
 from tens.limits import HARD_CAPS, Limits
 from tens.programs import Program
 
 EPS = 1e-6
 PHASES_PER_PULSE = 2  # symmetric biphasic: the conservative assumption
+PLACEMENT_REQUIRED = "placement_required"
+"""Decision.code of a start that names no electrode placement."""
 
 
 class GovernorRefusal(Exception):
@@ -46,6 +49,8 @@ class EffectiveLimits:
     rest_s: float
     density_limit: float | None
     electrode_area_cm2: float | None
+    """The smallest pad on the session's channels, as stated (:func:`check_start` sets it
+    from the stated sizes); None: not known, and an mA device is then refused."""
     frequency_hz: tuple[float, float]
     pulse_width_us: tuple[int, int]
     origins: dict[str, str] = field(default_factory=dict)
@@ -115,9 +120,9 @@ def effective_limits(
             origins,
         )
         density: float | None = min(limits.current_density_ma_cm2, HARD_CAPS.current_density_ma_cm2)
-        area: float | None = limits.electrode_area_cm2
+        area: float | None = None  # stated per channel at each start, never assumed
         origins["r.m.s. current density"] = cfg("current_density_ma_cm2")
-        origins["electrode area"] = cfg("electrode_area_cm2")
+        origins["electrode area"] = "not stated yet (tens electrodes set)"
     else:
         lv = limits.levels.get(driver)
         if lv is None:
@@ -204,7 +209,9 @@ class StartPlan:
     duration_s: float
     target: float
     channels: tuple[int, ...]
-    placement: str | None
+    placement: str
+    limits: EffectiveLimits
+    """The limits for this session: those checked, with the stated electrode area."""
 
 
 def _intensity_problem(
@@ -218,13 +225,18 @@ def _intensity_problem(
             f"{what} {value:g} {u} is above the peak intensity limit "
             f"{lim.peak:g} {u} ({lim.origins.get('peak intensity', 'limit')})"
         )
+    if lim.density_limit is not None and lim.electrode_area_cm2 is None:
+        return (
+            f"{what} {value:g} {u} cannot be checked against the r.m.s. current density "
+            "limit: the electrode size is not known"
+        )
     cap = max_intensity_for_density(lim, program)
     if cap is not None and value > cap + EPS:
         assert lim.electrode_area_cm2 is not None and lim.density_limit is not None
         d = rms_density(value, program, lim.electrode_area_cm2)
         return (
             f"{what} {value:g} mA with program {program.name} on "
-            f"{lim.electrode_area_cm2:g} cm² electrodes is {d:.2f} mA/cm² r.m.s., above the "
+            f"{lim.electrode_area_cm2:.3g} cm² electrodes is {d:.2f} mA/cm² r.m.s., above the "
             f"current density limit {lim.density_limit:g} mA/cm² (highest allowed: {cap:.1f} mA)"
         )
     return None
@@ -263,12 +275,17 @@ def check_start(
     default_channels: tuple[int, ...],
     contraindicated: dict[str, str],
     blocked_sites: Mapping[str, str] | None = None,
+    electrodes: Mapping[int, ElectrodeSize] | None = None,
 ) -> tuple[Decision, StartPlan | None]:
     """May a session start? Returns the decision and, when allowed, the plan.
 
     `contraindicated` maps placement names where electrodes must never go to the reason.
     `blocked_sites` maps placements blocked for now (a red flag logged there and not yet
-    cleared, numb skin) to the reason.
+    cleared, numb skin) to the reason. `electrodes` maps channel -> the pad size stated for
+    it; on an mA device every channel of the session needs one (the density check uses the
+    smallest), else the start is refused (code ``electrode_size_unknown``). A start that
+    names no placement is refused (code ``placement_required``): the contraindicated-placement
+    check is never skipped by leaving the field out.
     """
     reasons: list[str] = []
 
@@ -295,12 +312,19 @@ def check_start(
             "the contraindication checklist has a 'yes': TENS may not be safe for you. "
             "Please talk to a healthcare provider before using it"
         )
-    if req.placement is not None and req.placement in contraindicated:
+    if req.placement is None or not req.placement.strip():
+        return refuse(
+            "no electrode placement given: name where the electrodes are (e.g. --placement "
+            "lower-back; `tens pain regions` lists them), so that it can be checked: never "
+            "on the head, eyes, mouth, front of the neck or chest",
+            PLACEMENT_REQUIRED,
+        )
+    if req.placement in contraindicated:
         return refuse(
             f"electrodes must never be placed on the {req.placement.replace('-', ' ')}: "
             f"{contraindicated[req.placement]}"
         )
-    if req.placement is not None and req.placement in (blocked_sites or {}):
+    if req.placement in (blocked_sites or {}):
         return refuse((blocked_sites or {})[req.placement])
     name = req.program or default_program
     program = programs.get(name)
@@ -344,18 +368,29 @@ def check_start(
             else f"no channel named: the device has {has}"
         )
         return refuse(why, code="no_such_channel")
+    if lim.density_limit is not None:
+        stated = electrodes or {}
+        unknown = [c for c in channels if c not in stated]
+        if unknown:
+            return refuse(unknown_text(unknown[0]), ELECTRODE_SIZE_UNKNOWN)
+        smallest = min(channels, key=lambda c: stated[c].area_cm2)
+        pad = stated[smallest]
+        lim = replace(
+            lim,
+            electrode_area_cm2=pad.area_cm2,
+            origins={
+                **lim.origins,
+                "electrode area": f"stated for {channel_numbers.named([smallest])}: {pad.label} "
+                f"({pad.area_cm2:.3g} cm²)",
+            },
+        )
     target = 0.0 if req.intensity is None else req.intensity
     problem = _intensity_problem(lim, program, target, "intensity")
     if problem:
         return refuse(problem)
-    if req.placement is None:
-        reasons.append(
-            "no placement given: never place electrodes on the head, eyes, mouth, "
-            "front of the neck or chest"
-        )
     reasons.append(f"starts at 0 and ramps at {lim.ramp_per_s:g} {lim.unit.value}/s")
     reasons.extend(lim.notices)
-    plan = StartPlan(program, duration, target, tuple(channels), req.placement)
+    plan = StartPlan(program, duration, target, tuple(channels), req.placement, lim)
     return Decision(source, "start", req.intensity, target, "allowed", tuple(reasons)), plan
 
 

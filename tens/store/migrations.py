@@ -130,7 +130,21 @@ _V6: tuple[str, ...] = (
     )""",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+# The electrode size on each channel, as the person stated it (tens electrodes set): every
+# statement kept, the latest per channel in force until cleared (new pads: asked again).
+_V7: tuple[str, ...] = (
+    """CREATE TABLE electrodes(
+        id INTEGER PRIMARY KEY,
+        channel INTEGER NOT NULL CHECK (typeof(channel) = 'integer' AND channel >= 0),
+        label TEXT NOT NULL,
+        area_cm2 REAL NOT NULL CHECK (area_cm2 > 0),
+        stated_at TEXT NOT NULL,
+        cleared_at TEXT
+    )""",
+    "CREATE INDEX electrodes_channel ON electrodes(channel, id)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 """MIGRATIONS[n - 1] upgrades version n - 1 to n."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,6 +21,7 @@ from tens.safety import StartRequest
 from tens.store.sessions import list_sessions
 from tests.bluez.conftest import TierKit
 from tests.session.conftest import Rig
+from tests.stated import placed_config, state_pads
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,11 +40,12 @@ async def rig_on(tier: TierKit, tmp_path: Path) -> AsyncIterator[Callable[..., A
         sim = await tier.wearable()
         db = await AsyncDB.open(tmp_path / f"{sim.name}.db")
         await db.run(record_checklist, none_apply(), False)
+        await db.run(state_pads)
 
         async def opener() -> Any:
             return await registry.open_device(tier.transport, sim.name, 5.0)
 
-        ctrl = Controller(config, opener, db)
+        ctrl = Controller(placed_config(config), opener, db)
         rig = Rig(ctrl, sim, tier, db)
         ctrl.add_listener(rig.events.append)
         made.append(rig)

@@ -24,6 +24,7 @@ from tens.config import SessionDefaults, TensConfig
 from tens.controller import Controller
 from tens.events import ControllerEvent, SessionEnded
 from tens.limits import LevelLimits, Limits
+from tests.stated import placed_config, state_pads
 
 from .trace import Blackout, Bounds, Point, Trace, Unresponsive
 
@@ -96,9 +97,10 @@ class Rig:
 
         self.db = await AsyncDB.open(tmp / f"{name}.db")
         await self.db.run(record_checklist, none_apply(), False)
+        await self.db.run(state_pads)
 
     def _make_controller(self, opener: Callable[[], Awaitable[Any]]) -> None:
-        self.ctrl = Controller(self.config, opener, self.db, clock=CampaignClock())
+        self.ctrl = Controller(placed_config(self.config), opener, self.db, clock=CampaignClock())
         self.ctrl.add_listener(self._on_event)
 
     def _on_event(self, event: ControllerEvent) -> None:

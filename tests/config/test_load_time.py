@@ -20,7 +20,8 @@ from tens.config import NON_CONFIG_ENV, ConfigError, TensConfig, load
 from tens.limits import HARD_CAPS
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEDULE = 'name = "s"\nat = ["08:00"]\n'
+BARE = 'name = "s"\nat = ["08:00"]\n'
+SCHEDULE = f'{BARE}placement = "lower-back"\n'
 
 
 def refused(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> ConfigError:
@@ -59,13 +60,25 @@ def test_schedule_above_the_peak_is_refused_at_load(tmp_path: Path) -> None:
     assert problem_keys(err) == {"schedules.0.intensity": "above_limit"}
 
 
-def test_schedule_intensity_is_checked_against_the_density_limit(tmp_path: Path) -> None:
-    # 1 cm² pads: 2 mA/cm² r.m.s. allows 2 / sqrt(150 µs x 100 Hz x 2) = 11.5 mA on the
-    # conventional program
-    limits = "[limits]\nelectrode_area_cm2 = 1\n"
-    loads(tmp_path, f"{limits}[[schedules]]\n{SCHEDULE}intensity = 11.5\n")
-    err = refused(tmp_path, f"{limits}[[schedules]]\n{SCHEDULE}intensity = 11.6\n")
-    assert problem_keys(err) == {"schedules.0.intensity": "above_limit"}
+def test_a_schedule_without_a_placement_is_refused_at_load(tmp_path: Path) -> None:
+    """Issue 13 item 6: an unattended start names its placement, or the config is refused."""
+    bare = 'name = "s"\nat = ["08:00"]\nintensity = 10\n'
+    err = refused(tmp_path, f"[[schedules]]\n{bare}")
+    assert problem_keys(err) == {"schedules.0.placement": "placement_required"}
+    # the session default does not stand in for it: the schedule names its own
+    err = refused(tmp_path, f'[session]\nplacement = "lower-back"\n[[schedules]]\n{bare}')
+    assert problem_keys(err) == {"schedules.0.placement": "placement_required"}
+    assert loads(tmp_path, f"[[schedules]]\n{SCHEDULE}intensity = 10\n").schedules[0].placement
+
+
+def test_the_electrode_area_is_no_longer_a_config_key(tmp_path: Path) -> None:
+    """Issue 13 item 1: no silent pad area in the config (the old starter file wrote 25):
+    refused with where the size is stated now, from the file and from the environment."""
+    err = refused(tmp_path, "[limits]\nelectrode_area_cm2 = 25.0\n")
+    assert problem_keys(err) == {"limits.electrode_area_cm2": "moved_key"}
+    assert "tens electrodes set" in str(err)
+    err = refused(tmp_path, "", environ={"TENS_LIMITS__ELECTRODE_AREA_CM2": "25"})
+    assert problem_keys(err) == {"limits.electrode_area_cm2": "moved_key"}
 
 
 def test_schedule_in_levels_needs_a_level_peak_that_allows_it(tmp_path: Path) -> None:
@@ -85,17 +98,17 @@ def test_schedule_longer_than_the_session_limit_is_refused(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("placement", ["chest", "front-of-neck", "head", "jaw-left", "eyes"])
 def test_schedule_on_a_contraindicated_placement_is_refused(tmp_path: Path, placement: str) -> None:
-    err = refused(tmp_path, f'[[schedules]]\n{SCHEDULE}intensity = 5\nplacement = "{placement}"\n')
+    err = refused(tmp_path, f'[[schedules]]\n{BARE}intensity = 5\nplacement = "{placement}"\n')
     assert problem_keys(err) == {"schedules.0.placement": "contraindicated_placement"}
 
 
 def test_schedule_placement_unknown_or_without_side_is_refused(tmp_path: Path) -> None:
     for placement in ("moon", "knee"):
         err = refused(
-            tmp_path, f'[[schedules]]\n{SCHEDULE}intensity = 5\nplacement = "{placement}"\n'
+            tmp_path, f'[[schedules]]\n{BARE}intensity = 5\nplacement = "{placement}"\n'
         )
         assert problem_keys(err) == {"schedules.0.placement": "unknown_placement"}
-    ok = loads(tmp_path, f'[[schedules]]\n{SCHEDULE}intensity = 5\nplacement = "knee-left"\n')
+    ok = loads(tmp_path, f'[[schedules]]\n{BARE}intensity = 5\nplacement = "knee-left"\n')
     assert ok.schedules[0].placement == "knee-left"
 
 
@@ -109,7 +122,7 @@ def test_schedule_with_an_unknown_program_is_refused(tmp_path: Path) -> None:
 def test_every_bad_schedule_is_named_at_once(tmp_path: Path) -> None:
     text = (
         f"[[schedules]]\n{SCHEDULE}intensity = 5\n"
-        f'[[schedules]]\n{SCHEDULE}intensity = 99\nprogram = "nope"\nplacement = "chest"\n'
+        f'[[schedules]]\n{BARE}intensity = 99\nprogram = "nope"\nplacement = "chest"\n'
     )
     assert problem_keys(refused(tmp_path, text)) == {
         "schedules.1.intensity": "above_limit",

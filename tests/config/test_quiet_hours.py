@@ -29,7 +29,7 @@ def _codes(tmp_path: Path, text: str) -> dict[str, str]:
 
 
 def _at(times: str) -> str:
-    return f'[[schedules]]\nname = "s"\nintensity = 10\nat = [{times}]\n'
+    return f'[[schedules]]\nname = "s"\nintensity = 10\nplacement = "lower-back"\nat = [{times}]\n'
 
 
 def test_a_schedule_at_23_00_is_refused_at_load(tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_the_default_quiet_hours_boundaries(tmp_path: Path, at: str, inside: boo
 
 
 def test_an_every_schedule_whose_window_reaches_the_night_is_refused(tmp_path: Path) -> None:
-    text = '[[schedules]]\nname = "s"\nintensity = 10\nevery_minutes = 120\n'
+    text = '[[schedules]]\nname = "s"\nintensity = 10\nplacement = "lower-back"\nevery_minutes = 120\n'
     assert _codes(tmp_path, text + 'between = ["20:00", "23:00"]\n') == {
         "schedules.0.between": "quiet_hours"
     }

@@ -25,6 +25,7 @@ from tens.events import ControllerEvent, SessionState, Source
 from tens.limits import LevelLimits, Limits
 from tens.safety import StartRequest
 from tens.session import TICK_S
+from tests.stated import placed_config, state_pads
 
 pytestmark = [pytest.mark.looptime, pytest.mark.timeout(60)]
 
@@ -58,12 +59,13 @@ async def controller_on(
     sim = await start_coyote(radio, model)
     db = await AsyncDB.open(tmp_path / f"{model}.db")
     await db.run(record_checklist, none_apply(), False)
+    await db.run(state_pads)
     transport = radio.transport()
 
     async def opener() -> Any:
         return await registry.open_device(transport, sim.address, 5.0)
 
-    ctrl = Controller(cfg if cfg is not None else config(**LEVELS), opener, db)
+    ctrl = Controller(placed_config(cfg if cfg is not None else config(**LEVELS)), opener, db)
     rig = Rig(ctrl, sim)
     ctrl.add_listener(rig.events.append)
     try:

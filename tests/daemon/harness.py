@@ -16,6 +16,7 @@ from tens.daemon.service import Daemon
 from tens.daemon.settings import MqttSettings
 from tens.daemon.topics import Topics
 from tens.device import Device, DeviceNotFound
+from tests.stated import pads, placed_config
 
 
 async def no_device() -> Device:
@@ -60,7 +61,9 @@ async def running_daemon(
     connect_within: float = 5.0,
 ) -> AsyncIterator[Running]:
     clock = LoopClock()
-    controller = Controller(config or TensConfig(), open_device, store, clock)
+    controller = Controller(
+        placed_config(config), open_device, store, clock, declared_electrodes=pads()
+    )
     daemon = Daemon(
         controller,
         settings,

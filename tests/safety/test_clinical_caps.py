@@ -12,6 +12,7 @@ from tens.limits import Limits
 from tens.programs import all_programs
 from tens.safety import StartRequest, Usage, check_start, effective_limits, rms_density
 from tens.safety.governor import max_intensity_for_density
+from tests.stated import pads, placed, with_area
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 CAPS = Capabilities(
@@ -29,13 +30,15 @@ PROGRAMS = all_programs()
 BURST = PROGRAMS["burst"]  # 7 pulses at 100 Hz, 200 µs, twice a second
 
 
-def start(req: StartRequest, limits: Limits, caps: Capabilities = CAPS):  # type: ignore[no-untyped-def]
+def start(  # type: ignore[no-untyped-def]
+    req: StartRequest, limits: Limits, caps: Capabilities = CAPS, area: float = 25.0
+):
     lim = effective_limits(limits, caps, "opentens")
     return check_start(
         lim,
         caps,
         PROGRAMS,
-        req,
+        placed(req),
         Usage(0.0, None, True, False),
         NOW,
         Source.CLI,
@@ -43,6 +46,7 @@ def start(req: StartRequest, limits: Limits, caps: Capabilities = CAPS):  # type
         default_minutes=30,
         default_channels=(0,),
         contraindicated={},
+        electrodes=pads(area),
     )
 
 
@@ -51,13 +55,13 @@ def test_burst_density_is_the_worst_moment_inside_a_train() -> None:
     # 0.32 mA/cm² on 25 cm², the same as continuous 100 Hz / 200 µs. The average over the
     # 0.5 s burst period (14 pulses/s) would say 0.12: 2.67 times lower.
     assert math.isclose(rms_density(40, BURST, 25), 0.32)
-    lim = effective_limits(Limits(electrode_area_cm2=25), CAPS, "opentens")
+    lim = with_area(effective_limits(Limits(), CAPS, "opentens"), 25)
     assert math.isclose(max_intensity_for_density(lim, BURST) or 0, 250.0)
 
 
 def test_burst_on_a_small_pad_is_refused_at_a_plausible_intensity() -> None:
     # 30 mA on a 2.5 cm² pad: 2.4 mA/cm² inside a train (refused); 0.9 averaged (allowed today)
-    d, _ = start(StartRequest(program="burst", intensity=30), Limits(electrode_area_cm2=2.5))
+    d, _ = start(StartRequest(program="burst", intensity=30), Limits(), area=2.5)
     assert d.refused and "current density limit 2" in d.reason
 
 
@@ -109,5 +113,5 @@ def test_frequency_and_pulse_width_have_hard_caps() -> None:
     cfg = Limits.model_construct(
         **{**Limits().model_dump(), "frequency_hz": (0.5, 1000.0), "pulse_width_us": (5, 1000)}
     )
-    lim = effective_limits(cfg, wide, "opentens")
+    lim = with_area(effective_limits(cfg, wide, "opentens"))
     assert lim.frequency_hz == (1.0, 200.0) and lim.pulse_width_us == (50, 400)

@@ -28,6 +28,7 @@ from tens.safety import (
     rise_slack,
     rms_density,
 )
+from tests.stated import PLACEMENT, pads, placed, with_area
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 CAPS = Capabilities(
@@ -58,13 +59,20 @@ CONVENTIONAL = PROGRAMS["conventional"]
 CONTRA = {"chest": "current across the chest", "front-of-neck": "carotid sinus"}
 
 
-def start(req: StartRequest, usage: Usage = FRESH, limits: Limits | None = None, caps=CAPS):
+def start(
+    req: StartRequest,
+    usage: Usage = FRESH,
+    limits: Limits | None = None,
+    caps=CAPS,
+    *,
+    area: float | None = None,
+):
     lim = effective_limits(limits or Limits(), caps, "opentens")
     return check_start(
         lim,
         caps,
         PROGRAMS,
-        req,
+        placed(req),
         usage,
         NOW,
         Source.CLI,
@@ -72,6 +80,7 @@ def start(req: StartRequest, usage: Usage = FRESH, limits: Limits | None = None,
         default_minutes=30,
         default_channels=(0,),
         contraindicated=CONTRA,
+        electrodes=pads(area),
     )
 
 
@@ -92,7 +101,7 @@ def test_peak_refused_with_limit_named() -> None:
 
 def test_device_max_narrows_peak() -> None:
     caps = replace(CAPS, intensity_max=20.0)
-    lim = effective_limits(Limits(), caps, "opentens")
+    lim = with_area(effective_limits(Limits(), caps, "opentens"))
     assert lim.peak == 20.0 and lim.origins["peak intensity"] == "device maximum"
 
 
@@ -146,9 +155,91 @@ def test_contraindicated_placement_refused() -> None:
     assert d.refused and "never be placed on the chest" in d.reason
 
 
-def test_missing_placement_warns_but_allows() -> None:
-    d, _ = start(StartRequest(intensity=5))
-    assert d.outcome == "allowed" and "no placement given" in d.reason
+def test_a_start_without_a_placement_is_refused_with_a_code() -> None:
+    """Issue 13 item 6: leaving the field out does not skip the contraindication check."""
+    for missing in (None, "", "  "):
+        d, plan = check_start(
+            with_area(effective_limits(Limits(), CAPS, "opentens")),
+            CAPS,
+            PROGRAMS,
+            StartRequest(intensity=5, placement=missing),
+            FRESH,
+            NOW,
+            Source.CLI,
+            default_program="conventional",
+            default_minutes=30,
+            default_channels=(0,),
+            contraindicated=CONTRA,
+            electrodes=pads(),
+        )
+        assert d.refused and plan is None and d.code == "placement_required"
+        assert "no electrode placement given" in d.reason and "front of the neck" in d.reason
+
+
+def _pads_start(  # type: ignore[no-untyped-def]
+    electrodes, channels=(0,), intensity=30.0, program="conventional", peak=40.0
+):
+    return check_start(
+        effective_limits(Limits(peak_ma=peak), CAPS, "opentens"),
+        CAPS,
+        PROGRAMS,
+        StartRequest(program=program, intensity=intensity, placement=PLACEMENT, channels=channels),
+        FRESH,
+        NOW,
+        Source.CLI,
+        default_program="conventional",
+        default_minutes=30,
+        default_channels=(0,),
+        contraindicated=CONTRA,
+        electrodes=electrodes,
+    )
+
+
+def test_a_start_with_no_electrode_size_known_is_refused_with_a_code() -> None:
+    """Issue 13 item 1: no assumed pad area; a channel without a stated size refuses."""
+    d, plan = _pads_start({})
+    assert d.refused and plan is None and d.code == "electrode_size_unknown"
+    assert "electrode size on channel 0 is not known" in d.reason
+    assert "tens electrodes set --channel 0" in d.reason
+    # every channel of the session needs one: channel 1 unknown refuses a (0, 1) session
+    d, _ = _pads_start(pads(channels=[0]), channels=(0, 1), intensity=5)
+    assert d.code == "electrode_size_unknown" and "channel 1" in d.reason
+
+
+def test_the_stated_pad_is_the_area_the_density_check_uses() -> None:
+    """Issue 13 item 1: the session's limits carry the stated area and say where it came
+    from. 80 mA of program modulated (up to 250 µs at 48 Hz: 0.024 duty) is 2.18 mA/cm²
+    r.m.s. on a round 3.2 cm pad (8.04 cm²): refused with the limit named; 0.70 on 5x5 cm."""
+    from tens.electrodes import parse_size
+
+    d, plan = _pads_start({0: parse_size("5x5")}, intensity=80, program="modulated", peak=80)
+    assert d.outcome == "allowed" and plan is not None
+    assert plan.limits.electrode_area_cm2 == 25.0
+    assert plan.limits.origins["electrode area"] == "stated for channel 0: 5x5 cm (25 cm²)"
+    d, plan = _pads_start({0: parse_size("round-3.2")}, intensity=80, program="modulated", peak=80)
+    assert d.refused and plan is None
+    assert "on 8.04 cm² electrodes is 2.18 mA/cm² r.m.s." in d.reason
+    assert "above the current density limit 2 mA/cm² (highest allowed: 73.4 mA)" in d.reason
+
+
+def test_the_smallest_pad_of_the_session_binds() -> None:
+    """Kills min -> max over the session's channels."""
+    from tens.electrodes import parse_size
+
+    mixed = {0: parse_size("5x9"), 1: parse_size("round-3.2")}
+    kw = {"intensity": 80.0, "program": "modulated", "peak": 80.0}
+    d, _ = _pads_start(mixed, channels=(0, 1), **kw)  # type: ignore[arg-type]
+    assert d.refused and "8.04 cm²" in d.reason
+    d, _ = _pads_start(mixed, channels=(0,), **kw)  # type: ignore[arg-type]
+    assert d.outcome == "allowed"
+
+
+def test_gate_refuses_output_when_the_area_is_unknown() -> None:
+    """Defence in depth: limits without an area never let output through on an mA device."""
+    lim = effective_limits(Limits(), CAPS, "opentens")
+    assert lim.electrode_area_cm2 is None
+    d = gate(lim, CONVENTIONAL, [(0.0, 0.0)], 0.5, 1.0, 1.0, 60.0, slack=1.0)
+    assert d.refused and "electrode size is not known" in d.reason
 
 
 def test_current_density_on_small_electrodes() -> None:
@@ -156,8 +247,7 @@ def test_current_density_on_small_electrodes() -> None:
     p = Program(name="x", frequency_hz=100, pulse_width_us=200)
     assert math.isclose(rms_density(40, p, 25), 0.32)
     assert math.isclose(rms_density(40, p, 2), 4.0)
-    small = Limits(electrode_area_cm2=2)
-    d, _ = start(StartRequest(program="conventional", intensity=30), limits=small)
+    d, _ = start(StartRequest(program="conventional", intensity=30), area=2)
     assert d.refused and "mA/cm² r.m.s., above the current density limit 2" in d.reason
 
 
@@ -197,7 +287,7 @@ def test_unknown_capability_refused() -> None:
 
 
 def test_manual_step_narrowed_and_decrease_always_allowed() -> None:
-    lim = effective_limits(Limits(), CAPS, "opentens")
+    lim = with_area(effective_limits(Limits(), CAPS, "opentens"))
     d = check_target(lim, CONVENTIONAL, 10, 15, Source.TUI, manual=True)
     assert d.outcome == "narrowed" and d.allowed == 11
     assert "manual step limit 1 mA" in d.reason
@@ -211,7 +301,7 @@ def test_manual_step_narrowed_and_decrease_always_allowed() -> None:
 
 def test_manual_raise_goes_one_step_above_the_output_not_the_target() -> None:
     """Quick "up"s stack to one step above what flows (issue 12 item 2)."""
-    lim = effective_limits(Limits(), CAPS, "opentens")
+    lim = with_area(effective_limits(Limits(), CAPS, "opentens"))
     d = check_target(lim, CONVENTIONAL, 10, 15, Source.TUI, manual=True, output=10)
     assert d.outcome == "narrowed" and d.allowed == 11 and d.code == "manual_step"
     # a second "up" before the output moved: the target stays one step above it
@@ -238,7 +328,7 @@ def test_manual_raise_goes_one_step_above_the_output_not_the_target() -> None:
 
 
 def test_ramp_rises_at_rate_and_falls_at_once() -> None:
-    lim = effective_limits(Limits(), CAPS, "opentens")
+    lim = with_area(effective_limits(Limits(), CAPS, "opentens"))
     slack = rise_slack(lim, 0.1)
     assert slack == pytest.approx(0.2)
     assert next_setpoint(lim, [(0.0, 0.0)], 10, 0.1, slack) == pytest.approx(0.2)
@@ -249,7 +339,7 @@ def test_ramp_rises_at_rate_and_falls_at_once() -> None:
 
 def test_a_hold_of_any_length_gives_no_ramp_credit() -> None:
     """Held at 10 for 3 s (or 60): the next value is one tick above 10, not 10 + 2 x 3."""
-    lim = effective_limits(Limits(), CAPS, "opentens")
+    lim = with_area(effective_limits(Limits(), CAPS, "opentens"))
     slack = rise_slack(lim, 0.1)
     for hold in (0.1, 3.0, 60.0):
         history = [(4.9, 9.8), (5.0, 10.0)]
@@ -266,7 +356,7 @@ def test_a_hold_of_any_length_gives_no_ramp_credit() -> None:
 def test_every_window_counts_not_only_the_last_write() -> None:
     """0 held until 1.0, then 0.2 just written: the value at 1.1 may be 0.4 (two ticks from
     the 0), not 0.2 + 0.2 + credit for the earlier hold."""
-    lim = effective_limits(Limits(), CAPS, "opentens")
+    lim = with_area(effective_limits(Limits(), CAPS, "opentens"))
     slack = rise_slack(lim, 0.1)
     history = [(0.0, 0.0), (1.0, 0.2)]
     assert rise_ceiling(lim, history, 1.1, slack) == pytest.approx(0.4)
@@ -293,7 +383,7 @@ def test_quantised_value_is_never_above_the_value(value: float, step: float) -> 
 
 
 def test_gate_refuses_fast_rise_over_peak_and_overtime() -> None:
-    lim = effective_limits(Limits(), CAPS, "opentens")
+    lim = with_area(effective_limits(Limits(), CAPS, "opentens"))
     slack = rise_slack(lim, 0.1)
     ok = gate(lim, CONVENTIONAL, [(0.9, 0.0)], 0.2, 1.0, 1, 60, slack=slack)
     assert ok.outcome == "allowed"
@@ -312,9 +402,9 @@ def test_gate_refuses_fast_rise_over_peak_and_overtime() -> None:
 
 def test_a_decrease_is_never_refused_by_the_rate() -> None:
     """Even when the rate in force is lower than the one the history was written at."""
-    lim = effective_limits(Limits(ramp_ma_per_s=5), CAPS, "opentens")
+    lim = with_area(effective_limits(Limits(ramp_ma_per_s=5), CAPS, "opentens"))
     history = [(0.0, 0.0), (2.0, 10.0), (2.1, 10.5)]
-    slow = effective_limits(Limits(ramp_ma_per_s=0.5), CAPS, "opentens")
+    slow = with_area(effective_limits(Limits(ramp_ma_per_s=0.5), CAPS, "opentens"))
     assert gate(slow, CONVENTIONAL, history, 10.2, 2.2, 3, 60, slack=0.05).outcome == "allowed"
     assert gate(lim, CONVENTIONAL, history, 3.0, 2.2, 3, 60, slack=0.5).outcome == "allowed"
 
@@ -328,7 +418,7 @@ def test_a_decrease_is_never_refused_by_the_rate() -> None:
 def test_gate_never_allows_beyond_limits(
     writes: list[tuple[float, float]], new: float, dt_s: float, program
 ) -> None:
-    lim = effective_limits(Limits(), CAPS, "opentens")
+    lim = with_area(effective_limits(Limits(), CAPS, "opentens"))
     slack = rise_slack(lim, 0.1)
     history: list[tuple[float, float]] = []
     t = 0.0
@@ -350,7 +440,7 @@ def test_gate_never_allows_beyond_limits(
 
 
 def test_builtin_programs_fit_the_default_envelope() -> None:
-    lim = effective_limits(Limits(), CAPS, "opentens")
+    lim = with_area(effective_limits(Limits(), CAPS, "opentens"))
     for p in BUILTIN_PROGRAMS:
         d, plan = start(StartRequest(program=p.name, intensity=10))
         assert d.outcome == "allowed", (p.name, d.reason)

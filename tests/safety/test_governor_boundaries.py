@@ -37,6 +37,7 @@ from tens.safety.governor import (
     max_intensity_for_density,
     program_problem,
 )
+from tests.stated import PLACEMENT, pads, placed, with_area
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 CAPS = Capabilities(
@@ -76,12 +77,12 @@ DEFAULT_ORIGINS = {
     "increase rate": "config limits.ramp_ma_per_s (default)",
     "manual step": "config limits.step_ma (default)",
     "r.m.s. current density": "config limits.current_density_ma_cm2 (default)",
-    "electrode area": "config limits.electrode_area_cm2 (default)",
+    "electrode area": "not stated yet (tens electrodes set)",
 }
 
 
 def lim_of(limits: Limits | None = None, caps: Capabilities = CAPS) -> EffectiveLimits:
-    return effective_limits(limits or Limits(), caps, "opentens")
+    return with_area(effective_limits(limits or Limits(), caps, "opentens"))
 
 
 def start(
@@ -92,12 +93,13 @@ def start(
     *,
     now: dt.datetime = NOW,
     default_channels: tuple[int, ...] = (0,),
+    area: float | None = None,
 ):
     return check_start(
         lim_of(limits, caps),
         caps,
         PROGRAMS,
-        req,
+        placed(req),
         usage,
         now,
         Source.MQTT,
@@ -105,6 +107,7 @@ def start(
         default_minutes=30,
         default_channels=default_channels,
         contraindicated=CONTRA,
+        electrodes=pads(area),
     )
 
 
@@ -328,7 +331,7 @@ def test_small_intensities_pass(value: float) -> None:
 def test_density_at_the_limit_passes_just_above_is_refused() -> None:
     """On 2 cm² electrodes the conventional program may have 2·2/√0.03 = 23.09 mA (below the
     40 mA peak, so the density rule binds)."""
-    lim = lim_of(Limits(electrode_area_cm2=2))
+    lim = with_area(lim_of(), 2)
     cap = 2 * 2 / math.sqrt(0.03)
     assert _intensity_problem(lim, CONV, cap, "intensity") is None
     assert _intensity_problem(lim, CONV, cap + 0.01, "intensity") == (
@@ -358,18 +361,14 @@ def test_allowed_start_decision_exactly() -> None:
         12,
         "allowed",
     )
-    assert d.reasons == (
-        "no placement given: never place electrodes on the head, eyes, mouth, front of the "
-        "neck or chest",
-        "starts at 0 and ramps at 2 mA/s",
-    )
+    assert d.reasons == ("starts at 0 and ramps at 2 mA/s",)
     assert plan is not None
     assert (plan.program, plan.duration_s, plan.target, plan.channels, plan.placement) == (
         CONV,
         20 * 60,
         12,
         (1,),
-        None,
+        PLACEMENT,
     )
 
 
@@ -743,7 +742,7 @@ def test_session_length_refusal_names_the_limit_without_an_origin() -> None:
         lim,
         CAPS,
         PROGRAMS,
-        StartRequest(intensity=5, minutes=45),
+        StartRequest(intensity=5, minutes=45, placement=PLACEMENT),
         FRESH,
         NOW,
         Source.CLI,

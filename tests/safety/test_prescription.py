@@ -15,6 +15,7 @@ from tens.programs import all_programs
 from tens.safety import StartRequest, Usage
 from tens.safety.governor import check_start, check_target, effective_limits
 from tens.safety.prescription import prescribed_limits
+from tests.stated import pads, with_area
 
 TODAY = dt.date(2026, 3, 10)
 CAPS = Capabilities(
@@ -57,7 +58,7 @@ def rules(text: str = RX):
 
 
 def lim(**kw):
-    return effective_limits(Limits(**kw), CAPS, "opentens")
+    return with_area(effective_limits(Limits(**kw), CAPS, "opentens"))
 
 
 def apply(
@@ -87,6 +88,7 @@ def start(limits, intensity=None, minutes=None, placement="lower-back", program=
         default_minutes=15,
         default_channels=(0,),
         contraindicated={},
+        electrodes=pads(),
     )[0]
 
 

@@ -17,6 +17,7 @@ from tens.checklist import none_apply
 from tens.config import TensConfig
 from tens.controller import Controller
 from tens.events import ControllerEvent
+from tests.stated import placed_config, state_pads
 
 _names = itertools.count(1)
 
@@ -77,11 +78,12 @@ async def make_rig(
     db = await AsyncDB.open(tmp_path / f"{name}.db")
     if checklist:
         await db.run(record_checklist, none_apply(), False)
+    await db.run(state_pads)
 
     async def opener() -> Any:
         return await registry.open_device(transport, name, 5.0)
 
-    ctrl = Controller(config or TensConfig(), opener, db)
+    ctrl = Controller(placed_config(config), opener, db)
     rig = Rig(ctrl, sim, radio, db)
     ctrl.add_listener(rig.events.append)
     _tap_commands(rig, device_ramp)
@@ -207,12 +209,13 @@ async def coyote_rig(model: str, tmp_path: Path, config: TensConfig) -> AsyncIte
     sim = await start_coyote(radio, model)
     db = await AsyncDB.open(tmp_path / f"{model}-{next(_names)}.db")
     await db.run(record_checklist, none_apply(), False)
+    await db.run(state_pads)
     transport = radio.transport()
 
     async def opener() -> Any:
         return await registry.open_device(transport, sim.address, 5.0)
 
-    ctrl = Controller(config, opener, db)
+    ctrl = Controller(placed_config(config), opener, db)
     rig = CoyoteRig(ctrl, sim)
     ctrl.add_listener(rig.events.append)
     try:

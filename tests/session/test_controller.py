@@ -16,6 +16,7 @@ from tens.events import Refused, SessionEnded, SessionState, Source
 from tens.limits import Limits
 from tens.safety import StartRequest
 from tens.store.sessions import list_audit, list_sessions
+from tests.stated import placed_config
 
 pytestmark = [pytest.mark.looptime]
 
@@ -191,7 +192,7 @@ async def test_rest_and_daily_limit_survive_a_restart(rig_factory, tmp_path) -> 
     # a new controller on the same database (a restart) still counts today's 1.5 min
     from tens.controller import Controller
 
-    ctrl2 = Controller(cfg, rig.ctrl._open_device, rig.db)
+    ctrl2 = Controller(placed_config(cfg), rig.ctrl._open_device, rig.db)
     await rig.ctrl.close()
     await ctrl2.connect()
     d = await ctrl2.start(StartRequest(intensity=5, minutes=1), Source.SCHEDULER)

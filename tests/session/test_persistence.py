@@ -33,6 +33,7 @@ from tens.limits import Limits
 from tens.safety import StartRequest
 from tens.store.sessions import create_session, list_audit, list_sessions
 from tests.session.conftest import Rig, close_rig, make_rig
+from tests.stated import placed_config, state_pads
 
 pytestmark = [pytest.mark.looptime]
 
@@ -462,11 +463,12 @@ async def _rig_on(db: Path, cfg: TensConfig) -> Rig:
     sim = await start_simulated_wearable(radio, name="OpenTENS-Fresh")
     transport = radio.transport()
     store = await AsyncDB.open(db)
+    await store.run(state_pads)
 
     async def opener() -> Any:
         return await registry.open_device(transport, "OpenTENS-Fresh", 5.0)
 
-    ctrl = Controller(cfg, opener, store)
+    ctrl = Controller(placed_config(cfg), opener, store)
     rig = Rig(ctrl, sim, radio, store)
     ctrl.add_listener(rig.events.append)
     return rig

@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 
 from tens.config import TensConfig
+from tens.electrodes import ElectrodeSize
 from tens.events import SessionState, Source
 from tens.limits import LevelLimits, Limits
 from tens.safety import StartRequest
 from tens.session import TICK_S
+from tests.stated import state_pads
 
 from .conftest import coyote_rig
 from .windows import assert_rate_over_every_window
@@ -263,8 +265,8 @@ async def test_the_density_check_is_on_what_is_written_never_rounded_up(rig_fact
     conventional = next(p for p in BUILTIN_PROGRAMS if p.name == "conventional")
     cap = 19.99995
     area = cap * math.sqrt(conventional.duty() * 2) / 2.0  # 2 mA/cm² r.m.s. at the cap
-    cfg = TensConfig(limits=Limits(electrode_area_cm2=area))
-    rig = await rig_factory(cfg, device_ramp=False)
+    rig = await rig_factory(TensConfig(), device_ramp=False)
+    await rig.db.run(state_pads, [0], ElectrodeSize("custom", area))
     await rig.ctrl.connect()
     d = await rig.ctrl.start(
         StartRequest(program="conventional", intensity=19.9996, minutes=5), Source.CLI

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from tens.config import TensConfig
 from tens.controller import Controller
 from tens.events import SessionState, Source
 from tens.safety import StartRequest
 from tens.store.sessions import list_sessions
+from tests.stated import placed_config
 
 pytestmark = [pytest.mark.looptime, pytest.mark.timeout(60)]
 
@@ -52,7 +52,7 @@ async def test_a_start_waiting_behind_a_slow_connect_is_cancelled_by_a_stop(rig_
         return await opener()
 
     await rig.ctrl.close()
-    rig.ctrl = ctrl = Controller(TensConfig(), slow_opener, rig.db)
+    rig.ctrl = ctrl = Controller(placed_config(), slow_opener, rig.db)
     connecting = asyncio.ensure_future(ctrl.connect())
     await asyncio.sleep(0.1)
     before = asyncio.ensure_future(ctrl.start(StartRequest(intensity=10, minutes=5), Source.MQTT))
@@ -80,7 +80,7 @@ async def test_starts_waiting_for_the_database_are_cancelled_by_a_stop(rig_facto
     rig = await rig_factory(device_ramp=False)
     store = GatedStore(rig.db)
     await rig.ctrl.close()
-    rig.ctrl = ctrl = Controller(TensConfig(), rig.ctrl._open_device, store)
+    rig.ctrl = ctrl = Controller(placed_config(), rig.ctrl._open_device, store)
     await ctrl.connect()
     store.open.clear()
     first = asyncio.ensure_future(ctrl.start(StartRequest(intensity=10, minutes=5), Source.MQTT))

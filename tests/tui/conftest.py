@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tens.store import AsyncDB, open_db
+from tests.stated import placed_config, state_pads
 
 
 @pytest.fixture(autouse=True)
@@ -109,11 +110,12 @@ async def sim_rig_factory(
         cleanups.append(db.close)
         if checklist:
             await db.run(record_checklist, none_apply(), False)
+        await db.run(state_pads)
 
         async def opener() -> Any:
             return await registry.open_device(transport, name, 5.0)
 
-        ctrl = Controller(config or TensConfig(), opener, db)
+        ctrl = Controller(placed_config(config), opener, db)
         cleanups.append(ctrl.close)
         return SimRig(ctrl, sim, db)
 

@@ -11,6 +11,7 @@ from textual.widgets import Input, OptionList
 from tens.config import TensConfig
 from tens.controller import Controller
 from tens.events import LinkState, SessionState
+from tests.stated import placed_config
 from tui.app import make_app
 from tui.device_choice import DeviceChoice
 from tui.screen_text import screen_text
@@ -76,7 +77,7 @@ async def test_devices_screen_scans_and_connects(sim_rig_factory: Any) -> None:
     args = argparse.Namespace(simulator=True, radio=None, device=None)
     async with open_target(args) as target:
         choice = DeviceChoice(target, scan_s=1.0)
-        ctrl = Controller(TensConfig(), choice.open, rig.db)
+        ctrl = Controller(placed_config(), choice.open, rig.db)
         app = make_app(
             ctrl, store=rig.db, devices=choice, connect=False, show_devices=True, ask_pain=False
         )
@@ -102,7 +103,7 @@ async def test_use_the_simulator_when_nothing_is_around(sim_rig_factory: Any) ->
     rig = await sim_rig_factory()  # for its database
     radio = await VirtualRadio.local()  # an empty radio: no wearable advertises
     choice = DeviceChoice(Target(transport=radio.transport()), scan_s=0.5)
-    ctrl = Controller(TensConfig(), choice.open, rig.db)
+    ctrl = Controller(placed_config(), choice.open, rig.db)
     app = make_app(
         ctrl, store=rig.db, devices=choice, connect=False, show_devices=True, ask_pain=False
     )

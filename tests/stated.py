@@ -1,0 +1,62 @@
+"""What a session needs stated before it may start, in one place for every test that starts
+one: the electrode placement and the pad size on each channel (issue 13: neither is assumed).
+
+Tests of the refusals themselves leave these out on purpose; everything else states them
+here rather than in copies, so a change to what must be stated is one edit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from tens.config import TensConfig
+from tens.electrodes import COMMON_SIZES, ElectrodeSize
+from tens.safety import StartRequest
+from tens.safety.governor import EffectiveLimits
+
+PLACEMENT = "lower-back"
+PAD = COMMON_SIZES["5x5"]  # 25 cm²
+CHANNELS = range(4)
+
+
+def pads(area_cm2: float | None = None, channels: Iterable[int] = CHANNELS) -> dict[int, Any]:
+    """Channel -> the stated pad: 5x5 cm unless ``area_cm2`` is given."""
+    size = PAD if area_cm2 is None else ElectrodeSize(f"custom {area_cm2:g} cm²", area_cm2)
+    return dict.fromkeys(channels, size)
+
+
+def placed(req: StartRequest) -> StartRequest:
+    """The request with a placement named (kept when it names one)."""
+    return req if req.placement is not None else replace(req, placement=PLACEMENT)
+
+
+def with_area(lim: EffectiveLimits, area_cm2: float = PAD.area_cm2) -> EffectiveLimits:
+    """Limits with a stated electrode area, as check_start hands a session (for tests of
+    gate and check_target that build the limits themselves). Level devices stay without."""
+    if lim.density_limit is None:
+        return lim
+    return replace(lim, electrode_area_cm2=area_cm2)
+
+
+def placed_config(config: TensConfig | None = None) -> TensConfig:
+    """The config with ``[session] placement`` set when it names none (the default a start
+    without its own placement uses)."""
+    config = config or TensConfig()
+    if config.session.placement is not None:
+        return config
+    return config.model_copy(
+        update={"session": config.session.model_copy(update={"placement": PLACEMENT})}
+    )
+
+
+def state_pads(
+    conn: sqlite3.Connection, channels: Iterable[int] = CHANNELS, size: ElectrodeSize = PAD
+) -> None:
+    """Store the pads as `tens electrodes set` would (sync; ``await db.run(state_pads)``)."""
+    from tens.store.electrodes import state_electrode
+
+    for ch in channels:
+        state_electrode(conn, ch, size)
