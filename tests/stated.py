@@ -60,3 +60,29 @@ def state_pads(
 
     for ch in channels:
         state_electrode(conn, ch, size)
+
+
+def cli_home(home: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a person's first run of the installed ``tens``, with ``home`` as
+    TENS_HOME: the checklist answered, the pads stated on every channel (``tens electrodes
+    set``), and ``[session] placement`` given (``TENS_SESSION__PLACEMENT``)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**(os.environ if environ is None else environ), "TENS_HOME": home}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("TENS_RADIO", None)
+    env.pop("TENS_CONFIG", None)
+    tens = [sys.executable, "-m", "tens"]
+    subprocess.run([*tens, "checklist", "--none-apply"], env=env, check=True, timeout=60)
+    channels = [a for ch in CHANNELS for a in ("--channel", str(ch))]
+    subprocess.run(
+        [*tens, "electrodes", "set", "5x5", *channels],
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+    env["TENS_SESSION__PLACEMENT"] = PLACEMENT
+    return env

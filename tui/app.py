@@ -22,6 +22,7 @@ from textual.widgets import Input, TextArea
 from tens.clock import Clock, LoopClock
 from tens.device import DeviceError
 from tens.events import ControllerEvent, Decision, SessionEnded, SessionState, Source
+from tens.safety.governor import PLACEMENT_REQUIRED
 from tui.device_choice import DeviceChoice
 from tui.messages import ControllerEventArrived
 from tui.pain_answer import PainAnswer
@@ -286,6 +287,10 @@ class TensApp(App[int]):
         decision = await self._decide(self.controller.start(self.start_request(), Source.TUI))
         if decision is not None and decision.refused and "checklist" in decision.reason:
             await self._first_run()  # not answered yet: ask now
+        if decision is not None and decision.code == PLACEMENT_REQUIRED:
+            # where the electrodes are is asked here: the setup dialog, placement first
+            self.notify("Choose where the electrodes are, then start again.", severity="warning")
+            self.open_setup(focus="placement")
         if decision is None or decision.refused:
             return None
         return self.controller.snapshot().session_id
@@ -386,7 +391,8 @@ class TensApp(App[int]):
         )
         self.refresh_view(soon=False)
 
-    def open_setup(self) -> None:
+    def open_setup(self, focus: str | None = None) -> None:
+        """The session setup dialog; ``focus``: the id of the field to start on."""
         from tui.screens.setup import SetupScreen
 
         def done(plan: SessionPlan | None) -> None:
@@ -398,7 +404,11 @@ class TensApp(App[int]):
         programs = getattr(self.controller, "programs", None)
         table = {p.name: p for p, _ in programs()} if programs is not None else {}
         screen = SetupScreen(
-            self.plan, self.program_names(), limits() if limits is not None else None, table
+            self.plan,
+            self.program_names(),
+            limits() if limits is not None else None,
+            table,
+            focus=focus,
         )
         self.push_screen(screen, done)
 

@@ -23,6 +23,7 @@ VERBS: dict[str, str] = {
     "limits": "tens.cli.limits",
     "config": "tens.cli.config",
     "checklist": "tens.cli.checklist",
+    "electrodes": "tens.cli.electrodes",
     "prescription": "tens.cli.prescription",
     "pain": "tens.cli.pain",
     "peg": "tens.cli.pain",

@@ -199,6 +199,7 @@ def _event_json(ev: Any) -> dict[str, Any]:
             "requested": d.requested,
             "allowed": d.allowed,
             "reason": d.reason,
+            "code": d.code,
         }
     if isinstance(ev, SessionEnded):
         return {
@@ -279,6 +280,32 @@ async def _first_run_checklist(db: Any) -> int:
     return 0
 
 
+async def _ask_missing_pads(ctrl: Any, db: Any, channels: tuple[int, ...]) -> bool:
+    """Before a session on an mA device: ask the pad size for each channel that has none
+    stated, and store it (``tens electrodes set``). False when one was not given."""
+    import asyncio
+
+    from tens.cli.electrodes import ask_size
+    from tens.controller import StorageUnavailable
+    from tens.store.electrodes import state_electrode
+
+    lim = ctrl.limits()
+    if lim is None or lim.density_limit is None:
+        return True  # refused anyway, or a level device: no density check to feed
+    try:
+        known = await ctrl.electrodes()
+    except StorageUnavailable:
+        return True  # the start is refused with the storage error
+    for ch in channels:
+        if ch in known:
+            continue
+        size = await asyncio.to_thread(ask_size, ch)
+        if size is None:
+            return False
+        await db.run(state_electrode, ch, size)
+    return True
+
+
 async def run(args: argparse.Namespace) -> int:
     import asyncio
     import contextlib
@@ -326,6 +353,11 @@ async def run(args: argparse.Namespace) -> int:
                 if code:
                     await ctrl.close()
                     return code
+            channels = tuple(args.channels) if args.channels else cfg.channels
+            if interactive and not await _ask_missing_pads(ctrl, db, channels):
+                progress.line("No electrode size stated: no session started.")
+                await ctrl.close()
+                return EXIT_REFUSED
             request = StartRequest(
                 program=args.program,
                 minutes=args.minutes,

@@ -18,15 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.stated import cli_home
+
 TENS = [sys.executable, "-m", "tens"]
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "TENS_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
-    env.pop("TENS_RADIO", None)
-    subprocess.run([*TENS, "checklist", "--none-apply"], env=env, check=True, timeout=60)
-    return env
+    return cli_home(str(tmp_path))
 
 
 def _events(stdout: str) -> list[dict]:

@@ -104,9 +104,7 @@ def test_schedule_on_a_contraindicated_placement_is_refused(tmp_path: Path, plac
 
 def test_schedule_placement_unknown_or_without_side_is_refused(tmp_path: Path) -> None:
     for placement in ("moon", "knee"):
-        err = refused(
-            tmp_path, f'[[schedules]]\n{BARE}intensity = 5\nplacement = "{placement}"\n'
-        )
+        err = refused(tmp_path, f'[[schedules]]\n{BARE}intensity = 5\nplacement = "{placement}"\n')
         assert problem_keys(err) == {"schedules.0.placement": "unknown_placement"}
     ok = loads(tmp_path, f'[[schedules]]\n{BARE}intensity = 5\nplacement = "knee-left"\n')
     assert ok.schedules[0].placement == "knee-left"

@@ -48,7 +48,7 @@ def test_the_default_quiet_hours_boundaries(tmp_path: Path, at: str, inside: boo
 
 
 def test_an_every_schedule_whose_window_reaches_the_night_is_refused(tmp_path: Path) -> None:
-    text = '[[schedules]]\nname = "s"\nintensity = 10\nplacement = "lower-back"\nevery_minutes = 120\n'
+    text = '[[schedules]]\nname = "s"\nintensity = 10\nplacement = "neck"\nevery_minutes = 120\n'
     assert _codes(tmp_path, text + 'between = ["20:00", "23:00"]\n') == {
         "schedules.0.between": "quiet_hours"
     }

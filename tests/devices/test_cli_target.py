@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
 import sys
 from asyncio.subprocess import PIPE
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from tens.cli.target import (
 )
 from tens.device import DeviceError, DeviceNotFound
 from tests.devices.scripted import start_scripted
+from tests.stated import cli_home
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -187,11 +187,7 @@ async def test_simulator_flag_ignores_the_configured_address() -> None:
 
 @pytest.fixture
 def home(tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "TENS_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
-    env.pop("TENS_RADIO", None)
-    env.pop("TENS_CONFIG", None)
-    subprocess.run([*TENS_EXE, "checklist", "--none-apply"], env=env, check=True, timeout=60)
-    return env
+    return cli_home(str(tmp_path / "home"))
 
 
 def write_config(tmp_path: Path, address: str | None) -> Path:
@@ -222,6 +218,27 @@ async def test_tens_run_uses_the_configured_device(
     )  # fmt: skip
     assert code == 0, err + out
     assert max(s.intensity_ma for s in two.mine.record.samples) > 0  # delivered on mine
+    assert two.untouched(two.neighbour)
+
+
+async def test_tens_run_on_a_device_with_unknown_pads_is_refused(
+    two: TwoWearables, tmp_path: Path
+) -> None:
+    """Issue 13 item 1: a wearable that is not the in-process simulator declares no pads;
+    with none stated the session is refused with its code and the device is asked nothing."""
+    env = {**os.environ, "TENS_HOME": str(tmp_path / "bare"), "PYTHONUNBUFFERED": "1"}
+    for name in ("TENS_RADIO", "TENS_CONFIG", "TENS_SESSION__PLACEMENT"):
+        env.pop(name, None)
+    assert (await tens(env, "checklist", "--none-apply"))[0] == 0
+    cfg = write_config(tmp_path, MINE)
+    code, out, err = await tens(
+        env, "run", "--radio", two.where, "--config", str(cfg), "--minutes", "0.02",
+        "--intensity", "1", "--placement", "lower-back", "--json",
+    )  # fmt: skip
+    assert code == 5, err + out
+    refused = [json.loads(x) for x in out.splitlines() if '"refused"' in x]
+    assert refused and refused[-1]["code"] == "electrode_size_unknown"
+    assert max((s.intensity_ma for s in two.mine.record.samples), default=0.0) == 0
     assert two.untouched(two.neighbour)
 
 

@@ -58,9 +58,11 @@ async def make_rig(
     checklist: bool = True,
     sim_config: Any = None,
     device_ramp: bool = True,
+    stated: bool = True,
 ) -> Rig:
     """``device_ramp=False``: the wearable's own ramp is off (it takes every SET_LIMITS with
-    its factory ramp, 6000 mA/s), so only the governor bounds the rise on the record."""
+    its factory ramp, 6000 mA/s), so only the governor bounds the rise on the record.
+    ``stated=False``: no pads stated and the config as given (no default placement added)."""
     from devices import registry
     from simulators.opentens import start_simulated_wearable
     from simulators.radio import VirtualRadio
@@ -78,12 +80,13 @@ async def make_rig(
     db = await AsyncDB.open(tmp_path / f"{name}.db")
     if checklist:
         await db.run(record_checklist, none_apply(), False)
-    await db.run(state_pads)
+    if stated:
+        await db.run(state_pads)
 
     async def opener() -> Any:
         return await registry.open_device(transport, name, 5.0)
 
-    ctrl = Controller(placed_config(config), opener, db)
+    ctrl = Controller(placed_config(config) if stated else config or TensConfig(), opener, db)
     rig = Rig(ctrl, sim, radio, db)
     ctrl.add_listener(rig.events.append)
     _tap_commands(rig, device_ramp)

@@ -36,8 +36,12 @@ class SetupScreen(ModalScreen[SessionPlan | None]):
         programs: list[tuple[str, str | None]],
         limits: EffectiveLimits | None = None,
         program_table: dict[str, Program] | None = None,
+        *,
+        focus: str | None = None,
     ) -> None:
         super().__init__()
+        self.focus_id = focus
+        """The field to start on (``placement``: a start was refused for naming none)."""
         self.plan = plan
         self.programs = [name for name, _ in programs]
         self.reasons = dict(programs)
@@ -86,6 +90,8 @@ class SetupScreen(ModalScreen[SessionPlan | None]):
         if self.plan.program in self.programs:
             options.highlighted = self.programs.index(self.plan.program)
         options.focus()
+        if self.focus_id is not None:
+            self.query_one(f"#{self.focus_id}").focus()
         self.check_values()
 
     def chosen_program(self) -> str:
