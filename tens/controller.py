@@ -52,6 +52,7 @@ from tens.safety import (
     check_target,
     effective_limits,
 )
+from tens.safety.governor import PLACEMENT_REQUIRED, PLACEMENT_REQUIRED_TEXT
 from tens.session import OutputTask, Session, SessionHalted
 
 log = logging.getLogger(__name__)
@@ -644,6 +645,9 @@ class Controller:
             return refused(self._limits_refusal or "no limits in force for this device")
         cfg = self.config.session
         placement = request.placement if request.placement is not None else cfg.placement
+        if placement is None or not placement.strip():  # before the prescription's own check
+            d, _ = refused(PLACEMENT_REQUIRED_TEXT)
+            return replace(d, code=PLACEMENT_REQUIRED), None
         if placement is not None:
             from tens.journal.regions import normalize_region
 
@@ -654,7 +658,7 @@ class Controller:
         try:
             usage = await self._usage()
             rx = await self._prescription_outcome(request.program or cfg.program, placement)
-            electrodes = await self.electrodes()
+            electrodes = await self.electrodes(prescribed=rx.electrode)
         except StorageUnavailable as exc:
             d = Decision(source, "start", request.intensity, None, "refused", (str(exc),))
             return replace(d, code=STORE_FAILED), None
@@ -679,10 +683,13 @@ class Controller:
             electrodes=electrodes,
         )
 
-    async def electrodes(self) -> dict[int, ElectrodeSize]:
+    async def electrodes(self, prescribed: ElectrodeSize | None = None) -> dict[int, ElectrodeSize]:
         """Channel -> the electrode size in force: stated by the person (the store), else
-        declared by the device side. Raises StorageUnavailable when the store fails."""
+        the prescription's (``prescribed``, on every channel the device has), else declared
+        by the device side. Raises StorageUnavailable when the store fails."""
         out = dict(self.declared_electrodes)
+        if prescribed is not None and self.device is not None:
+            out.update(dict.fromkeys(range(self.device.capabilities.channels), prescribed))
         if self.store is None:
             return out
         from tens.store.electrodes import stated_electrodes

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tens.electrodes import parse_size
 from tens.journal.regions import REGIONS, is_contraindicated, normalize_region
 from tens.limits import HARD_CAPS
 from tens.safety.prescription import ProgramRange, Rules
@@ -68,7 +69,16 @@ class Prescription(BaseModel):
     sessions_per_day: int = Field(ge=1, le=24)
     rest_minutes: float = Field(0, ge=0, le=24 * 60)
     total_weeks: int | None = Field(None, ge=1, le=520)
+    electrode_size: str | None = Field(None, min_length=1, max_length=40)
+    """The pads to use, as `tens electrodes set` takes them (``5x5``, ``round-3.2``, ...)."""
     notes: str = Field("", max_length=4000)
+
+    @field_validator("electrode_size")
+    @classmethod
+    def _electrode_size(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_size(v)  # ElectrodeSizeError (a ValueError) names the sizes it reads
+        return v
 
     @field_validator("placements")
     @classmethod
@@ -101,6 +111,7 @@ class Prescription(BaseModel):
             session_minutes=self.session_minutes,
             sessions_per_day=self.sessions_per_day,
             rest_minutes=self.rest_minutes,
+            electrode=None if self.electrode_size is None else parse_size(self.electrode_size),
         )
 
     def plain_words(self) -> str:
@@ -117,6 +128,11 @@ class Prescription(BaseModel):
             unit = "levels" if p.unit == "level" else p.unit
             lines.append(f"  • program {name}: intensity {p.low:g} to at most {p.high:g} {unit}")
         lines.append("  • electrodes on: " + ", ".join(REGIONS[k].label for k in self.placements))
+        if r.electrode is not None:
+            lines.append(
+                f"  • electrode size: {r.electrode.label} ({r.electrode.area_cm2:.3g} cm²), on "
+                "every channel whose size you have not stated"
+            )
         lines.append(
             f"  • at most {self.session_minutes:g} minutes a session, {self.sessions_per_day} "
             f"session(s) a day, at least {self.rest_minutes:g} minutes' rest between sessions"

@@ -30,6 +30,11 @@ EPS = 1e-6
 PHASES_PER_PULSE = 2  # symmetric biphasic: the conservative assumption
 PLACEMENT_REQUIRED = "placement_required"
 """Decision.code of a start that names no electrode placement."""
+PLACEMENT_REQUIRED_TEXT = (
+    "no electrode placement given: name where the electrodes are (e.g. --placement "
+    "lower-back; `tens pain options` lists them), so that it can be checked: never "
+    "on the head, eyes, mouth, front of the neck or chest"
+)
 
 
 class GovernorRefusal(Exception):
@@ -313,12 +318,7 @@ def check_start(
             "Please talk to a healthcare provider before using it"
         )
     if req.placement is None or not req.placement.strip():
-        return refuse(
-            "no electrode placement given: name where the electrodes are (e.g. --placement "
-            "lower-back; `tens pain regions` lists them), so that it can be checked: never "
-            "on the head, eyes, mouth, front of the neck or chest",
-            PLACEMENT_REQUIRED,
-        )
+        return refuse(PLACEMENT_REQUIRED_TEXT, PLACEMENT_REQUIRED)
     if req.placement in contraindicated:
         return refuse(
             f"electrodes must never be placed on the {req.placement.replace('-', ' ')}: "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
+from tens.electrodes import ElectrodeSize
 from tens.safety.governor import EffectiveLimits
 
 
@@ -33,6 +34,9 @@ class Rules:
     session_minutes: float
     sessions_per_day: int
     rest_minutes: float
+    electrode: ElectrodeSize | None = None
+    """The pads prescribed (``electrode_size``): the size on every channel that has none
+    stated by the person."""
 
     @property
     def name(self) -> str:
@@ -48,6 +52,8 @@ class Outcome:
     allowed."""
     notice: str | None = None
     """E.g. that the prescription has expired and no longer applies."""
+    electrode: ElectrodeSize | None = None
+    """The prescribed pad size, when the prescription applies and names one."""
 
 
 def prescribed_limits(
@@ -118,4 +124,7 @@ def prescribed_limits(
     if rules.rest_minutes * 60 > rest_s:
         rest_s = rules.rest_minutes * 60
         origins["rest between sessions"] = rules.name
-    return Outcome(replace(lim, peak=peak, session_s=session_s, rest_s=rest_s, origins=origins))
+    return Outcome(
+        replace(lim, peak=peak, session_s=session_s, rest_s=rest_s, origins=origins),
+        electrode=rules.electrode,
+    )

@@ -147,3 +147,17 @@ def test_run_without_a_placement_is_refused_and_the_demo_runs(tmp_path: Path) ->
         timeout=120,
     )
     assert p.returncode == 0, p.stderr + p.stdout
+
+
+def test_the_readme_demo_names_its_placement() -> None:
+    """The README's demo, as pasted, names a placement on the simulator (whose simulated pads
+    need no `tens electrodes set`): the run above is that path, shortened."""
+    import shlex
+
+    from tens.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (line,) = [x for x in readme.splitlines() if "tens run --simulator" in x and "pip" in x]
+    argv = shlex.split(line.split(".venv/bin/tens ", 1)[1])
+    args = build_parser().parse_args(argv)
+    assert args.simulator and args.placement == "lower-back" and args.intensity == 10

@@ -171,6 +171,32 @@ async def test_remote_start_obeyed_when_on_and_ramps_from_zero(broker: Broker) -
         assert sim.record.max(0) <= 4.0 + 1e-6
 
 
+async def test_a_remote_start_names_its_placement_or_the_configured_one(broker: Broker) -> None:
+    """Issue 13 item 6: HA's Start button sends no placement: the config's [session]
+    placement is used; with none configured the start is refused with its code, no output."""
+    from tens.config import TensConfig
+
+    async with simulated(broker, remote_start=True) as (run, sim):
+        run.controller.config = TensConfig()  # no [session] placement
+        t = run.topics
+        async with watching(broker.port, t.result("start")) as w:
+            await w.publish(t.command("start"), cmd(intensity=2, minutes=1, id="bare"))
+            reply = (await w.wait_for(t.result("start"))).json()
+            assert reply["ok"] is False and reply["code"] == "placement_required", reply
+            mark = w.mark()
+            await w.publish(t.command("start"), cmd(placement="chest", intensity=2, id="c"))
+            reply = (await w.wait_for(t.result("start"), after=mark)).json()
+            assert reply["ok"] is False and "never be placed on the chest" in reply["reason"]
+            await asyncio.sleep(0.3)
+            assert sim.record.max(0) == 0
+            mark = w.mark()
+            payload = cmd(placement="knee-left", intensity=2, minutes=1, id="knee")
+            await w.publish(t.command("start"), payload)
+            reply = (await w.wait_for(t.result("start"), after=mark)).json()
+            assert reply["ok"] is True, reply
+        await sim.record.wait_for(lambda s: s.channel == 0 and s.intensity_ma > 0, 5)
+
+
 async def test_over_limit_and_malformed_commands_change_nothing(broker: Broker) -> None:
     async with simulated(broker) as (run, sim):
         t = run.topics

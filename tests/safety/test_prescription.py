@@ -186,6 +186,8 @@ def test_no_prescription_changes_nothing() -> None:
         (("[programs.burst]", "[programs.zap]"), "programs.zap"),
         (('prescriber = "J. Physio"', 'prescriber = "J. Physio"\nextra = 1'), "extra"),
         (("sessions_per_day = 2", 'sessions_per_day = "2"'), "sessions_per_day"),
+        (("rest_minutes = 60", 'rest_minutes = 60\nelectrode_size = "huge"'), "electrode_size"),
+        (("rest_minutes = 60", 'rest_minutes = 60\nelectrode_size = "0.2cm2"'), "electrode_size"),
     ],
 )
 def test_malformed_and_contradictory_files_refused(change, field) -> None:
@@ -208,3 +210,10 @@ def test_plain_words() -> None:
     assert "electrodes on: lower back, knee, left" in words
     assert "at most 20 minutes a session, 2 session(s) a day" in words
     assert "you can always stop" in words and "Stop if the skin gets red." in words
+
+
+def test_a_prescribed_electrode_size_is_read_and_shown() -> None:
+    rx = parse(RX.replace("rest_minutes = 60", 'rest_minutes = 60\nelectrode_size = "5x9"'))
+    assert rx.rules().electrode is not None and rx.rules().electrode.area_cm2 == 45.0
+    assert "electrode size: 5x9 cm (45 cm²)" in rx.plain_words()
+    assert parse(RX).rules().electrode is None

@@ -137,3 +137,34 @@ async def test_require_signature_stops_an_unsigned_stored_prescription(rig_facto
     assert d.refused and d.code == "rx-signature-required"
     assert "require_signature" in d.reason
     assert rig.delivered_max() == 0
+
+
+async def test_the_prescribed_pad_size_is_used_where_none_is_stated(rig_factory) -> None:
+    """Issue 13 item 1: a prescription may state the pads; a channel the person has not
+    stated then uses them, and a size the person states wins (it is what is on now)."""
+    from tens.electrodes import ElectrodeSize
+    from tens.limits import Limits
+    from tens.store.electrodes import state_electrode
+
+    rested = _config().model_copy(update={"limits": Limits(rest_minutes=0)})
+    rig = await rig_factory(rested, stated=False)
+    tiny = RX.format(until="2099-12-31").replace(
+        "rest_minutes = 0", 'rest_minutes = 0\nelectrode_size = "1.5cm2"'
+    )
+    await _changed(rig, save_accepted, tiny)
+    await rig.ctrl.connect()
+    # 1.5 cm²: conventional allows 2 x 1.5 / sqrt(0.03) = 17.3 mA; the prescription's 12 binds
+    d = await rig.ctrl.start(StartRequest(intensity=10, minutes=1), Source.CLI)
+    assert d.outcome == "allowed", d.reason
+    await rig.ctrl.stop(Source.CLI)
+    # without the prescription's size, the same start is refused for the unknown pad
+    await _changed(rig, remove_active)
+    d = await rig.ctrl.start(StartRequest(intensity=10, minutes=1), Source.CLI)
+    assert d.code == "electrode_size_unknown"
+    await _changed(rig, save_accepted, tiny.replace("[5, 12]", "[5, 40]"))
+    d = await rig.ctrl.check_start(StartRequest(intensity=20, minutes=1), Source.CLI)
+    assert d.refused and "on 1.5 cm² electrodes" in d.reason
+    await rig.db.run(state_electrode, 0, ElectrodeSize("5x5 cm", 25.0))
+    d = await rig.ctrl.check_start(StartRequest(intensity=20, minutes=1), Source.CLI)
+    assert d.outcome == "allowed", d.reason
+    assert rig.delivered_max() <= 10.11
