@@ -86,3 +86,20 @@ def cli_home(home: str, environ: dict[str, str] | None = None) -> dict[str, str]
     )
     env["TENS_SESSION__PLACEMENT"] = PLACEMENT
     return env
+
+
+def choose_placement_in_tui(terminal: Any, placement: str = PLACEMENT) -> None:
+    """What a person does in the TUI's setup dialog, opened on its placement field when a
+    start names none (``terminal``: a tmux driver with ``keys`` and ``wait_for``): open the
+    list, go down to ``placement``, take it, then "Use these"."""
+    from tui.screens.setup import placement_options
+
+    options = placement_options()
+    index = [key for _, key in options].index(placement)
+    terminal.wait_for("where do the electrodes go?")
+    terminal.keys("Enter")
+    terminal.wait_for(options[0][0])  # the list is open
+    terminal.keys(*["Down"] * (index + 1), "Enter")
+    terminal.wait_for(f"{options[index][0]}")
+    terminal.keys("Tab", "Enter")
+    terminal.wait_for(f"{options[index][0]} (g)")

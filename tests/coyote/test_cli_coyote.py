@@ -71,6 +71,8 @@ async def test_run_drives_the_simulated_coyote3_within_level_limits(
         "12",
         "--minutes",
         "0.5",
+        "--placement",
+        "lower-back",
         "--no-prompt",
         "--json",
     )

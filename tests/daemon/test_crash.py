@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tests.daemon.broker import Broker
 from tests.daemon.mqtt_watch import watching
+from tests.stated import cli_home
 
 SIM_NAME = "OpenTENS-Crash"
 
@@ -28,27 +29,18 @@ async def test_hung_then_killed_daemon(broker: Broker, tmp_path: Path) -> None:
     try:
         await radio.serve_tcp("127.0.0.1", 0)
         host, port = radio.tcp_addresses[0]
-        env = {
-            **os.environ,
-            "TENS_HOME": str(tmp_path),
-            "TENS_CONFIG": str(tmp_path / "config.toml"),
-            "TENS_MQTT__HOST": "127.0.0.1",
-            "TENS_MQTT__PORT": str(broker.port),
-            "TENS_MQTT__CONTROLLER_ID": "crash",
-            "TENS_MQTT__REMOTE_START": "true",
-            "TENS_MQTT__KEEPALIVE_S": "5",
-        }
-        env.pop("NOTIFY_SOCKET", None)
-        checklist = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tens",
-            "checklist",
-            "--none-apply",
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
+        env = cli_home(str(tmp_path))  # checklist, pads, placement: a person's first run
+        env.update(
+            {
+                "TENS_CONFIG": str(tmp_path / "config.toml"),
+                "TENS_MQTT__HOST": "127.0.0.1",
+                "TENS_MQTT__PORT": str(broker.port),
+                "TENS_MQTT__CONTROLLER_ID": "crash",
+                "TENS_MQTT__REMOTE_START": "true",
+                "TENS_MQTT__KEEPALIVE_S": "5",
+            }
         )
-        assert await checklist.wait() == 0
+        env.pop("NOTIFY_SOCKET", None)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

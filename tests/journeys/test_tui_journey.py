@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.journeys.terminal import TENS, TMUX, Terminal, delivered_ma, elapsed_s, flat
+from tests.stated import choose_placement_in_tui
 
 pytestmark = [
     pytest.mark.skipif(TMUX is None, reason="needs tmux (installed by .ci/run)"),
@@ -58,6 +59,8 @@ def test_first_hour_in_the_tui(terminal: Terminal, tmp_path: Path) -> None:
     launch(terminal, fresh_home(tmp_path))
     terminal.keys(*["Down"] * 7)  # the next session ramps to 3 mA, not 10
     terminal.wait_for("to 3.0 mA")
+    terminal.keys("Space")  # no placement named yet: the start asks where the electrodes are
+    choose_placement_in_tui(terminal)
     terminal.keys("Space")
     terminal.wait_for("before the session")
     terminal.keys("6", "Enter")
@@ -111,7 +114,7 @@ def test_first_hour_in_the_tui(terminal: Terminal, tmp_path: Path) -> None:
 def test_stop_with_escape_pause_and_resume(terminal: Terminal, tmp_path: Path) -> None:
     """Stop with Esc; then a session paused for 3 s survives, and resumes from zero."""
     # this test's own TENS_HOME: no rest between sessions, so it can start twice in a minute
-    home = fresh_home(tmp_path, "[limits]\nrest_minutes = 0\n")
+    home = fresh_home(tmp_path, '[limits]\nrest_minutes = 0\n[session]\nplacement = "knee-left"\n')
     launch(terminal, home, "--no-pain-prompts")
     terminal.keys(*["Down"] * 5)
     terminal.wait_for("to 5.0 mA")

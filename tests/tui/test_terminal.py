@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.stated import choose_placement_in_tui
+
 TMUX = shutil.which("tmux")
 pytestmark = [
     pytest.mark.skipif(TMUX is None, reason="needs tmux (installed by .ci/run)"),
@@ -89,6 +91,8 @@ def test_new_user_path_in_a_real_terminal(terminal: Terminal, tmp_path: Path) ->
 
     terminal.keys(*["Down"] * 7)  # the next session ramps to 3 mA, not 10
     terminal.wait_for("to 3.0 mA")
+    terminal.keys("Space")  # no placement named yet: the start asks where the electrodes are
+    choose_placement_in_tui(terminal)
     terminal.keys("Space")
     terminal.wait_for("before the session")
     terminal.keys("6", "Enter")
