@@ -242,6 +242,43 @@ async def test_tens_run_on_a_device_with_unknown_pads_is_refused(
     assert two.untouched(two.neighbour)
 
 
+async def test_tens_run_asks_the_pad_size_at_a_terminal_and_keeps_it(
+    two: TwoWearables, tmp_path: Path
+) -> None:
+    """Issue 13 item 1: interactive, `tens run` offers the common sizes for a channel with
+    none stated, stores the answer (the next run does not ask) and the session runs."""
+    import pty
+
+    env = {**os.environ, "TENS_HOME": str(tmp_path / "asked"), "PYTHONUNBUFFERED": "1"}
+    for name in ("TENS_RADIO", "TENS_CONFIG", "TENS_SESSION__PLACEMENT"):
+        env.pop(name, None)
+    assert (await tens(env, "checklist", "--none-apply"))[0] == 0
+    cfg = write_config(tmp_path, MINE)
+    master, slave = pty.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        *TENS_EXE, "run", "--radio", two.where, "--config", str(cfg), "--minutes", "0.02",
+        "--intensity", "1", "--placement", "lower-back", "--pain-before", "3",
+        "--pain-after", "2", env=env, stdin=slave, stdout=slave, stderr=slave,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    try:
+        async with asyncio.timeout(60):
+            while b"size (Enter to cancel)" not in seen:
+                seen += await asyncio.to_thread(os.read, master, 4096)
+            assert b"1) 5x5 cm" in seen and b"channel 0" in seen
+            os.write(master, b"1\n")
+            assert await proc.wait() == 0, seen.decode(errors="replace")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        os.close(master)
+    assert max(s.intensity_ma for s in two.mine.record.samples) > 0
+    code, out, _ = await tens(env, "electrodes", "show", "--json")
+    assert code == 0 and json.loads(out)["electrodes"][0]["size"] == "5x5 cm"
+
+
 async def test_tens_run_refuses_with_two_around_and_none_configured(
     two: TwoWearables, home: dict[str, str], tmp_path: Path
 ) -> None:
