@@ -38,6 +38,7 @@ MOSQUITTO_SUB = shutil.which("mosquitto_sub")
 CID = "journey"
 BASE = f"tens/{CID}"
 DISCOVERY = f"homeassistant/device/{CID}/config"
+PADS = ["--channel", "0", "--channel", "1"]
 
 pytestmark = [
     pytest.mark.skipif(
@@ -253,17 +254,21 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
             # a test home: no rest between this journey's sessions; every other limit as shipped
             "[limits]\nrest_minutes = 0\n\n"
             f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\ncontroller_id = "{CID}"\n'
-            "remote_start = true\n",
+            "remote_start = true\n\n"
+            # the Start button sends no placement: the configured one is used (docs/mqtt.md)
+            '[session]\nplacement = "lower-back"\n',
             encoding="utf-8",
         )
-        done = subprocess.run(
-            [TENS, "checklist", "--none-apply"],
-            env={**os.environ, "TENS_HOME": str(home)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
+        # a person's first run: the checklist, then the pads on each channel
+        for argv in (["checklist", "--none-apply"], ["electrodes", "set", "5x5", *PADS]):
+            done = subprocess.run(
+                [TENS, *argv],
+                env={**os.environ, "TENS_HOME": str(home)},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
         wearable = Wearable([TENS, "simulate", "--listen", "127.0.0.1:0", "--json"])
         bus = Bus(broker.port)
         try:
