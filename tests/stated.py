@@ -76,7 +76,7 @@ def cli_home(home: str, environ: dict[str, str] | None = None) -> dict[str, str]
     env.pop("TENS_CONFIG", None)
     tens = [sys.executable, "-m", "tens"]
     subprocess.run([*tens, "checklist", "--none-apply"], env=env, check=True, timeout=60)
-    channels = [a for ch in CHANNELS for a in ("--channel", str(ch))]
+    channels = [a for ch in CHANNELS for a in ("--channel", str(ch + 1))]  # from 1
     subprocess.run(
         [*tens, "electrodes", "set", "5x5", *channels],
         env=env,

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from tens.cli.common import add_json
+from tens.cli.common import add_json, channel_arg
 from tens.cli.exitcodes import ExitCode
 from tens.cli.output import emit_json, fail
 
@@ -29,18 +29,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("size", metavar="SIZE", help=SIZE_HELP)
     s.add_argument(
         "--channel",
-        type=int,
+        type=channel_arg,
         action="append",
         dest="channels",
         metavar="N",
         required=True,
-        help="output channel, numbered as in `tens run --channel` (from 0); repeat for several",
+        help="output channel, numbered from 1 as in `tens run --channel`; repeat for several",
     )
     add_json(s)
     s.set_defaults(handler=run_set)
     c = verbs.add_parser("clear", help="forget the size on a channel (new pads: asked again)")
     c.add_argument(
-        "--channel", type=int, action="append", dest="channels", metavar="N", required=True
+        "--channel",
+        type=channel_arg,
+        action="append",
+        dest="channels",
+        metavar="N",
+        required=True,
+        help="output channel, numbered from 1; repeat for several",
     )
     add_json(c)
     c.set_defaults(handler=run_clear)
@@ -52,9 +58,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _rows(stated: dict[int, Any]) -> list[dict[str, Any]]:
+    """One row per channel, the channel numbered from 1 (``--json`` too)."""
+    from tens.channels import number
+
     return [
         {
-            "channel": ch,
+            "channel": number(ch),
             "size": st.size.label,
             "area_cm2": round(st.size.area_cm2, 3),
             "stated_at": st.stated_at,
@@ -68,10 +77,12 @@ MAX_CHANNELS = 16
 
 
 def _bad_channels(channels: list[int], as_json: bool) -> int | None:
+    from tens.channels import label
+
     bad = [c for c in channels if not 0 <= c < MAX_CHANNELS]
     if bad:
         return fail(
-            f"channel {bad[0]} is not a channel (0 to {MAX_CHANNELS - 1})",
+            f"channel {label(bad[0])} is not a channel (1 to {MAX_CHANNELS})",
             ExitCode.USAGE,
             as_json=as_json,
         )
@@ -79,6 +90,7 @@ def _bad_channels(channels: list[int], as_json: bool) -> int | None:
 
 
 def run_set(args: argparse.Namespace) -> int:
+    from tens.channels import label
     from tens.electrodes import ElectrodeSizeError, parse_size
     from tens.store import StoreError, open_db
     from tens.store.electrodes import state_electrode, stated_electrodes
@@ -106,12 +118,13 @@ def run_set(args: argparse.Namespace) -> int:
         emit_json({"stated": True, "electrodes": _rows(stated)})
     else:
         for ch in dict.fromkeys(args.channels):
-            print(f"channel {ch}: {size.label} ({size.area_cm2:.3g} cm²)")
+            print(f"channel {label(ch)}: {size.label} ({size.area_cm2:.3g} cm²)")
         print("Changing pads? State the new size again before the next session.")
     return 0
 
 
 def run_clear(args: argparse.Namespace) -> int:
+    from tens.channels import label, number
     from tens.store import StoreError, open_db
     from tens.store.electrodes import clear_electrode, stated_electrodes
 
@@ -127,11 +140,11 @@ def run_clear(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     if args.json:
-        emit_json({"cleared": cleared, "electrodes": _rows(stated)})
+        emit_json({"cleared": [number(ch) for ch in cleared], "electrodes": _rows(stated)})
     else:
         for ch in args.channels:
             was = "cleared" if ch in cleared else "had no size stated"
-            print(f"channel {ch}: {was}; the next session on it asks for the size")
+            print(f"channel {label(ch)}: {was}; the next session on it asks for the size")
     return 0
 
 
@@ -163,7 +176,7 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     if not stated:
         print("No electrode size stated: no session can start until you state it, e.g.")
-        print("  tens electrodes set --channel 0 5x5")
+        print("  tens electrodes set --channel 1 5x5")
     for row in _rows(stated):
         print(
             f"channel {row['channel']}: {row['size']} ({row['area_cm2']:.3g} cm²), "
@@ -179,7 +192,9 @@ def ask_size(channel: int) -> Any:
     from tens.electrodes import COMMON_SIZES, ElectrodeSizeError, parse_size
 
     offered = list(COMMON_SIZES.values())
-    print(f"What size are the electrodes on channel {channel}? (on the pads' packet)")
+    from tens.channels import label
+
+    print(f"What size are the electrodes on channel {label(channel)}? (on the pads' packet)")
     for i, size in enumerate(offered, 1):
         print(f"  {i}) {size.label} ({size.area_cm2:.3g} cm²)")
     print("  or type WxH in cm (4x6), round-D (diameter), or an area (12cm2)")

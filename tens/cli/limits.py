@@ -84,12 +84,14 @@ def density_rows(loaded: object, stated: dict[int, object]) -> list[dict[str, ob
         return density * area / math.sqrt(table[name].duty() * PHASES_PER_PULSE)
 
     rows: list[dict[str, object]] = []
-    for ch in sorted({*stated, *cfg.session.channels}):
+    from tens.channels import number
+
+    for ch in sorted({*stated, *cfg.session.channel_indexes}):
         st = stated.get(ch)
         if st is None:
             rows.append(
                 {
-                    "channel": ch,
+                    "channel": number(ch),
                     "size": None,
                     "area_cm2": None,
                     "program": cfg.session.program,
@@ -104,7 +106,7 @@ def density_rows(loaded: object, stated: dict[int, object]) -> list[dict[str, ob
         top = ceiling(size.area_cm2, cfg.session.program)
         rows.append(
             {
-                "channel": ch,
+                "channel": number(ch),
                 "size": size.label,
                 "area_cm2": round(size.area_cm2, 3),
                 "program": cfg.session.program,

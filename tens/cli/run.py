@@ -353,7 +353,7 @@ async def run(args: argparse.Namespace) -> int:
                 if code:
                     await ctrl.close()
                     return code
-            channels = tuple(args.channels) if args.channels else cfg.channels
+            channels = tuple(args.channels) if args.channels else cfg.channel_indexes
             if interactive and not await _ask_missing_pads(ctrl, db, channels):
                 progress.line("No electrode size stated: no session started.")
                 await ctrl.close()

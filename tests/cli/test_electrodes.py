@@ -4,6 +4,7 @@ placement, item 6) with a code, and the README's simulator demo still runs as pa
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -63,22 +64,32 @@ def test_set_show_and_clear(home: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["electrodes", "set", "--channel", "1", "5x5", "--json"]) == 0
     assert [(r["channel"], r["area_cm2"]) for r in _json(capsys)["electrodes"]] == [(1, 25.0)]
     # new pads: stated again, the new size is in force (persistently: a new process reads it)
-    assert main(["electrodes", "set", "--channel", "1", "--channel", "0", "round-3.2"]) == 0
+    assert main(["electrodes", "set", "--channel", "1", "--channel", "2", "round-3.2"]) == 0
     capsys.readouterr()
     assert main(["electrodes", "--json"]) == 0
-    rows = _json(capsys)["electrodes"]
-    assert [(r["channel"], r["size"]) for r in rows] == [(0, "round 3.2 cm"), (1, "round 3.2 cm")]
+    rows = _json(capsys)["electrodes"]  # channels numbered from 1, as on every face
+    assert [(r["channel"], r["size"]) for r in rows] == [(1, "round 3.2 cm"), (2, "round 3.2 cm")]
     assert main(["electrodes", "clear", "--channel", "1", "--json"]) == 0
     out = _json(capsys)
-    assert out["cleared"] == [1] and [r["channel"] for r in out["electrodes"]] == [0]
+    assert out["cleared"] == [1] and [r["channel"] for r in out["electrodes"]] == [2]
+    from tens.store import open_db
+    from tens.store.electrodes import stated_electrodes
+
+    conn = open_db()
+    try:
+        assert set(stated_electrodes(conn)) == {1}  # channel 2 is index 1 inside
+    finally:
+        conn.close()
 
 
 def test_a_bad_size_or_channel_is_refused_and_nothing_stored(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["electrodes", "set", "--channel", "0", "huge", "--json"]) == 2
+    assert main(["electrodes", "set", "--channel", "1", "huge", "--json"]) == 2
     assert "cannot read electrode size" in _json(capsys)["error"]
-    assert main(["electrodes", "set", "--channel", "-1", "5x5"]) == 2
+    for bad in ("0", "-1", "17"):  # numbered from 1; 0 and below are usage errors
+        with contextlib.suppress(SystemExit):
+            assert main(["electrodes", "set", "--channel", bad, "5x5"]) == 2
     capsys.readouterr()
     assert main(["electrodes", "show", "--json"]) == 0
     assert _json(capsys)["electrodes"] == []
@@ -87,24 +98,24 @@ def test_a_bad_size_or_channel_is_refused_and_nothing_stored(
 def test_limits_shows_the_density_ceiling_per_channel(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Channel 0 (the default session channel) unknown: refused. Stated: the ceiling is
+    """Channel 1 (the default session channel) unknown: refused. Stated: the ceiling is
     2 mA/cm² x area / sqrt(duty x 2), for the configured program and for each program."""
     assert main(["limits", "--json"]) == 0
     (row,) = _json(capsys)["electrodes"]
-    assert row["channel"] == 0 and row["refused"] == "electrode_size_unknown"
-    assert main(["electrodes", "set", "--channel", "0", "round-3.2"]) == 0
-    assert main(["electrodes", "set", "--channel", "2", "1.5cm2"]) == 0
+    assert row["channel"] == 1 and row["refused"] == "electrode_size_unknown"
+    assert main(["electrodes", "set", "--channel", "1", "round-3.2"]) == 0
+    assert main(["electrodes", "set", "--channel", "3", "1.5cm2"]) == 0
     capsys.readouterr()
     assert main(["limits", "--json"]) == 0
     rows = {r["channel"]: r for r in _json(capsys)["electrodes"]}
-    assert rows[0]["density_max_ma"] == 92.9 and rows[0]["binds"] is False
-    assert rows[0]["max_ma"] == 40.0 and rows[0]["density_max_ma_by_program"]["modulated"] == 73.4
+    assert rows[1]["density_max_ma"] == 92.9 and rows[1]["binds"] is False
+    assert rows[1]["max_ma"] == 40.0 and rows[1]["density_max_ma_by_program"]["modulated"] == 73.4
     # 1.5 cm²: conventional allows 2 x 1.5 / sqrt(0.03) = 17.3 mA, below the 40 mA peak
-    assert rows[2]["density_max_ma"] == 17.3 and rows[2]["binds"] is True
-    assert rows[2]["max_ma"] == 17.3
+    assert rows[3]["density_max_ma"] == 17.3 and rows[3]["binds"] is True
+    assert rows[3]["max_ma"] == 17.3
     assert main(["limits"]) == 0
     text = capsys.readouterr().out
-    assert "channel 2: custom 1.5 cm² (1.5 cm²): at most 17.3 mA (binds" in text
+    assert "channel 3: custom 1.5 cm² (1.5 cm²): at most 17.3 mA (binds" in text
 
 
 def test_the_run_prompt_offers_the_common_sizes(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]

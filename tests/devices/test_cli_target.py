@@ -266,7 +266,7 @@ async def test_tens_run_asks_the_pad_size_at_a_terminal_and_keeps_it(
         async with asyncio.timeout(60):
             while b"size (Enter to cancel)" not in seen:
                 seen += await asyncio.to_thread(os.read, master, 4096)
-            assert b"1) 5x5 cm" in seen and b"channel 0" in seen
+            assert b"1) 5x5 cm" in seen and b"channel 1" in seen
             os.write(master, b"1\n")
             assert await proc.wait() == 0, seen.decode(errors="replace")
     finally:

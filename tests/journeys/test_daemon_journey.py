@@ -38,7 +38,7 @@ MOSQUITTO_SUB = shutil.which("mosquitto_sub")
 CID = "journey"
 BASE = f"tens/{CID}"
 DISCOVERY = f"homeassistant/device/{CID}/config"
-PADS = ["--channel", "0", "--channel", "1"]
+PADS = ["--channel", "1", "--channel", "2"]
 
 pytestmark = [
     pytest.mark.skipif(

@@ -199,11 +199,11 @@ def test_a_start_with_no_electrode_size_known_is_refused_with_a_code() -> None:
     """Issue 13 item 1: no assumed pad area; a channel without a stated size refuses."""
     d, plan = _pads_start({})
     assert d.refused and plan is None and d.code == "electrode_size_unknown"
-    assert "electrode size on channel 0 is not known" in d.reason
-    assert "tens electrodes set --channel 0" in d.reason
+    assert "electrode size on channel 1 is not known" in d.reason
+    assert "tens electrodes set --channel 1" in d.reason
     # every channel of the session needs one: channel 1 unknown refuses a (0, 1) session
     d, _ = _pads_start(pads(channels=[0]), channels=(0, 1), intensity=5)
-    assert d.code == "electrode_size_unknown" and "channel 1" in d.reason
+    assert d.code == "electrode_size_unknown" and "channel 2" in d.reason
 
 
 def test_the_stated_pad_is_the_area_the_density_check_uses() -> None:
@@ -215,7 +215,7 @@ def test_the_stated_pad_is_the_area_the_density_check_uses() -> None:
     d, plan = _pads_start({0: parse_size("5x5")}, intensity=80, program="modulated", peak=80)
     assert d.outcome == "allowed" and plan is not None
     assert plan.limits.electrode_area_cm2 == 25.0
-    assert plan.limits.origins["electrode area"] == "stated for channel 0: 5x5 cm (25 cm²)"
+    assert plan.limits.origins["electrode area"] == "stated for channel 1: 5x5 cm (25 cm²)"
     d, plan = _pads_start({0: parse_size("round-3.2")}, intensity=80, program="modulated", peak=80)
     assert d.refused and plan is None
     assert "on 8.04 cm² electrodes is 2.18 mA/cm² r.m.s." in d.reason

@@ -27,12 +27,12 @@ async def test_no_pad_size_known_refuses_and_asks_the_device_nothing(rig_factory
     await rig.ctrl.connect()
     d = await rig.ctrl.start(StartRequest(intensity=5, minutes=1), Source.CLI)
     assert d.refused and d.code == "electrode_size_unknown"
-    assert "tens electrodes set --channel 0" in d.reason
+    assert "tens electrodes set --channel 1" in d.reason
     assert rig.ctrl.snapshot().session_id is None
-    # stated for channel 0 only: a session on channels 0 and 1 is refused for channel 1
+    # stated for channel 1 only (index 0): a session on channels 1 and 2 is refused for 2
     await rig.db.run(state_pads, [0])
     d = await rig.ctrl.start(StartRequest(intensity=5, minutes=1, channels=(0, 1)), Source.MQTT)
-    assert d.code == "electrode_size_unknown" and "channel 1" in d.reason
+    assert d.code == "electrode_size_unknown" and "channel 2" in d.reason
     assert not _asked_for_output(rig)
 
 
