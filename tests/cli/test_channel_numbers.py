@@ -5,7 +5,6 @@ and `tens run` is driven as a person types it."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import subprocess
@@ -18,15 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.stated import cli_home
+
 TENS = [sys.executable, "-m", "tens"]
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "TENS_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
-    env.pop("TENS_RADIO", None)
-    subprocess.run([*TENS, "checklist", "--none-apply"], env=env, check=True, timeout=60)
-    return env
+    return cli_home(str(tmp_path))  # checklist, pads on every channel, a placement
 
 
 class Lines:
