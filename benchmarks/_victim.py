@@ -16,7 +16,7 @@ import sys
 
 
 def _child(host: str, port: int, name: str) -> None:
-    from benchmarks.common import bench_config
+    from benchmarks.common import bench_config, bench_pads
     from devices import registry
     from simulators.radio import VirtualRadio
     from tens.controller import Controller, StartRequest
@@ -29,7 +29,7 @@ def _child(host: str, port: int, name: str) -> None:
         async def opener() -> object:
             return await registry.open_device(transport, name, 10.0)
 
-        ctrl = Controller(bench_config(), opener, None)  # type: ignore[arg-type]
+        ctrl = Controller(bench_config(), opener, None, declared_electrodes=bench_pads())  # type: ignore[arg-type]
         await ctrl.connect()
         decision = await ctrl.start(
             StartRequest(intensity=10.0, minutes=5.0, placement="lower-back"), Source.CLI

@@ -188,11 +188,22 @@ class Rig:
 
 
 def bench_config(**limits: Any) -> Any:
-    """Default config, with no rest between sessions (a bench starts hundreds of them)."""
-    from tens.config import TensConfig
+    """Default config, with no rest between sessions (a bench starts hundreds of them), and a
+    ``[session] placement`` (every start names one)."""
+    from tens.config import SessionDefaults, TensConfig
     from tens.limits import Limits
 
-    return TensConfig(limits=Limits(rest_minutes=0, **limits))
+    return TensConfig(
+        limits=Limits(rest_minutes=0, **limits), session=SessionDefaults(placement="lower-back")
+    )
+
+
+def bench_pads() -> dict[int, Any]:
+    """The simulated wearable's pads (every bench drives a simulator): declared to the
+    controller as the in-process simulator declares them (tens.cli.target.simulated_pads)."""
+    from tens.cli.target import simulated_pads
+
+    return simulated_pads()
 
 
 async def make_rig(
@@ -239,7 +250,7 @@ async def make_rig(
         device = await registry.open_device(transport, name, 10.0)
         return wrap_device(device) if wrap_device is not None else device
 
-    ctrl = Controller(config or bench_config(), opener, db)
+    ctrl = Controller(config or bench_config(), opener, db, declared_electrodes=bench_pads())
     rig = Rig(ctrl, sim, radio, name, own_radio=own, closers=closers)
     if connect:
         await ctrl.connect()

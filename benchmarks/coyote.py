@@ -54,6 +54,7 @@ from benchmarks.common import (
     LoopErrors,
     Row,
     bench_config,
+    bench_pads,
     emit,
     env_without_venv_noise,
     parser,
@@ -187,7 +188,9 @@ async def api_stops(model: str, count: int, interval_ms: float, seed: int) -> di
         async def opener() -> Any:
             return await _open_driver(rig)
 
-        ctrl = Controller(bench_config(levels=_level_limits()), opener, None)
+        ctrl = Controller(
+            bench_config(levels=_level_limits()), opener, None, declared_electrodes=bench_pads()
+        )
         rig.closers.append(ctrl.close)
         await ctrl.connect()
         run = await stop_cycles(
@@ -366,7 +369,9 @@ async def _child(mode: str, host: str, port: int, address: str, seconds: float) 
             async def opener() -> Any:
                 return timed(await registry.open_device(transport, address, 10.0))
 
-            ctrl = Controller(bench_config(levels=_level_limits()), opener, None)
+            ctrl = Controller(
+                bench_config(levels=_level_limits()), opener, None, declared_electrodes=bench_pads()
+            )
             closers.append(ctrl.close)
             await ctrl.connect()
             decision = await ctrl.start(

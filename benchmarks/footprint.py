@@ -115,12 +115,16 @@ async def _mqtt_once(port: int, base: str, start: bool, within: float) -> dict[s
 
 def _prepare_home(home: Path, port: int) -> Path:
     from tens.checklist import none_apply
+    from tens.electrodes import COMMON_SIZES
     from tens.store import open_db
+    from tens.store.electrodes import state_electrode
     from tens.store.sessions import record_checklist
 
     home.mkdir(parents=True, exist_ok=True)
     conn = open_db(home / "tens.db")
     record_checklist(conn, none_apply(), False)
+    for ch in range(2):  # the pads, as `tens electrodes set` states them
+        state_electrode(conn, ch, COMMON_SIZES["5x5"])
     conn.close()
     cfg = home / "bench.toml"
     cfg.write_text(

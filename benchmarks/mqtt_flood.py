@@ -221,7 +221,7 @@ class RemoteRig:
 
     @classmethod
     async def start(cls, interval_ms: float) -> RemoteRig:
-        from benchmarks.common import bench_config
+        from benchmarks.common import bench_config, bench_pads
         from devices import registry
         from simulators.radio import VirtualRadio
         from tens.controller import Controller
@@ -261,7 +261,7 @@ class RemoteRig:
         async def opener() -> Any:
             return await registry.open_device(transport, name, 10.0)
 
-        ctrl = Controller(bench_config(), opener, None)
+        ctrl = Controller(bench_config(), opener, None, declared_electrodes=bench_pads())
         rig = cls(proc, radio, ctrl, None)
         rig._reader = asyncio.create_task(rig._read(proc.stdout))
         await ctrl.connect()
