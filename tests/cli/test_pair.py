@@ -16,6 +16,7 @@ import pytest
 from simulators.radio.keystore import stored_identity
 from tens.cli import main
 from tens.cli.target import SIM_PASSKEY
+from tests.stated import PLACEMENT
 
 
 @pytest.fixture
@@ -33,7 +34,10 @@ def _json(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
 
 
 def _run(minutes: str = "0.05") -> list[str]:
-    return ["run", "--simulator", "--minutes", minutes, "--intensity", "3", "--json"]
+    return [
+        "run", "--simulator", "--minutes", minutes, "--intensity", "3", "--json",
+        "--placement", PLACEMENT,
+    ]  # fmt: skip
 
 
 def test_pair_then_run_over_the_encrypted_link(
