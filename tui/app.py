@@ -22,7 +22,7 @@ from textual.widgets import Input, TextArea
 from tens.clock import Clock, LoopClock
 from tens.device import DeviceError
 from tens.events import ControllerEvent, Decision, SessionEnded, SessionState, Source
-from tens.safety.governor import PLACEMENT_REQUIRED
+from tens.safety.governor import CHECKLIST_UNANSWERED, PLACEMENT_REQUIRED
 from tui.device_choice import DeviceChoice
 from tui.messages import ControllerEventArrived
 from tui.pain_answer import PainAnswer
@@ -285,8 +285,8 @@ class TensApp(App[int]):
         """Ask the controller to start the plan; the new session's id, if it started."""
         self.view.last_refusal = None
         decision = await self._decide(self.controller.start(self.start_request(), Source.TUI))
-        if decision is not None and decision.refused and "checklist" in decision.reason:
-            await self._first_run()  # not answered yet: ask now
+        if decision is not None and decision.code == CHECKLIST_UNANSWERED:
+            await self._first_run()  # not answered yet (or expired): ask now
         if decision is not None and decision.code == PLACEMENT_REQUIRED:
             # where the electrodes are is asked here: the setup dialog, placement first
             self.notify("Choose where the electrodes are, then start again.", severity="warning")

@@ -29,6 +29,10 @@ from tens.programs import Program
 EPS = 1e-6
 PHASES_PER_PULSE = 2  # symmetric biphasic: the conservative assumption
 PLACEMENT_REQUIRED = "placement_required"
+CHECKLIST_UNANSWERED = "checklist_unanswered"
+"""The checklist was never answered, is too old, or predates a prescription change."""
+CHECKLIST_YES = "checklist_yes"
+"""A contraindication was affirmed: talk to a healthcare provider first."""
 """Decision.code of a start that names no electrode placement."""
 PLACEMENT_REQUIRED_TEXT = (
     "no electrode placement given: name where the electrodes are (e.g. --placement "
@@ -306,16 +310,19 @@ def check_start(
         if usage.checklist_expired_because:
             return refuse(
                 f"the contraindication checklist must be answered again "
-                f"({usage.checklist_expired_because}): run `tens checklist` first"
+                f"({usage.checklist_expired_because}): run `tens checklist` first",
+                CHECKLIST_UNANSWERED,
             )
         return refuse(
             "the contraindication checklist has not been answered, or its answers are more "
-            "than 6 months old: run `tens checklist` first"
+            "than 6 months old: run `tens checklist` first",
+            CHECKLIST_UNANSWERED,
         )
     if usage.checklist_any_yes:
         return refuse(
             "the contraindication checklist has a 'yes': TENS may not be safe for you. "
-            "Please talk to a healthcare provider before using it"
+            "Please talk to a healthcare provider before using it",
+            CHECKLIST_YES,
         )
     if req.placement is None or not req.placement.strip():
         return refuse(PLACEMENT_REQUIRED_TEXT, PLACEMENT_REQUIRED)

@@ -146,8 +146,12 @@ def test_rest_between_sessions() -> None:
 def test_checklist_must_be_answered_and_all_no() -> None:
     d, _ = start(StartRequest(intensity=5), Usage(0, None, False, False))
     assert d.refused and "checklist has not been answered" in d.reason
+    assert d.code == "checklist_unanswered"  # a face asks it again on this code, not the text
+    d, _ = start(StartRequest(intensity=5), Usage(0, None, False, False, "it is old"))
+    assert d.refused and d.code == "checklist_unanswered" and "it is old" in d.reason
     d, _ = start(StartRequest(intensity=5), Usage(0, None, True, True))
     assert d.refused and "talk to a healthcare provider" in d.reason
+    assert d.code == "checklist_yes"
 
 
 def test_contraindicated_placement_refused() -> None:
