@@ -18,6 +18,19 @@ from tens.cli.output import emit_json, fail
 SIZE_HELP = "5x5, 5x9, round-3.2, WxH in cm (e.g. 4x6), round-D (diameter D cm), or an area: 12cm2"
 
 
+def _add_channels(parser: argparse.ArgumentParser, what: str) -> None:
+    """The repeatable, required ``--channel N`` of ``set`` and ``clear``."""
+    parser.add_argument(
+        "--channel",
+        type=channel_arg,
+        action="append",
+        dest="channels",
+        metavar="N",
+        required=True,
+        help=f"{what}; repeat for several",
+    )
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "electrodes",
@@ -27,27 +40,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verbs = p.add_subparsers(dest="electrodes_what", metavar="WHAT")
     s = verbs.add_parser("set", help="state the pad size now on a channel")
     s.add_argument("size", metavar="SIZE", help=SIZE_HELP)
-    s.add_argument(
-        "--channel",
-        type=channel_arg,
-        action="append",
-        dest="channels",
-        metavar="N",
-        required=True,
-        help="output channel, numbered from 1 as in `tens run --channel`; repeat for several",
-    )
+    _add_channels(s, "output channel, numbered from 1 as in `tens run --channel`")
     add_json(s)
     s.set_defaults(handler=run_set)
     c = verbs.add_parser("clear", help="forget the size on a channel (new pads: asked again)")
-    c.add_argument(
-        "--channel",
-        type=channel_arg,
-        action="append",
-        dest="channels",
-        metavar="N",
-        required=True,
-        help="output channel, numbered from 1; repeat for several",
-    )
+    _add_channels(c, "output channel, numbered from 1")
     add_json(c)
     c.set_defaults(handler=run_clear)
     show = verbs.add_parser("show", help="the size stated for each channel")
