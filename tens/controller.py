@@ -326,6 +326,7 @@ class Controller:
             used = await self._db(stimulation_seconds_since, midnight)
             last = await self._db(last_session_end, now)
             checklist = await self._db(latest_checklist)
+            expired_because = checklist.expiry_reason(now) if checklist is not None else None
         except StorageUnavailable:
             raise
         except Exception as exc:
@@ -335,9 +336,9 @@ class Controller:
         return Usage(
             stimulation_today_s=float(used or 0.0),
             last_session_end=last,
-            checklist_answered=checklist is not None and not checklist.expired(now),
+            checklist_answered=checklist is not None and expired_because is None,
             checklist_any_yes=bool(checklist.any_yes) if checklist else False,
-            checklist_expired_because=checklist.expiry_reason(now) if checklist else None,
+            checklist_expired_because=expired_because,
         )
 
     async def _save_unsaved(self) -> None:
@@ -648,13 +649,12 @@ class Controller:
         if placement is None or not placement.strip():  # before the prescription's own check
             d, _ = refused(PLACEMENT_REQUIRED_TEXT)
             return replace(d, code=PLACEMENT_REQUIRED), None
-        if placement is not None:
-            from tens.journal.regions import normalize_region
+        from tens.journal.regions import normalize_region
 
-            try:
-                placement = normalize_region(placement)
-            except ValueError as exc:
-                return refused(f"placement: {exc}")
+        try:
+            placement = normalize_region(placement)
+        except ValueError as exc:
+            return refused(f"placement: {exc}")
         try:
             usage = await self._usage()
             rx = await self._prescription_outcome(request.program or cfg.program, placement)

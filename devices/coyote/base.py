@@ -246,9 +246,7 @@ class CoyoteDriverBase(EventFanout):
 
     async def _drop_after_silence(self, detail: str) -> None:
         try:
-            for ch in range(CHANNELS):
-                self._outputs[ch] = None
-                self._levels[ch] = 0
+            self._clear_outputs()  # the stream sends nothing non-zero meanwhile
             client = self._client
             if client is not None and self._connected:
                 with contextlib.suppress(DeviceError, TimeoutError):
