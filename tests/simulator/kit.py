@@ -220,13 +220,14 @@ class BleakCentral:
 
 @contextlib.asynccontextmanager
 async def radio_with_wearable(
-    config: SimConfig | None = None, **kwargs: Any
+    config: SimConfig | None = None, *, central_keys: Any = None, **kwargs: Any
 ) -> AsyncIterator[tuple[Any, Any]]:
-    """A VirtualRadio in this process with a simulated wearable on it: (radio, simulator)."""
+    """A VirtualRadio in this process with a simulated wearable on it: (radio, simulator).
+    ``central_keys``: the central's bond key-store file (link-security tests)."""
     from simulators.opentens import start_simulated_wearable
     from simulators.radio import VirtualRadio
 
-    radio = await VirtualRadio.local()
+    radio = await VirtualRadio.local(keystore=central_keys)
     try:
         sim = await start_simulated_wearable(radio, config=config, **kwargs)
         try:

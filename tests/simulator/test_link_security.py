@@ -25,7 +25,7 @@ from simulators.opentens.config import LinkSecurity, SimConfig
 from simulators.opentens.profile import CONTROL_POINT_UUID, DEVICE_INFO_UUID, STATUS_UUID
 from simulators.radio import VirtualRadio
 from simulators.radio.client import PairingFailed
-from tests.simulator.kit import BATTERY_LEVEL_UUID
+from tests.simulator.kit import BATTERY_LEVEL_UUID, radio_with_wearable
 
 PASSKEY = 246810
 START = encode_command(Start(1, 0xFF))
@@ -36,19 +36,9 @@ def _secure(keystore: Path | None = None, **kwargs: Any) -> SimConfig:
     return SimConfig(security=LinkSecurity(passkey=PASSKEY, keystore=keystore, **kwargs))
 
 
-@contextlib.asynccontextmanager
-async def wearable(
-    config: SimConfig, central_keys: Path | None = None
-) -> AsyncIterator[tuple[VirtualRadio, Any]]:
-    radio = await VirtualRadio.local(keystore=central_keys)
-    try:
-        sim = await start_simulated_wearable(radio, config=config)
-        try:
-            yield radio, sim
-        finally:
-            await sim.close()
-    finally:
-        await radio.close()
+def wearable(config: SimConfig, central_keys: Path | None = None) -> Any:
+    """The kit's radio and wearable, the central keeping its bonds in ``central_keys``."""
+    return radio_with_wearable(config, central_keys=central_keys)
 
 
 @contextlib.asynccontextmanager
